@@ -1,0 +1,7 @@
+//! Helpers shared by serin's built-in plugins (guest side): HTTP over wasi:http, Go-style formatting, value trees.
+
+pub use serin_gofmt as gofmt;
+pub mod http;
+pub mod jsonpath;
+pub mod timeexpr;
+pub mod tree;

@@ -1,0 +1,46 @@
+//! `serin condition`: judge a result with Argo's condition semantics, through the built-in `expr` evaluator.
+
+use crate::plugin::{CallOptions, MetricValue, Registry, Runtime, RuntimeConfig, Verdict};
+use anyhow::Context as _;
+use std::process::ExitCode;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The metric's successCondition, e.g. `result[0] >= 0.95`.
+    #[arg(long)]
+    success: Option<String>,
+    /// The metric's failureCondition.
+    #[arg(long)]
+    failure: Option<String>,
+    /// The measured value as JSON; bare NaN, Inf, +Inf and -Inf are accepted (e.g. `[0.97, NaN]`).
+    #[arg(long)]
+    result: String,
+}
+
+/// Prints `Successful`, `Failed` or `Inconclusive` (exit 0), or `Error: <reason>` (exit 1).
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let result = MetricValue::parse(&args.result).map_err(anyhow::Error::msg).context("--result")?;
+    let registry = Registry::new(Runtime::new(RuntimeConfig::default())?);
+    let evaluator = registry.get("expr")?;
+    let verdict = evaluator
+        .assess(&CallOptions::default(), args.success.as_deref(), args.failure.as_deref(), &result)
+        .await?;
+    match verdict {
+        Ok(v) => {
+            println!("{}", verdict_name(v));
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(reason) => {
+            println!("Error: {reason}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+pub fn verdict_name(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Successful => "Successful",
+        Verdict::Failed => "Failed",
+        Verdict::Inconclusive => "Inconclusive",
+    }
+}

@@ -1,0 +1,215 @@
+//! `serin plugin list | inspect | run`: the plugin author's tools.
+
+use crate::plugin::grants::{HttpGrant, PrometheusGrant};
+use crate::plugin::limits::{parse_bytes, parse_duration};
+use crate::plugin::metric::{MetricCall, ObjectRef, Observation};
+use crate::plugin::{CallOptions, Limits, Plugin, PluginKind, Registry, Runtime, RuntimeConfig};
+use anyhow::Context as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Built-in and registered plugins: name, kind, contract version, size, sha256.
+    List,
+    /// Kind, contract version, imports and exports of a component, or why it is not a valid serin plugin.
+    Inspect {
+        /// The component (`.wasm`, optionally gzip-compressed).
+        file: PathBuf,
+    },
+    /// One metric-provider `run`, printing the measurement as JSON. Grants only what the flags grant.
+    Run(Box<RunArgs>),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// A built-in plugin's name (e.g. `web`, `prometheus`) or a component file.
+    #[arg(long)]
+    plugin: String,
+    /// The provider configuration as JSON (for a built-in, what goes under its key, e.g. `provider.web`).
+    #[arg(long)]
+    config: String,
+    /// Grant outbound HTTP to this origin (e.g. `http://127.0.0.1:8080`); repeatable.
+    #[arg(long = "allow-http", value_name = "ORIGIN")]
+    allow_http: Vec<String>,
+    /// Grant outbound HTTP to this origin without TLS certificate verification; repeatable.
+    #[arg(long = "allow-http-insecure", value_name = "ORIGIN")]
+    allow_http_insecure: Vec<String>,
+    /// Grant typed PromQL queries to this Prometheus address; repeatable.
+    #[arg(long = "allow-prometheus", value_name = "ADDRESS")]
+    allow_prometheus: Vec<String>,
+    /// Deadline for the call (e.g. `10s`, `500ms`).
+    #[arg(long, default_value = "30s")]
+    timeout: String,
+    /// Memory cap (e.g. `64Mi`).
+    #[arg(long, default_value = "128Mi")]
+    memory: String,
+    /// Judge a returned value with this successCondition.
+    #[arg(long)]
+    success: Option<String>,
+    /// Judge a returned value with this failureCondition.
+    #[arg(long)]
+    failure: Option<String>,
+    /// The metric's name, as the plugin sees it.
+    #[arg(long, default_value = "metric")]
+    metric_name: String,
+}
+
+pub async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
+    match cmd {
+        Command::List => list(),
+        Command::Inspect { file } => inspect(&file),
+        Command::Run(args) => run_metric(*args).await,
+    }
+}
+
+fn registry() -> anyhow::Result<Registry> {
+    Ok(Registry::new(Runtime::new(RuntimeConfig::default())?))
+}
+
+fn list() -> anyhow::Result<ExitCode> {
+    let registry = registry()?;
+    println!("{:<24} {:<20} {:<9} {:>10}  SHA256", "NAME", "KIND", "CONTRACT", "SIZE");
+    for row in registry.list() {
+        let name = if row.builtin { format!("{} (built-in)", row.name) } else { row.name };
+        println!(
+            "{:<24} {:<20} {:<9} {:>10}  {}",
+            name,
+            row.kind.to_string(),
+            row.contract.unwrap_or_default(),
+            row.size,
+            row.sha256
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn inspect(file: &Path) -> anyhow::Result<ExitCode> {
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let runtime = Runtime::new(RuntimeConfig::default())?;
+    let name = file.display().to_string();
+    match Plugin::load(&runtime, &name, &bytes, None) {
+        Ok(plugin) => {
+            let info = plugin.info();
+            println!("file:     {name}");
+            println!("kind:     {}", info.kind);
+            println!("contract: serin:plugin@{}", info.contract);
+            println!("size:     {} bytes", info.size);
+            println!("sha256:   {}", info.sha256);
+            println!("imports:");
+            for i in &info.imports {
+                println!("  {i}");
+            }
+            println!("exports:");
+            for e in &info.exports {
+                println!("  {e}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("{name} is not a valid serin plugin: {e}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+async fn run_metric(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let registry = registry()?;
+    let plugin = if Path::new(&args.plugin).exists() || args.plugin.ends_with(".wasm") {
+        let bytes = std::fs::read(&args.plugin).with_context(|| format!("cannot read {}", args.plugin))?;
+        registry.insert(&args.plugin, &bytes, None)?
+    } else {
+        registry.get(&args.plugin)?
+    };
+    if plugin.kind() != PluginKind::MetricProvider {
+        anyhow::bail!("{} is a {}, not a metric provider", args.plugin, plugin.kind());
+    }
+    let mut opts = CallOptions {
+        limits: Limits {
+            deadline: parse_duration(&args.timeout).map_err(anyhow::Error::msg).context("--timeout")?,
+            memory: parse_bytes(&args.memory).map_err(anyhow::Error::msg).context("--memory")?,
+            ..Limits::default()
+        },
+        ..CallOptions::default()
+    };
+    for origin in &args.allow_http {
+        opts.grants
+            .http
+            .push(HttpGrant::for_url(origin, false).map_err(anyhow::Error::msg).context("--allow-http")?);
+    }
+    for origin in &args.allow_http_insecure {
+        opts.grants.http.push(
+            HttpGrant::for_url(origin, true).map_err(anyhow::Error::msg).context("--allow-http-insecure")?,
+        );
+    }
+    for address in &args.allow_prometheus {
+        opts.grants.prometheus.push(
+            PrometheusGrant::for_address(address)
+                .map_err(anyhow::Error::msg)
+                .context("--allow-prometheus")?,
+        );
+    }
+    let call = MetricCall {
+        run: ObjectRef {
+            api_version: "argoproj.io/v1alpha1".into(),
+            kind: "AnalysisRun".into(),
+            namespace: "default".into(),
+            name: "serin-plugin-run".into(),
+            uid: String::new(),
+        },
+        metric_name: args.metric_name.clone(),
+        config: args.config.clone(),
+        success_condition: args.success.clone(),
+        failure_condition: args.failure.clone(),
+    };
+    let started = jiff::Timestamp::now();
+    let observation = match plugin.metric_run(&opts, &call).await {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let (phase, message) = match &observation {
+        Observation::Judge { result, .. } => {
+            if args.success.is_none() && args.failure.is_none() {
+                ("Successful".to_string(), None)
+            } else {
+                let expr = registry.get("expr")?;
+                match expr
+                    .assess(&CallOptions::default(), args.success.as_deref(), args.failure.as_deref(), result)
+                    .await?
+                {
+                    Ok(v) => (super::condition::verdict_name(v).to_string(), None),
+                    Err(e) => ("Error".to_string(), Some(e)),
+                }
+            }
+        }
+        Observation::Running { message, .. } => ("Running".to_string(), message.clone()),
+        Observation::Decided { phase, message, .. } => (format!("{phase:?}"), message.clone()),
+        Observation::Error(e) => ("Error".to_string(), Some(e.clone())),
+    };
+    let metadata = match &observation {
+        Observation::Judge { metadata, .. }
+        | Observation::Running { metadata, .. }
+        | Observation::Decided { metadata, .. } => metadata.clone(),
+        Observation::Error(_) => Vec::new(),
+    };
+    let mut out = serde_json::json!({
+        "phase": phase,
+        "startedAt": started.to_string(),
+        "finishedAt": jiff::Timestamp::now().to_string(),
+    });
+    if let Some(v) = observation.display_value() {
+        out["value"] = v.into();
+    }
+    if let Some(m) = message {
+        out["message"] = m.into();
+    }
+    if !metadata.is_empty() {
+        out["metadata"] =
+            metadata.into_iter().map(|(k, v)| (k, v.into())).collect::<serde_json::Map<_, _>>().into();
+    }
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,303 @@
+//! Capabilities granted to a plugin: outbound HTTP origins, Prometheus addresses, Kubernetes resources and verbs.
+//! Deny by default: a plugin gets exactly what its registration (or, for a built-in, its configuration) names.
+
+use std::fmt;
+use std::net::IpAddr;
+
+/// Everything a plugin may reach during a call.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Grants {
+    pub http: Vec<HttpGrant>,
+    pub prometheus: Vec<PrometheusGrant>,
+    pub kubernetes: Vec<KubernetesGrant>,
+}
+
+/// Outbound HTTP to one origin (scheme, host and port).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpGrant {
+    pub origin: Origin,
+    /// Skip TLS certificate verification for this origin (Argo's `insecure: true`).
+    pub insecure_tls: bool,
+}
+
+/// Typed PromQL queries to one Prometheus (origin plus path prefix).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrometheusGrant {
+    pub origin: Origin,
+    pub path_prefix: String,
+}
+
+/// Kubernetes verbs on one resource type, in the namespace of the object being served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KubernetesGrant {
+    pub group: String,
+    pub resource: String,
+    pub verbs: Vec<Verb>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Verb {
+    Get,
+    List,
+    Create,
+    Update,
+    Patch,
+    Delete,
+}
+
+impl Verb {
+    pub fn parse(s: &str) -> Result<Verb, String> {
+        Ok(match s {
+            "get" => Verb::Get,
+            "list" => Verb::List,
+            "create" => Verb::Create,
+            "update" => Verb::Update,
+            "patch" => Verb::Patch,
+            "delete" => Verb::Delete,
+            other => {
+                return Err(format!("unknown verb {other:?} (use get, list, create, update, patch, delete)"));
+            }
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verb::Get => "get",
+            Verb::List => "list",
+            Verb::Create => "create",
+            Verb::Update => "update",
+            Verb::Patch => "patch",
+            Verb::Delete => "delete",
+        }
+    }
+}
+
+/// `scheme://host:port`, lower-cased, with the default port made explicit.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Origin {
+    pub scheme: String,
+    pub host: String,
+    pub port: u16,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "{}://[{}]:{}", self.scheme, self.host, self.port)
+        } else {
+            write!(f, "{}://{}:{}", self.scheme, self.host, self.port)
+        }
+    }
+}
+
+impl Origin {
+    /// Parses the origin of a URL (anything after the authority is ignored); returns the path too.
+    pub fn parse_url(url: &str) -> Result<(Origin, String), String> {
+        let (scheme, rest) =
+            url.split_once("://").ok_or_else(|| format!("{url:?} is not an absolute http(s) URL"))?;
+        let scheme = scheme.to_ascii_lowercase();
+        let default_port = match scheme.as_str() {
+            "http" => 80,
+            "https" => 443,
+            other => return Err(format!("{url:?}: unsupported scheme {other:?} (use http or https)")),
+        };
+        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let (authority, path) = rest.split_at(end);
+        let authority = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+        let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+            let (host, after) =
+                v6.split_once(']').ok_or_else(|| format!("{url:?}: unterminated IPv6 address"))?;
+            (host.to_string(), after.strip_prefix(':'))
+        } else {
+            match authority.rsplit_once(':') {
+                Some((h, p)) => (h.to_string(), Some(p)),
+                None => (authority.to_string(), None),
+            }
+        };
+        if host.is_empty() {
+            return Err(format!("{url:?} has no host"));
+        }
+        let port = match port {
+            None | Some("") => default_port,
+            Some(p) => p.parse().map_err(|_| format!("{url:?}: invalid port {p:?}"))?,
+        };
+        let path = path.split(['?', '#']).next().unwrap_or("").to_string();
+        Ok((Origin { scheme, host: host.to_ascii_lowercase(), port }, path))
+    }
+
+    pub fn is_https(&self) -> bool {
+        self.scheme == "https"
+    }
+}
+
+impl HttpGrant {
+    /// A grant for the origin of `url` (any path on it).
+    pub fn for_url(url: &str, insecure_tls: bool) -> Result<HttpGrant, String> {
+        Ok(HttpGrant { origin: Origin::parse_url(url)?.0, insecure_tls })
+    }
+}
+
+impl PrometheusGrant {
+    /// A grant for a Prometheus base address such as `http://prometheus:9090` or `https://host/prom`.
+    pub fn for_address(address: &str) -> Result<PrometheusGrant, String> {
+        let (origin, path) = Origin::parse_url(address)?;
+        Ok(PrometheusGrant { origin, path_prefix: path.trim_end_matches('/').to_string() })
+    }
+
+    fn covers(&self, origin: &Origin, path: &str) -> bool {
+        let path = path.trim_end_matches('/');
+        self.origin == *origin
+            && (self.path_prefix.is_empty()
+                || path == self.path_prefix
+                || path.strip_prefix(&self.path_prefix).is_some_and(|rest| rest.starts_with('/')))
+    }
+}
+
+impl Grants {
+    /// The grant covering an outbound request to `origin`, if any.
+    pub fn http_grant(&self, origin: &Origin) -> Option<&HttpGrant> {
+        self.http.iter().find(|g| g.origin == *origin)
+    }
+
+    /// Whether a query to the Prometheus at `address` is granted.
+    pub fn prometheus_allowed(&self, address: &str) -> Result<(), String> {
+        let (origin, path) = Origin::parse_url(address)?;
+        if self.prometheus.iter().any(|g| g.covers(&origin, &path)) {
+            Ok(())
+        } else {
+            Err(format!("Prometheus at {address} is not granted"))
+        }
+    }
+
+    /// Whether `verb` on `group/resource` is granted.
+    pub fn kubernetes_allowed(&self, group: &str, resource: &str, verb: Verb) -> Result<(), String> {
+        let granted = self.kubernetes.iter().any(|g| {
+            (g.group == group || g.group == "*")
+                && (g.resource == resource || g.resource == "*")
+                && g.verbs.contains(&verb)
+        });
+        if granted {
+            Ok(())
+        } else {
+            let what = if group.is_empty() { resource.to_string() } else { format!("{resource}.{group}") };
+            Err(format!("Kubernetes {} on {what} is not granted", verb.as_str()))
+        }
+    }
+
+    /// Adds the grants of `other` (deduplicated).
+    pub fn extend(&mut self, other: &Grants) {
+        for g in &other.http {
+            if !self.http.contains(g) {
+                self.http.push(g.clone());
+            }
+        }
+        for g in &other.prometheus {
+            if !self.prometheus.contains(g) {
+                self.prometheus.push(g.clone());
+            }
+        }
+        for g in &other.kubernetes {
+            if !self.kubernetes.contains(g) {
+                self.kubernetes.push(g.clone());
+            }
+        }
+    }
+}
+
+/// Whether a connection to `addr` is allowed for a request to `host` (a name or an IP literal that was granted).
+///
+/// An IP literal was granted as such. A name must not resolve to an address the operator did not mean to expose
+/// through it: link-local (cloud metadata services), unspecified, multicast or broadcast addresses, or loopback
+/// unless the name is `localhost`. This closes DNS-rebinding tricks against a granted name.
+pub fn check_resolved_address(host: &str, addr: IpAddr) -> Result<(), String> {
+    if let Ok(literal) = host.parse::<IpAddr>() {
+        return if literal == addr {
+            Ok(())
+        } else {
+            Err(format!("{host} resolved to a different address {addr}"))
+        };
+    }
+    let addr = match addr {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+        v4 => v4,
+    };
+    let class = match addr {
+        IpAddr::V4(v4) if v4.is_link_local() => Some("a link-local address"),
+        IpAddr::V4(v4) if v4.is_broadcast() => Some("the broadcast address"),
+        IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80 => Some("a link-local address"),
+        a if a.is_unspecified() => Some("the unspecified address"),
+        a if a.is_multicast() => Some("a multicast address"),
+        a if a.is_loopback() && host != "localhost" => Some("a loopback address"),
+        _ => None,
+    };
+    match class {
+        Some(class) => Err(format!("{host} resolves to {addr}, {class}; refusing to connect")),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_normalise_default_ports_and_case() {
+        let (o, path) = Origin::parse_url("HTTPS://Example.COM/a/b?x=1").unwrap();
+        assert_eq!(o.to_string(), "https://example.com:443");
+        assert_eq!(path, "/a/b");
+        assert_eq!(Origin::parse_url("http://127.0.0.1:9090").unwrap().0.port, 9090);
+        assert_eq!(Origin::parse_url("http://[::1]:8080/x").unwrap().0.to_string(), "http://[::1]:8080");
+        assert!(Origin::parse_url("ftp://x").unwrap_err().contains("unsupported scheme"));
+        assert!(Origin::parse_url("no-scheme").is_err());
+    }
+
+    #[test]
+    fn prometheus_grants_match_origin_and_path_prefix() {
+        let grants = Grants {
+            prometheus: vec![PrometheusGrant::for_address("http://prom:9090/prom/").unwrap()],
+            ..Default::default()
+        };
+        assert!(grants.prometheus_allowed("http://prom:9090/prom").is_ok());
+        assert!(grants.prometheus_allowed("http://prom:9090/prom/api").is_ok());
+        assert!(grants.prometheus_allowed("http://prom:9090/prometheus").is_err());
+        assert!(grants.prometheus_allowed("http://prom:9091/prom").is_err());
+    }
+
+    #[test]
+    fn kubernetes_grants_need_group_resource_and_verb() {
+        let grants = Grants {
+            kubernetes: vec![KubernetesGrant {
+                group: "batch".into(),
+                resource: "jobs".into(),
+                verbs: vec![Verb::Get, Verb::Create],
+            }],
+            ..Default::default()
+        };
+        assert!(grants.kubernetes_allowed("batch", "jobs", Verb::Create).is_ok());
+        assert_eq!(
+            grants.kubernetes_allowed("batch", "jobs", Verb::Delete).unwrap_err(),
+            "Kubernetes delete on jobs.batch is not granted"
+        );
+        assert!(grants.kubernetes_allowed("", "secrets", Verb::Get).is_err());
+    }
+
+    #[test]
+    fn resolved_addresses_are_checked_against_the_granted_name() {
+        let cases: &[(&str, &str, bool)] = &[
+            ("127.0.0.1", "127.0.0.1", true),
+            ("127.0.0.1", "127.0.0.2", false),
+            ("metrics.example.com", "10.1.2.3", true),
+            ("metrics.example.com", "169.254.169.254", false),
+            ("metrics.example.com", "127.0.0.1", false),
+            ("metrics.example.com", "::ffff:169.254.169.254", false),
+            ("metrics.example.com", "fe80::1", false),
+            ("metrics.example.com", "0.0.0.0", false),
+            ("localhost", "127.0.0.1", true),
+            ("localhost", "::1", true),
+        ];
+        for (host, addr, ok) in cases {
+            let result = check_resolved_address(host, addr.parse().unwrap());
+            assert_eq!(result.is_ok(), *ok, "{host} -> {addr}: {result:?}");
+        }
+    }
+}

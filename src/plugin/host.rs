@@ -1,0 +1,147 @@
+//! The `log` and `prometheus` host imports.
+
+use super::bindings::prometheus::{self as prom, Data, Endpoint, QueryError, QueryResult, Sample, Series};
+use super::bindings::{log, types};
+use super::state::CallState;
+use std::time::Duration;
+
+/// Longest log line forwarded from a plugin.
+const MAX_LOG_LINE: usize = 4096;
+
+impl types::Host for CallState {}
+
+impl log::Host for CallState {
+    fn log(&mut self, level: log::Level, message: String) {
+        if self.host.log_budget == 0 {
+            return;
+        }
+        self.host.log_budget -= 1;
+        let mut message = message;
+        if message.len() > MAX_LOG_LINE {
+            let mut cut = MAX_LOG_LINE;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            message.truncate(cut);
+            message.push('…');
+        }
+        let plugin = &*self.host.plugin;
+        match level {
+            log::Level::Trace => tracing::trace!(plugin, "{message}"),
+            log::Level::Debug => tracing::debug!(plugin, "{message}"),
+            log::Level::Info => tracing::info!(plugin, "{message}"),
+            log::Level::Warn => tracing::warn!(plugin, "{message}"),
+            log::Level::Error => tracing::error!(plugin, "{message}"),
+        }
+        if self.host.log_budget == 0 {
+            tracing::warn!(plugin, "log limit reached for this call; further lines are dropped");
+        }
+    }
+}
+
+impl CallState {
+    fn prometheus_client(&self, endpoint: &Endpoint) -> Result<prometheus_http_query::Client, QueryError> {
+        if let Err(why) = self.host.grants.prometheus_allowed(&endpoint.address) {
+            self.host.audit.deny(why.clone());
+            return Err(QueryError::Denied(why));
+        }
+        let http = if endpoint.insecure { &self.host.prometheus_insecure } else { &self.host.prometheus };
+        prometheus_http_query::Client::from(http.clone(), &endpoint.address).map_err(|e| {
+            QueryError::Failed(format!("invalid Prometheus address {:?}: {e}", endpoint.address))
+        })
+    }
+}
+
+fn timeout_of(endpoint: &Endpoint) -> Duration {
+    Duration::from_secs(u64::from(endpoint.timeout_seconds.unwrap_or(30)))
+}
+
+impl prom::Host for CallState {
+    async fn query(
+        &mut self,
+        endpoint: Endpoint,
+        query: String,
+        time: Option<types::Timestamp>,
+    ) -> Result<QueryResult, QueryError> {
+        let client = self.prometheus_client(&endpoint)?;
+        let mut builder = client.query(&query);
+        if let Some(t) = time {
+            builder = builder.at(t.seconds);
+        }
+        for (k, v) in &endpoint.headers {
+            let name = http::HeaderName::from_bytes(k.as_bytes())
+                .map_err(|_| QueryError::Failed(format!("invalid header name {k:?}")))?;
+            let value = http::HeaderValue::from_str(v)
+                .map_err(|_| QueryError::Failed(format!("invalid value for header {k:?}")))?;
+            builder = builder.header(name, value);
+        }
+        let result = tokio::time::timeout(timeout_of(&endpoint), builder.get()).await.map_err(|_| {
+            QueryError::Failed(format!(
+                "Post \"{}/api/v1/query\": context deadline exceeded",
+                endpoint.address
+            ))
+        })?;
+        convert(result)
+    }
+
+    async fn query_range(
+        &mut self,
+        endpoint: Endpoint,
+        query: String,
+        start: types::Timestamp,
+        end: types::Timestamp,
+        step_seconds: f64,
+    ) -> Result<QueryResult, QueryError> {
+        let client = self.prometheus_client(&endpoint)?;
+        let mut builder = client.query_range(&query, start.seconds, end.seconds, step_seconds);
+        for (k, v) in &endpoint.headers {
+            let name = http::HeaderName::from_bytes(k.as_bytes())
+                .map_err(|_| QueryError::Failed(format!("invalid header name {k:?}")))?;
+            let value = http::HeaderValue::from_str(v)
+                .map_err(|_| QueryError::Failed(format!("invalid value for header {k:?}")))?;
+            builder = builder.header(name, value);
+        }
+        let result = tokio::time::timeout(timeout_of(&endpoint), builder.get()).await.map_err(|_| {
+            QueryError::Failed(format!(
+                "Post \"{}/api/v1/query_range\": context deadline exceeded",
+                endpoint.address
+            ))
+        })?;
+        convert(result)
+    }
+}
+
+fn labels(map: &std::collections::HashMap<String, String>) -> Vec<(String, String)> {
+    let mut pairs: Vec<(String, String)> = map.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    pairs.sort();
+    pairs
+}
+
+fn convert(
+    result: Result<prometheus_http_query::response::PromqlResult, prometheus_http_query::Error>,
+) -> Result<QueryResult, QueryError> {
+    use prometheus_http_query::response::Data as P;
+    let result = result.map_err(|e| QueryError::Failed(e.to_string()))?;
+    let data = match result.data() {
+        P::Scalar(s) => Data::Scalar(Sample { labels: vec![], time: s.timestamp(), value: s.value() }),
+        P::Vector(v) => Data::Vector(
+            v.iter()
+                .map(|iv| Sample {
+                    labels: labels(iv.metric()),
+                    time: iv.sample().timestamp(),
+                    value: iv.sample().value(),
+                })
+                .collect(),
+        ),
+        P::Matrix(m) => Data::Matrix(
+            m.iter()
+                .map(|rv| Series {
+                    labels: labels(rv.metric()),
+                    samples: rv.samples().iter().map(|s| (s.timestamp(), s.value())).collect(),
+                })
+                .collect(),
+        ),
+    };
+    // prometheus-http-query 0.9 does not surface response warnings.
+    Ok(QueryResult { data, warnings: Vec::new() })
+}

@@ -1,0 +1,153 @@
+//! The wasm runtime: one engine (epoch interruption, pooling allocator), one linker with every host import, an
+//! epoch ticker, the on-disk cache of precompiled components, and clients shared by host imports.
+
+use super::bindings;
+use super::cache::ArtifactCache;
+use super::http::TlsConfigs;
+use super::limits::MAX_MEMORY;
+use super::state::CallState;
+use anyhow::Context as _;
+use std::path::PathBuf;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+use wasmtime::component::{HasSelf, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+/// How often the epoch advances; deadlines are enforced to this granularity.
+pub const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+/// Runtime settings.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// Where precompiled components are kept; `None` compiles every load.
+    pub cache_dir: Option<PathBuf>,
+    /// Plugin instances that may be live at once (pooling allocator slots); a call beyond it fails to
+    /// instantiate, so keep it above the number of concurrent calls.
+    pub max_instances: u32,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig { cache_dir: default_cache_dir(), max_instances: 256 }
+    }
+}
+
+/// `$SERIN_CACHE_DIR`, else `$XDG_CACHE_HOME/serin/precompiled`, else `~/.cache/serin/precompiled`.
+pub fn default_cache_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("SERIN_CACHE_DIR") {
+        return Some(PathBuf::from(dir));
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(base.join("serin").join("precompiled"))
+}
+
+/// The shared runtime. Cheap to clone.
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub engine: Engine,
+    pub linker: Linker<CallState>,
+    pub cache: Option<ArtifactCache>,
+    pub tls: TlsConfigs,
+    pub prometheus: reqwest::Client,
+    pub prometheus_insecure: reqwest::Client,
+}
+
+impl Runtime {
+    pub fn new(config: RuntimeConfig) -> anyhow::Result<Runtime> {
+        // reqwest (through prometheus-http-query) is built without a default crypto provider; use ring, as kube does.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+
+        let mut wasm = Config::new();
+        wasm.wasm_component_model(true)
+            .epoch_interruption(true)
+            .max_wasm_stack(1 << 20)
+            .async_stack_size(2 << 20)
+            .cranelift_opt_level(wasmtime::OptLevel::Speed);
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(config.max_instances)
+            .total_core_instances(config.max_instances * 4)
+            .total_memories(config.max_instances * 2)
+            .total_tables(config.max_instances * 4)
+            .total_stacks(config.max_instances)
+            .max_memory_size(MAX_MEMORY as usize)
+            .max_memories_per_component(4)
+            .max_tables_per_component(8)
+            .max_core_instances_per_component(32)
+            .max_component_instance_size(1 << 20)
+            .max_core_instance_size(1 << 20)
+            .table_elements(100_000);
+        wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine =
+            Engine::new(&wasm).map_err(anyhow::Error::from).context("configuring the wasm engine")?;
+
+        let mut linker: Linker<CallState> = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(anyhow::Error::from)
+            .context("linking WASI")?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+            .map_err(anyhow::Error::from)
+            .context("linking wasi:http")?;
+        bindings::metric::MetricProviderPlugin::add_to_linker::<CallState, HasSelf<CallState>>(
+            &mut linker,
+            |s| s,
+        )
+        .map_err(anyhow::Error::from)
+        .context("linking serin:plugin host imports")?;
+
+        let cache = match &config.cache_dir {
+            Some(dir) => match ArtifactCache::open(dir.clone(), &engine) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    tracing::warn!(dir = %dir.display(), "precompiled plugin cache disabled: {e:#}");
+                    None
+                }
+            },
+            None => None,
+        };
+        let prometheus = reqwest::Client::builder().build().context("building the Prometheus client")?;
+        let prometheus_insecure = reqwest::Client::builder()
+            .danger_accept_invalid_certs(true)
+            .build()
+            .context("building the Prometheus client")?;
+
+        let inner = Arc::new(Inner {
+            engine,
+            linker,
+            cache,
+            tls: TlsConfigs::new(),
+            prometheus,
+            prometheus_insecure,
+        });
+        // Without the ticker no deadline could fire: refuse to run plugins rather than run them unbounded.
+        spawn_epoch_ticker(Arc::downgrade(&inner)).context("starting the plugin epoch ticker thread")?;
+        Ok(Runtime { inner })
+    }
+
+    pub(crate) fn inner(&self) -> &Inner {
+        &self.inner
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+}
+
+/// Advances the engine's epoch every tick for as long as the runtime lives.
+fn spawn_epoch_ticker(inner: Weak<Inner>) -> std::io::Result<()> {
+    std::thread::Builder::new().name("serin-epoch".into()).spawn(move || {
+        loop {
+            std::thread::sleep(EPOCH_TICK);
+            match inner.upgrade() {
+                Some(inner) => inner.engine.increment_epoch(),
+                None => return,
+            }
+        }
+    })?;
+    Ok(())
+}

@@ -1,0 +1,243 @@
+//! Measured values as the host holds them (Argo's `result`), and their conversion to and from the WIT value tree.
+
+use super::bindings::types as wit;
+
+/// Deepest value accepted from a plugin; deeper trees are malformed output.
+pub const MAX_DEPTH: usize = 64;
+
+/// A measured value: what Argo's success and failure conditions see as `result`. Numbers decoded from JSON are
+/// floats, as Go's `json.Unmarshal` into `interface{}` makes them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MetricValue {
+    Nil,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Text(String),
+    List(Vec<MetricValue>),
+    Map(Vec<(String, MetricValue)>),
+}
+
+impl MetricValue {
+    /// Rebuilds a value from the flattened WIT tree, refusing malformed trees (children must follow their parent).
+    pub fn from_wit(v: &wit::Value) -> Result<MetricValue, String> {
+        if v.nodes.is_empty() {
+            return Ok(MetricValue::Nil);
+        }
+        from_node(&v.nodes, 0, 0)
+    }
+
+    /// Flattens the value into the WIT tree (node 0 is the root).
+    pub fn to_wit(&self) -> wit::Value {
+        let mut nodes = Vec::new();
+        push_node(&mut nodes, self);
+        wit::Value { nodes }
+    }
+
+    /// Decodes JSON as Go decodes it into `interface{}`: every number becomes a float.
+    pub fn from_json(v: &serde_json::Value) -> MetricValue {
+        use serde_json::Value;
+        match v {
+            Value::Null => MetricValue::Nil,
+            Value::Bool(b) => MetricValue::Bool(*b),
+            Value::Number(n) => MetricValue::Float(n.as_f64().unwrap_or(f64::NAN)),
+            Value::String(s) => MetricValue::Text(s.clone()),
+            Value::Array(items) => MetricValue::List(items.iter().map(MetricValue::from_json).collect()),
+            Value::Object(map) => {
+                MetricValue::Map(map.iter().map(|(k, v)| (k.clone(), MetricValue::from_json(v))).collect())
+            }
+        }
+    }
+
+    /// Parses JSON that may also contain the bare numbers `NaN`, `Inf`, `+Inf` and `-Inf` (which Prometheus
+    /// produces and JSON cannot carry), e.g. `[0.5, NaN]`.
+    pub fn parse(text: &str) -> Result<MetricValue, String> {
+        const MARK: &str = "\u{1}serin-special-float\u{1}";
+        const MARK_JSON: &str = "\\u0001serin-special-float\\u0001";
+        let mut rewritten = String::with_capacity(text.len());
+        let mut in_string = false;
+        let mut escaped = false;
+        let mut rest = text;
+        while let Some(c) = rest.chars().next() {
+            if in_string {
+                rewritten.push(c);
+                if escaped {
+                    escaped = false;
+                } else if c == '\\' {
+                    escaped = true;
+                } else if c == '"' {
+                    in_string = false;
+                }
+                rest = &rest[c.len_utf8()..];
+                continue;
+            }
+            if c == '"' {
+                in_string = true;
+            }
+            let special = ["NaN", "+Inf", "-Inf", "Inf"].into_iter().find(|s| rest.starts_with(s));
+            if let Some(s) = special {
+                rewritten.push_str(&format!("\"{MARK_JSON}{s}\""));
+                rest = &rest[s.len()..];
+                continue;
+            }
+            rewritten.push(c);
+            rest = &rest[c.len_utf8()..];
+        }
+        let json: serde_json::Value =
+            serde_json::from_str(&rewritten).map_err(|e| format!("invalid result JSON: {e}"))?;
+        Ok(restore_specials(MetricValue::from_json(&json), MARK))
+    }
+
+    /// The measurement value as Argo stores it: `json.Marshal` of the value, Go number formatting included.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        render_into(&mut out, self);
+        out
+    }
+
+    /// Bytes of text the value carries (for the output cap).
+    pub fn text_size(&self) -> usize {
+        match self {
+            MetricValue::Text(s) => s.len(),
+            MetricValue::List(items) => items.iter().map(MetricValue::text_size).sum::<usize>() + items.len(),
+            MetricValue::Map(entries) => entries.iter().map(|(k, v)| k.len() + v.text_size()).sum(),
+            _ => 8,
+        }
+    }
+}
+
+fn restore_specials(v: MetricValue, mark: &str) -> MetricValue {
+    match v {
+        MetricValue::Text(s) => match s.strip_prefix(mark) {
+            Some("NaN") => MetricValue::Float(f64::NAN),
+            Some("-Inf") => MetricValue::Float(f64::NEG_INFINITY),
+            Some(_) => MetricValue::Float(f64::INFINITY),
+            None => MetricValue::Text(s),
+        },
+        MetricValue::List(items) => {
+            MetricValue::List(items.into_iter().map(|i| restore_specials(i, mark)).collect())
+        }
+        MetricValue::Map(entries) => {
+            MetricValue::Map(entries.into_iter().map(|(k, v)| (k, restore_specials(v, mark))).collect())
+        }
+        other => other,
+    }
+}
+
+fn from_node(nodes: &[wit::ValueNode], index: usize, depth: usize) -> Result<MetricValue, String> {
+    if depth > MAX_DEPTH {
+        return Err(format!("value tree nested deeper than {MAX_DEPTH} levels"));
+    }
+    let child = |c: u32| -> Result<MetricValue, String> {
+        let c = c as usize;
+        if c <= index || c >= nodes.len() {
+            return Err(format!(
+                "value node {index} refers to node {c}, which is not a later node of the tree"
+            ));
+        }
+        from_node(nodes, c, depth + 1)
+    };
+    Ok(match &nodes[index] {
+        wit::ValueNode::Null => MetricValue::Nil,
+        wit::ValueNode::Boolean(b) => MetricValue::Bool(*b),
+        wit::ValueNode::Integer(i) => MetricValue::Int(*i),
+        wit::ValueNode::Float(f) => MetricValue::Float(*f),
+        wit::ValueNode::Text(s) => MetricValue::Text(s.clone()),
+        wit::ValueNode::Array(children) => {
+            MetricValue::List(children.iter().map(|c| child(*c)).collect::<Result<_, _>>()?)
+        }
+        wit::ValueNode::Map(entries) => MetricValue::Map(
+            entries.iter().map(|(k, c)| Ok((k.clone(), child(*c)?))).collect::<Result<_, String>>()?,
+        ),
+    })
+}
+
+fn push_node(nodes: &mut Vec<wit::ValueNode>, v: &MetricValue) -> u32 {
+    let index = nodes.len();
+    nodes.push(wit::ValueNode::Null);
+    let node = match v {
+        MetricValue::Nil => wit::ValueNode::Null,
+        MetricValue::Bool(b) => wit::ValueNode::Boolean(*b),
+        MetricValue::Int(i) => wit::ValueNode::Integer(*i),
+        MetricValue::Float(f) => wit::ValueNode::Float(*f),
+        MetricValue::Text(s) => wit::ValueNode::Text(s.clone()),
+        MetricValue::List(items) => {
+            wit::ValueNode::Array(items.iter().map(|i| push_node(nodes, i)).collect())
+        }
+        MetricValue::Map(entries) => {
+            wit::ValueNode::Map(entries.iter().map(|(k, v)| (k.clone(), push_node(nodes, v))).collect())
+        }
+    };
+    nodes[index] = node;
+    index as u32
+}
+
+fn render_into(out: &mut String, v: &MetricValue) {
+    match v {
+        MetricValue::Nil => out.push_str("null"),
+        MetricValue::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        MetricValue::Int(i) => out.push_str(&i.to_string()),
+        MetricValue::Float(f) => out.push_str(&serin_gofmt::format_float_json(*f)),
+        MetricValue::Text(s) => serin_gofmt::write_string(out, s),
+        MetricValue::List(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                render_into(out, item);
+            }
+            out.push(']');
+        }
+        MetricValue::Map(entries) => {
+            let mut sorted: Vec<&(String, MetricValue)> = entries.iter().collect();
+            sorted.sort_by(|a, b| a.0.cmp(&b.0));
+            out.push('{');
+            for (i, (k, v)) in sorted.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                serin_gofmt::write_string(out, k);
+                out.push(':');
+                render_into(out, v);
+            }
+            out.push('}');
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_accepts_prometheus_specials_outside_strings() {
+        let v = MetricValue::parse(r#"[0.5, NaN, +Inf, -Inf, "NaN"]"#).unwrap();
+        let MetricValue::List(items) = v else { panic!("not a list") };
+        assert_eq!(items[0], MetricValue::Float(0.5));
+        assert!(matches!(items[1], MetricValue::Float(f) if f.is_nan()));
+        assert_eq!(items[2], MetricValue::Float(f64::INFINITY));
+        assert_eq!(items[3], MetricValue::Float(f64::NEG_INFINITY));
+        assert_eq!(items[4], MetricValue::Text("NaN".into()));
+    }
+
+    #[test]
+    fn wit_round_trip_keeps_structure() {
+        let v = MetricValue::parse(r#"{"a":[1,{"b":null}],"c":"x"}"#).unwrap();
+        assert_eq!(MetricValue::from_wit(&v.to_wit()).unwrap(), v);
+    }
+
+    #[test]
+    fn malformed_trees_are_refused() {
+        let cyclic = wit::Value { nodes: vec![wit::ValueNode::Array(vec![0])] };
+        assert!(MetricValue::from_wit(&cyclic).unwrap_err().contains("not a later node"));
+        let dangling = wit::Value { nodes: vec![wit::ValueNode::Array(vec![5])] };
+        assert!(MetricValue::from_wit(&dangling).is_err());
+    }
+
+    #[test]
+    fn render_matches_go_json() {
+        let v = MetricValue::parse(r#"{"b":1,"a":[0.25,1e21,"<"]}"#).unwrap();
+        assert_eq!(v.render(), r#"{"a":[0.25,1e+21,"\u003c"],"b":1}"#);
+    }
+}
