@@ -93,7 +93,9 @@ impl prom::Host for CallState {
         step_seconds: f64,
     ) -> Result<QueryResult, QueryError> {
         let client = self.prometheus_client(&endpoint)?;
-        let mut builder = client.query_range(&query, start.seconds, end.seconds, step_seconds);
+        // The client takes whole seconds: widen to cover the requested range rather than cut its end short.
+        let end_seconds = end.seconds + i64::from(end.nanoseconds > 0);
+        let mut builder = client.query_range(&query, start.seconds, end_seconds, step_seconds);
         for (k, v) in &endpoint.headers {
             let name = http::HeaderName::from_bytes(k.as_bytes())
                 .map_err(|_| QueryError::Failed(format!("invalid header name {k:?}")))?;

@@ -56,7 +56,7 @@ fn is_nil_or_empty(v: &Value) -> bool {
 
 /// Evaluates one boolean condition with Argo's environment.
 pub fn eval_condition(expression: &str, result: &Value) -> Result<bool, String> {
-    let program = expr::compile(expression).map_err(|e| compile_error(&e.to_string()))?;
+    let program = expr::compile(&member_shorthand(expression)).map_err(|e| compile_error(&e.to_string()))?;
     let env = environment(result);
     let mut ctx = expr::Context::default();
     ctx.insert("result", result.clone());
@@ -65,6 +65,44 @@ pub fn eval_condition(expression: &str, result: &Value) -> Result<bool, String> 
         Ok(other) => Err(format!("expected bool, but got {}", go_type_name(&other))),
         Err(e) => Err(runtime_error(&e.to_string())),
     }
+}
+
+/// expr-lang lets a predicate say `.field` for `#.field` (e.g. `all(result, {.ok})`); the `expr-lang` crate
+/// needs the `#`, so it is inserted wherever a `.` starts a member access with nothing before it.
+fn member_shorthand(expression: &str) -> String {
+    let mut out = String::with_capacity(expression.len() + 4);
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    let mut prev: Option<char> = None;
+    let mut chars = expression.chars().peekable();
+    while let Some(c) = chars.next() {
+        if let Some(q) = quote {
+            out.push(c);
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == q {
+                quote = None;
+            }
+            continue;
+        }
+        if matches!(c, '"' | '\'' | '`') {
+            quote = Some(c);
+        }
+        let starts_member = chars.peek().is_some_and(|n| n.is_ascii_alphabetic() || *n == '_');
+        let after_operand = prev.is_some_and(|p| {
+            p.is_ascii_alphanumeric() || matches!(p, '_' | ')' | ']' | '}' | '?' | '.' | '#')
+        });
+        if c == '.' && starts_member && !after_operand {
+            out.push('#');
+        }
+        out.push(c);
+        if !c.is_whitespace() {
+            prev = Some(c);
+        }
+    }
+    out
 }
 
 /// Go expr reports unknown identifiers at compile time as `unknown name X`; keep that wording.

@@ -1,7 +1,8 @@
 //! Test plugin: a metric provider that misbehaves in the way its config names, so tests can show the sandbox
 //! contains each kind of misbehaviour and the host keeps serving other calls.
 //!
-//! Config is one word, optionally followed by an argument: `loop`, `sleep`, `memory`, `stack`, `panic`, `trap`,
+//! Config is one word, optionally followed by an argument: `loop`, `sleep`, `memory`, `stack`, `shadow-stack`,
+//! `panic`, `trap`,
 //! `huge-output`, `http URL`, `file PATH`, `env`, `kubernetes`, `prometheus URL`, `ok`.
 
 wit_bindgen::generate!({
@@ -26,13 +27,21 @@ fn decided(value: String) -> Observation {
     })
 }
 
+/// Deep recursion with small frames: exhausts the wasm call stack.
 #[inline(never)]
 #[allow(unconditional_recursion)]
-fn recurse(depth: u64, sink: &mut [u8; 256]) -> u64 {
+fn recurse(depth: u64) -> u64 {
+    std::hint::black_box(recurse(std::hint::black_box(depth + 1))) + 1
+}
+
+/// Deep recursion with big locals: exhausts the guest's own stack in linear memory first.
+#[inline(never)]
+#[allow(unconditional_recursion)]
+fn recurse_big(depth: u64, sink: &mut [u8; 256]) -> u64 {
     sink[(depth % 256) as usize] = depth as u8;
     let mut local = [0u8; 256];
     local.copy_from_slice(sink);
-    recurse(depth + 1, &mut local) + u64::from(local[3])
+    recurse_big(depth + 1, &mut local) + u64::from(local[3])
 }
 
 impl Guest for Hostile {
@@ -58,7 +67,8 @@ impl Guest for Hostile {
                     std::hint::black_box(&hoard);
                 }
             }
-            "stack" => decided(recurse(0, &mut [0u8; 256]).to_string()),
+            "stack" => decided(recurse(0).to_string()),
+            "shadow-stack" => decided(recurse_big(0, &mut [0u8; 256]).to_string()),
             "panic" => panic!("hostile plugin panics on purpose"),
             "trap" => core::arch::wasm32::unreachable(),
             "huge-output" => decided("x".repeat(8 << 20)),

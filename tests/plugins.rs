@@ -1,0 +1,14 @@
+//! Plugin host tests: the sandbox against hostile plugins, the registry, condition semantics, the built-in
+//! providers against real servers on 127.0.0.1, a plugin written in C, and the `serin plugin` / `condition` CLI.
+
+mod plugins {
+    pub mod helpers;
+
+    mod c_plugin;
+    mod cli;
+    mod conditions;
+    mod prometheus;
+    mod registry;
+    mod sandbox;
+    mod web;
+}

@@ -1,0 +1,133 @@
+//! The plugin author's command line: `serin plugin inspect | run | list` and `serin condition`.
+
+use super::helpers::{serin_bin, serve, test_plugin};
+use std::process::{Command, Output};
+
+fn serin(args: &[&str]) -> Output {
+    Command::new(serin_bin()).args(args).output().expect("run serin")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn condition_prints_the_verdict_or_the_error() {
+    let cases: &[(&[&str], &str, i32)] = &[
+        (&["--success", "result[0] >= 0.95", "--result", "[0.97, NaN]"], "Successful\n", 0),
+        (&["--success", "result > 1", "--failure", "result > 5", "--result", "7"], "Failed\n", 0),
+        (&["--success", "result > 10", "--failure", "result < 5", "--result", "7"], "Inconclusive\n", 0),
+        (
+            &["--success", "result > 1", "--result", "null"],
+            "Error: could not evaluate successCondition \"result > 1\": metric result is nil or empty: no data returned from the metric provider\n",
+            1,
+        ),
+    ];
+    for (args, want, code) in cases {
+        let mut full = vec!["condition"];
+        full.extend_from_slice(args);
+        let o = serin(&full);
+        assert_eq!(stdout(&o), *want, "{args:?}: {}", stderr(&o));
+        assert_eq!(o.status.code(), Some(*code), "{args:?}");
+    }
+    let o = serin(&["condition", "--success", "result > 1", "--result", "{not json"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--result: invalid result JSON"), "{}", stderr(&o));
+}
+
+#[test]
+fn inspect_shows_kind_contract_and_digest_or_why_not() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("hostile.wasm");
+    std::fs::write(&file, test_plugin("hostile")).expect("write");
+    let o = serin(&["plugin", "inspect", file.to_str().expect("path")]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("kind:     metric-provider"), "{out}");
+    assert!(out.contains("contract: serin:plugin@0.1.0"), "{out}");
+    assert!(out.contains("serin:plugin/metric-provider@0.1.0"), "{out}");
+    assert!(out.contains("wasi:http/outgoing-handler@"), "{out}");
+
+    let junk = dir.path().join("junk.wasm");
+    std::fs::write(&junk, b"not wasm at all").expect("write");
+    let o = serin(&["plugin", "inspect", junk.to_str().expect("path")]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("is not a valid serin plugin"), "{}", stderr(&o));
+}
+
+#[test]
+fn list_shows_the_built_ins() {
+    let o = serin(&["plugin", "list"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    for name in ["expr (built-in)", "web (built-in)", "prometheus (built-in)"] {
+        assert!(out.contains(name), "{out}");
+    }
+}
+
+#[tokio::test]
+async fn run_grants_only_what_its_flags_grant() {
+    let base = serve(
+        axum::Router::new()
+            .route("/rate", axum::routing::get(|| async { axum::Json(serde_json::json!({"rate": 0.97})) })),
+    )
+    .await;
+    let config = serde_json::json!({"url": format!("{base}/rate"), "jsonPath": "{$.rate}"}).to_string();
+    let bin = serin_bin().to_string();
+    let (cfg, origin) = (config.clone(), base.clone());
+    let granted = tokio::task::spawn_blocking(move || {
+        Command::new(bin)
+            .args(["plugin", "run", "--plugin", "web", "--config", &cfg, "--allow-http", &origin])
+            .args(["--success", "result > 0.9"])
+            .output()
+            .expect("run")
+    })
+    .await
+    .expect("join");
+    assert!(granted.status.success(), "{}", stderr(&granted));
+    let m: serde_json::Value = serde_json::from_slice(&granted.stdout).expect("measurement JSON");
+    assert_eq!(m["phase"], "Successful");
+    assert_eq!(m["value"], "0.97");
+
+    let bin = serin_bin().to_string();
+    let denied = tokio::task::spawn_blocking(move || {
+        Command::new(bin)
+            .args(["plugin", "run", "--plugin", "web", "--config", &config])
+            .output()
+            .expect("run")
+    })
+    .await
+    .expect("join");
+    assert_eq!(denied.status.code(), Some(1));
+    let err = stderr(&denied);
+    assert_eq!(
+        err.trim(),
+        format!("plugin web made a denied call: outbound HTTP to {base} is not granted"),
+        "{err}"
+    );
+}
+
+#[test]
+fn run_reports_a_hostile_plugin_in_one_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("hostile.wasm");
+    std::fs::write(&file, test_plugin("hostile")).expect("write");
+    let o = serin(&[
+        "plugin",
+        "run",
+        "--plugin",
+        file.to_str().expect("path"),
+        "--config",
+        "loop",
+        "--timeout",
+        "300ms",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.trim().ends_with("exceeded its deadline of 300ms"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+}
