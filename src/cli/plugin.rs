@@ -1,7 +1,8 @@
 //! `serin plugin list | inspect | run`: the plugin author's tools.
 
+use crate::api::duration::parse_flag_duration;
 use crate::plugin::grants::{HttpGrant, PrometheusGrant};
-use crate::plugin::limits::{parse_bytes, parse_duration};
+use crate::plugin::limits::parse_bytes;
 use crate::plugin::metric::{MetricCall, ObjectRef, Observation};
 use crate::plugin::{CallOptions, Limits, Plugin, PluginKind, Registry, Runtime, RuntimeConfig};
 use anyhow::Context as _;
@@ -126,7 +127,7 @@ async fn run_metric(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     let mut opts = CallOptions {
         limits: Limits {
-            deadline: parse_duration(&args.timeout).map_err(anyhow::Error::msg).context("--timeout")?,
+            deadline: parse_flag_duration(&args.timeout).map_err(anyhow::Error::msg).context("--timeout")?,
             memory: parse_bytes(&args.memory).map_err(anyhow::Error::msg).context("--memory")?,
             ..Limits::default()
         },

@@ -44,35 +44,6 @@ pub fn parse_bytes(s: &str) -> Result<u64, String> {
     n.checked_mul(mult).ok_or_else(|| format!("invalid size {s:?}: too large"))
 }
 
-/// Parses a duration such as `500ms`, `10s`, `2m` or `1m30s` (Go's `time.ParseDuration` units).
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let orig = s.trim();
-    let mut rest = orig;
-    if rest.is_empty() {
-        return Err("invalid duration \"\": expected e.g. 10s".into());
-    }
-    let mut total = 0f64;
-    while !rest.is_empty() {
-        let n_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
-        let n: f64 = rest[..n_end].parse().map_err(|_| format!("invalid duration {orig:?}"))?;
-        rest = &rest[n_end..];
-        let u_end = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
-        let unit = match &rest[..u_end] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            "" => return Err(format!("invalid duration {orig:?}: missing unit (e.g. 10s)")),
-            u => return Err(format!("invalid duration {orig:?}: unknown unit {u:?}")),
-        };
-        total += n * unit;
-        rest = &rest[u_end..];
-    }
-    Ok(Duration::from_secs_f64(total))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,12 +56,5 @@ mod tests {
         }
         assert!(parse_bytes("lots").unwrap_err().contains("expected a number"));
         assert!(parse_bytes("5Xi").unwrap_err().contains("unknown unit"));
-    }
-
-    #[test]
-    fn durations_use_go_units() {
-        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert!(parse_duration("10").unwrap_err().contains("missing unit"));
     }
 }

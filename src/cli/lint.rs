@@ -1,0 +1,49 @@
+//! `serin lint FILE|DIR|- …`: check manifests of the five kinds without a cluster.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use crate::api::lint::{Input, LintOptions, lint_paths};
+
+/// Output format of `serin lint`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Output {
+    /// `file:document: kind/name: field.path: message`, one finding per line.
+    Text,
+    /// One JSON object with `findings` and counts.
+    Json,
+}
+
+/// Arguments of `serin lint` (the command's help text lives on the subcommand in `main.rs`).
+#[derive(Debug, clap::Args)]
+pub struct LintArgs {
+    /// YAML files, directories (searched recursively for *.yaml and *.yml), or `-` for stdin.
+    #[arg(required = true, value_name = "FILE|DIR|-")]
+    pub inputs: Vec<String>,
+    /// Output format.
+    #[arg(short = 'o', long = "output", value_enum, default_value = "text")]
+    pub output: Output,
+    /// Treat unknown fields as errors, not warnings.
+    #[arg(long)]
+    pub strict: bool,
+}
+
+/// Runs `serin lint`.
+pub fn run(args: LintArgs) -> anyhow::Result<ExitCode> {
+    let inputs: Vec<Input> = args.inputs.iter().map(|a| Input::from_arg(a)).collect();
+    let report = lint_paths(&inputs, LintOptions { strict: args.strict }, &mut std::io::stdin().lock());
+    match args.output {
+        Output::Text => {
+            for finding in &report.findings {
+                println!("{finding}");
+            }
+            eprintln!("{}", report.summary());
+        }
+        Output::Json => {
+            let json = serde_json::to_string_pretty(&report).context("encoding the report as JSON")?;
+            println!("{json}");
+        }
+    }
+    Ok(ExitCode::from(report.exit_code()))
+}

@@ -1,0 +1,237 @@
+//! `serin lint` and `serin crds` as a user runs them: exit codes, output format, JSON, strictness.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+const VALID: &str = r#"apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata:
+  name: good
+spec:
+  selector:
+    matchLabels: {app: good}
+  template:
+    metadata:
+      labels: {app: good}
+    spec:
+      containers:
+      - name: app
+        image: nginx
+  strategy:
+    canary:
+      steps:
+      - setWeight: 50
+      - pause: {duration: 10s}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: good
+spec:
+  ports: [{port: 80}]
+"#;
+
+const INVALID: &str = r#"apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata:
+  name: bad
+spec:
+  selector:
+    matchLabels: {app: bad}
+  template:
+    metadata:
+      labels: {app: bad}
+    spec:
+      containers:
+      - name: app
+        image: nginx
+  strategy:
+    canary:
+      steps:
+      - setWeight: 150
+"#;
+
+const UNKNOWN_FIELD: &str = r#"apiVersion: argoproj.io/v1alpha1
+kind: AnalysisTemplate
+metadata:
+  name: typo
+spec:
+  metrics:
+  - name: up
+    intervall: 5m
+    provider:
+      prometheus: {address: "http://p:9090", query: up}
+"#;
+
+fn serin(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_serin"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("serin runs");
+    if let Some(input) = stdin {
+        child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("writes stdin");
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().expect("serin finishes")
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).expect("mkdir");
+    }
+    std::fs::write(&path, text).expect("write");
+    path.display().to_string()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn valid_manifests_exit_zero_and_other_kinds_get_a_note() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = write(dir.path(), "good.yaml", VALID);
+    let out = serin(&["lint", &file], None);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(
+        stdout(&out),
+        format!("{file}:2: Service/good: -: note: skipped: Service (v1) is not a kind serin serves\n")
+    );
+    let summary = String::from_utf8_lossy(&out.stderr);
+    assert!(summary.contains("1 checked, 1 skipped; 0 error(s)"), "{summary}");
+}
+
+#[test]
+fn invalid_manifests_exit_one_with_file_document_kind_name_path_message() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let good = write(dir.path(), "a.yaml", VALID);
+    let bad = write(dir.path(), "b.yaml", &format!("{VALID}---\n{INVALID}"));
+    let out = serin(&["lint", &good, &bad], None);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let lines: Vec<String> =
+        stdout(&out).lines().filter(|l| !l.contains("note:")).map(str::to_owned).collect();
+    assert_eq!(
+        lines,
+        [format!(
+            "{bad}:3: Rollout/bad: spec.strategy.canary.steps[0].setWeight: SetWeight needs to be between 0 and 100"
+        )]
+    );
+}
+
+#[test]
+fn unreadable_input_exits_two_even_when_other_inputs_are_linted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = write(dir.path(), "bad.yaml", INVALID);
+    let missing = dir.path().join("missing.yaml").display().to_string();
+    let out = serin(&["lint", &bad, &missing], None);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let text = stdout(&out);
+    assert!(text.contains(&format!("{missing}:0: -: -: cannot read input:")), "{text}");
+    assert!(text.contains("SetWeight needs to be between 0 and 100"), "{text}");
+}
+
+#[test]
+fn json_output_carries_the_same_findings() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = write(dir.path(), "bad.yaml", INVALID);
+    let out = serin(&["lint", "-o", "json", &bad], None);
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    let findings = report["findings"].as_array().expect("findings");
+    assert_eq!(findings.len(), 1);
+    assert_eq!(
+        findings[0],
+        serde_json::json!({
+            "file": bad,
+            "document": 1,
+            "kind": "Rollout",
+            "name": "bad",
+            "path": "spec.strategy.canary.steps[0].setWeight",
+            "severity": "error",
+            "message": "SetWeight needs to be between 0 and 100",
+        })
+    );
+    assert_eq!(report["checked"], 1);
+    assert_eq!(report["documents"], 1);
+}
+
+#[test]
+fn unknown_fields_warn_by_default_and_fail_with_strict() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = write(dir.path(), "typo.yaml", UNKNOWN_FIELD);
+    let out = serin(&["lint", &file], None);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(
+        stdout(&out),
+        format!(
+            "{file}:1: AnalysisTemplate/typo: spec.metrics[0].intervall: warning: unknown field \"intervall\"\n"
+        )
+    );
+    let strict = serin(&["lint", "--strict", &file], None);
+    assert_eq!(strict.status.code(), Some(1));
+    assert_eq!(
+        stdout(&strict),
+        format!("{file}:1: AnalysisTemplate/typo: spec.metrics[0].intervall: unknown field \"intervall\"\n")
+    );
+}
+
+#[test]
+fn stdin_and_directories_are_read() {
+    let out = serin(&["lint", "-"], Some(INVALID));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).starts_with("-:1: Rollout/bad: "), "{}", stdout(&out));
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "nested/deeper/bad.yml", INVALID);
+    write(dir.path(), "good.yaml", VALID);
+    write(dir.path(), "notes.txt", "this: is: not: yaml: [");
+    let out = serin(&["lint", &dir.path().display().to_string()], None);
+    assert_eq!(out.status.code(), Some(1));
+    let summary = String::from_utf8_lossy(&out.stderr);
+    assert!(summary.starts_with("2 file(s), 3 document(s): 2 checked"), "{summary}");
+}
+
+#[test]
+fn binary_junk_is_invalid_input_not_a_crash() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("junk.yaml");
+    std::fs::write(&path, [0xff, 0xfe, 0x00, 0x9c, b'{', b'[']).expect("write");
+    let out = serin(&["lint", &path.display().to_string()], None);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(stdout(&out).contains("input is not UTF-8 text"));
+}
+
+#[test]
+fn lint_requires_an_input() {
+    let out = serin(&["lint"], None);
+    assert_eq!(out.status.code(), Some(2), "clap usage errors exit 2");
+}
+
+#[test]
+fn crds_prints_five_documents_matching_the_checked_in_files() {
+    let out = serin(&["crds"], None);
+    assert_eq!(out.status.code(), Some(0));
+    let text = stdout(&out);
+    assert_eq!(text.matches("\n---\n").count() + usize::from(text.starts_with("---\n")), 5);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = serin(&["crds", "--out-dir", &dir.path().display().to_string()], None);
+    assert_eq!(out.status.code(), Some(0));
+    let checked_in = Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests/crds");
+    for name in [
+        "analysis-run-crd.yaml",
+        "analysis-template-crd.yaml",
+        "cluster-analysis-template-crd.yaml",
+        "experiment-crd.yaml",
+        "rollout-crd.yaml",
+    ] {
+        let written = std::fs::read_to_string(dir.path().join(name)).expect("written");
+        let expected = std::fs::read_to_string(checked_in.join(name)).expect("checked in");
+        assert!(written == expected, "{name} differs from the checked-in file");
+        assert!(text.contains(&written), "stdout holds {name}");
+    }
+}
