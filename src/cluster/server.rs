@@ -1,0 +1,761 @@
+//! HTTP routing and handlers: maps Kubernetes REST paths and verbs onto the store.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http::{HeaderMap, Method, StatusCode, Uri, header};
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+use super::discovery;
+use super::faults::FaultInjector;
+use super::object;
+use super::patch;
+use super::registry::ResourceType;
+use super::render::{self, Format};
+use super::selector::{FieldSelector, LabelSelector};
+use super::status::{ApiError, ApiResult, Cause};
+use super::store::{DeleteOptions, ListOptions, Propagation, Store, Subresource};
+use super::watch::{self as watching, Start, WatchRequest};
+
+/// Shared state of the HTTP server.
+pub struct App {
+    /// Object storage.
+    pub store: Arc<Store>,
+    /// Live faults.
+    pub faults: Arc<FaultInjector>,
+    /// Flips to true on shutdown; open watches end.
+    pub shutdown: watch::Receiver<bool>,
+    /// Bumped to drop all open watches.
+    pub drops: watch::Receiver<u64>,
+    /// Period of watch bookmarks.
+    pub bookmark_interval: Duration,
+    /// `host:port` the server is reachable at.
+    pub server_address: String,
+}
+
+/// The axum router for the whole API.
+pub fn router(app: Arc<App>) -> axum::Router {
+    axum::Router::new().fallback(dispatch).layer(DefaultBodyLimit::max(16 * 1024 * 1024)).with_state(app)
+}
+
+const JSON: &str = "application/json";
+
+fn json_response(code: StatusCode, v: &Value) -> Response {
+    (code, [(header::CONTENT_TYPE, JSON)], v.to_string()).into_response()
+}
+
+fn ok(v: &Value) -> Response {
+    json_response(StatusCode::OK, v)
+}
+
+async fn dispatch(
+    State(app): State<Arc<App>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let delay = app.faults.delay();
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    let resp = match serve(&app, &method, &uri, &headers, body) {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    };
+    tracing::debug!(%method, %uri, status = resp.status().as_u16(), "request");
+    resp
+}
+
+/// Query parameters (repeated keys: the first wins).
+struct Params(Vec<(String, String)>);
+
+impl Params {
+    fn parse(uri: &Uri) -> ApiResult<Self> {
+        if uri.query().is_none() {
+            return Ok(Params(vec![]));
+        }
+        Query::<Vec<(String, String)>>::try_from_uri(uri)
+            .map(|q| Params(q.0))
+            .map_err(|e| ApiError::bad_request(format!("invalid query: {e}")))
+    }
+
+    fn get(&self, k: &str) -> Option<&str> {
+        self.0.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str())
+    }
+
+    fn flag(&self, k: &str) -> Option<bool> {
+        self.get(k).map(|v| matches!(v, "1" | "t" | "T" | "true" | "TRUE" | "True"))
+    }
+}
+
+fn serve(app: &App, method: &Method, uri: &Uri, headers: &HeaderMap, body: Bytes) -> ApiResult<Response> {
+    let segs: Vec<&str> = uri.path().split('/').filter(|s| !s.is_empty()).collect();
+    let params = Params::parse(uri)?;
+    let reg = || app.store.registry();
+    match segs.as_slice() {
+        [] => Ok(ok(
+            &json!({"paths": ["/api", "/api/v1", "/apis", "/healthz", "/livez", "/readyz", "/version"]}),
+        )),
+        ["version"] => Ok(ok(&discovery::version())),
+        ["healthz"] | ["readyz"] | ["livez"] => Ok((StatusCode::OK, "ok").into_response()),
+        ["api"] => Ok(ok(&discovery::api_versions(&app.server_address))),
+        ["api", v] => discovery::resource_list(&reg(), "", v).map(|l| ok(&l)).ok_or_else(ApiError::no_route),
+        ["api", v, rest @ ..] => resource(app, method, headers, &params, "", v, rest, body),
+        ["apis"] => Ok(ok(&discovery::group_list(&reg()))),
+        ["apis", g] => discovery::api_group(&reg(), g).map(|l| ok(&l)).ok_or_else(ApiError::no_route),
+        ["apis", g, v] => {
+            discovery::resource_list(&reg(), g, v).map(|l| ok(&l)).ok_or_else(ApiError::no_route)
+        }
+        ["apis", g, v, rest @ ..] => resource(app, method, headers, &params, g, v, rest, body),
+        _ => Err(ApiError::no_route()),
+    }
+}
+
+/// A parsed resource path.
+#[derive(Debug, PartialEq)]
+struct Target<'a> {
+    watch: bool,
+    namespace: Option<&'a str>,
+    plural: &'a str,
+    name: Option<&'a str>,
+    sub: Option<&'a str>,
+}
+
+/// Splits `[watch/][namespaces/<ns>/]<plural>[/<name>[/<sub>]]` the way upstream's RequestInfo does.
+fn parse_target<'a>(rest: &[&'a str]) -> Option<Target<'a>> {
+    let (watch, rest) = match rest.first() {
+        Some(&"watch") => (true, &rest[1..]),
+        _ => (false, rest),
+    };
+    let (namespace, rest) = match rest {
+        ["namespaces", ns, next, ..] if *next != "status" && *next != "finalize" => (Some(*ns), &rest[2..]),
+        _ => (None, rest),
+    };
+    match rest {
+        [plural] => Some(Target { watch, namespace, plural, name: None, sub: None }),
+        [plural, name] => Some(Target { watch, namespace, plural, name: Some(name), sub: None }),
+        [plural, name, sub] => Some(Target { watch, namespace, plural, name: Some(name), sub: Some(sub) }),
+        _ => None,
+    }
+}
+
+fn parse_body(body: &Bytes) -> ApiResult<Value> {
+    let text = std::str::from_utf8(body)
+        .map_err(|_| ApiError::bad_request("the request body is not valid UTF-8"))?;
+    let trimmed = text.trim_start();
+    if trimmed.is_empty() {
+        return Err(ApiError::bad_request("the request body is empty"));
+    }
+    if trimmed.starts_with('{') || trimmed.starts_with('[') {
+        serde_json::from_str(text)
+            .map_err(|e| ApiError::bad_request(format!("error decoding request body: {e}")))
+    } else {
+        serde_saphyr::from_str(text)
+            .map_err(|e| ApiError::bad_request(format!("error decoding YAML request body: {e}")))
+    }
+}
+
+fn list_options(rt: &ResourceType, version: &str, params: &Params) -> ApiResult<ListOptions> {
+    let ls = params.get("labelSelector").unwrap_or("");
+    let fs = params.get("fieldSelector").unwrap_or("");
+    let labels = LabelSelector::parse(ls).map_err(ApiError::bad_request)?;
+    let fields = FieldSelector::parse(fs, &rt.selectable_fields).map_err(|e| {
+        ApiError::bad_request(format!(
+            "Unable to find \"{}/{version}, Resource={}\" that match label selector \"{ls}\", field selector \"{fs}\": {e}",
+            rt.group, rt.plural
+        ))
+    })?;
+    let limit = match params.get("limit") {
+        Some(l) if !l.is_empty() => {
+            Some(l.parse::<i64>().map_err(|_| ApiError::bad_request(format!("invalid limit: {l:?}")))?.max(0)
+                as usize)
+        }
+        _ => None,
+    };
+    Ok(ListOptions {
+        labels,
+        fields,
+        limit,
+        continue_token: params.get("continue").map(str::to_string),
+        resource_version: params.get("resourceVersion").map(str::to_string),
+        resource_version_match: params.get("resourceVersionMatch").map(str::to_string),
+    })
+}
+
+fn list_options_invalid(field: &str, detail: &str) -> ApiError {
+    ApiError::invalid("ListOptions", "meta.k8s.io", "", vec![Cause::forbidden(field, detail)])
+}
+
+/// Everything one request needs to know about its resource.
+struct Ctx<'a> {
+    app: &'a App,
+    rt: Arc<ResourceType>,
+    api_version: String,
+    version: String,
+    ns: &'a str,
+    format: Format,
+    include_object: String,
+    dry_run: bool,
+}
+
+impl Ctx<'_> {
+    fn render(&self, obj: &Value) -> Value {
+        let obj = render::at_version(obj, &self.api_version);
+        match self.format {
+            Format::Full => obj.into_owned(),
+            Format::Metadata => render::metadata_only(&obj),
+            Format::Table => {
+                let meta = json!({"resourceVersion": object::resource_version(&obj)});
+                render::table(&self.rt, std::slice::from_ref(&obj), meta, &self.include_object, true)
+            }
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn resource(
+    app: &App,
+    method: &Method,
+    headers: &HeaderMap,
+    params: &Params,
+    group: &str,
+    version: &str,
+    rest: &[&str],
+    body: Bytes,
+) -> ApiResult<Response> {
+    let t = parse_target(rest).ok_or_else(ApiError::no_route)?;
+    let rt = app.store.lookup(group, version, t.plural).ok_or_else(ApiError::no_route)?;
+    if (!rt.namespaced && t.namespace.is_some())
+        || (rt.namespaced && t.namespace.is_none() && t.name.is_some())
+    {
+        return Err(ApiError::no_route());
+    }
+    match t.sub {
+        None | Some("status") if t.sub.is_none() || rt.status => {}
+        Some("scale") if rt.scale.is_some() => {}
+        _ => return Err(ApiError::no_route()),
+    }
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or(JSON);
+    let ctx = Ctx {
+        app,
+        api_version: rt.api_version(version),
+        version: version.to_string(),
+        rt: rt.clone(),
+        ns: t.namespace.unwrap_or(""),
+        format: Format::from_accept(accept),
+        include_object: params.get("includeObject").unwrap_or("Metadata").to_string(),
+        dry_run: params.get("dryRun") == Some("All"),
+    };
+    let is_write = matches!(*method, Method::POST | Method::PUT | Method::PATCH | Method::DELETE);
+    if is_write && let Some(err) = app.faults.write_error(&rt.gr(), t.name.unwrap_or("")) {
+        return Err(err);
+    }
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or("").trim().to_string())
+        .unwrap_or_default();
+    if content_type.contains("protobuf") || content_type.contains("cbor") {
+        // Only JSON (and YAML) bodies are understood; kubectl's `create <generator>` commands send protobuf.
+        return Err(ApiError {
+            code: 415,
+            reason: "UnsupportedMediaType",
+            message: format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {content_type})"
+            ),
+            details: None,
+            retry_after: None,
+        });
+    }
+    match (t.name, t.sub, method.clone()) {
+        (None, _, Method::GET) if t.watch || params.flag("watch") == Some(true) => watch(&ctx, params, None),
+        (None, _, Method::GET) => list(&ctx, params),
+        (None, _, Method::POST) => {
+            if rt.namespaced && t.namespace.is_none() {
+                return Err(ApiError::method_not_allowed());
+            }
+            let created = app.store.create(&rt, ctx.ns, parse_body(&body)?, ctx.dry_run)?;
+            Ok(json_response(StatusCode::CREATED, &ctx.render(&created)))
+        }
+        (None, _, Method::DELETE) => {
+            let opts = delete_options(params, &body)?;
+            let lo = list_options(&rt, version, params)?;
+            let gone = app.store.delete_collection(&rt, t.namespace, &lo, &opts)?;
+            let items: Vec<Value> =
+                gone.iter().map(|o| render::at_version(o, &ctx.api_version).into_owned()).collect();
+            Ok(ok(&json!({"kind": format!("{}List", rt.kind), "apiVersion": ctx.api_version,
+                "metadata": {"resourceVersion": app.store.current_rv().to_string()}, "items": items})))
+        }
+        (Some(name), None, Method::GET) if t.watch => watch(&ctx, params, Some(name)),
+        (Some(name), None | Some("status"), Method::GET) => {
+            Ok(ok(&ctx.render(&*app.store.get(&rt, ctx.ns, name)?)))
+        }
+        (Some(name), sub @ (None | Some("status")), Method::PUT) => {
+            let sub = if sub.is_some() { Subresource::Status } else { Subresource::Main };
+            let updated = app.store.update(&rt, ctx.ns, name, parse_body(&body)?, sub, ctx.dry_run)?;
+            Ok(ok(&ctx.render(&updated)))
+        }
+        (Some(name), sub @ (None | Some("status")), Method::PATCH) => {
+            let sub = if sub.is_some() { Subresource::Status } else { Subresource::Main };
+            patch_object(&ctx, params, name, sub, &content_type, &body)
+        }
+        (Some(name), None, Method::DELETE) => delete(&ctx, params, name, &body),
+        (Some(name), Some("scale"), Method::GET) => {
+            let obj = app.store.get(&rt, ctx.ns, name)?;
+            Ok(ok(&scale_of(&rt, &obj)))
+        }
+        (Some(name), Some("scale"), m @ (Method::PUT | Method::PATCH)) => {
+            scale_write(&ctx, name, m == Method::PATCH, &content_type, &body)
+        }
+        _ => Err(ApiError::method_not_allowed()),
+    }
+}
+
+fn list(ctx: &Ctx<'_>, params: &Params) -> ApiResult<Response> {
+    let opts = list_options(&ctx.rt, &ctx.version, params)?;
+    let ns = (!ctx.ns.is_empty()).then_some(ctx.ns);
+    let res = ctx.app.store.list(&ctx.rt, ns, &opts)?;
+    let mut meta = json!({"resourceVersion": res.resource_version.to_string()});
+    if let Some(c) = &res.continue_token {
+        meta["continue"] = json!(c);
+    }
+    if let Some(r) = res.remaining {
+        meta["remainingItemCount"] = json!(r);
+    }
+    let items: Vec<Value> =
+        res.items.iter().map(|o| render::at_version(o, &ctx.api_version).into_owned()).collect();
+    let body = match ctx.format {
+        Format::Full => {
+            json!({"kind": format!("{}List", ctx.rt.kind), "apiVersion": ctx.api_version, "metadata": meta, "items": items})
+        }
+        Format::Metadata => {
+            let items: Vec<Value> = items.iter().map(render::metadata_only).collect();
+            json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": meta, "items": items})
+        }
+        Format::Table => render::table(&ctx.rt, &items, meta, &ctx.include_object, true),
+    };
+    Ok(ok(&body))
+}
+
+fn watch(ctx: &Ctx<'_>, params: &Params, name: Option<&str>) -> ApiResult<Response> {
+    let mut opts = list_options(&ctx.rt, &ctx.version, params)?;
+    if let Some(n) = name {
+        let extra =
+            FieldSelector::parse(&format!("metadata.name={n}"), &[]).map_err(ApiError::bad_request)?;
+        opts.fields.0.extend(extra.0);
+    }
+    let send_initial = params.flag("sendInitialEvents");
+    let bookmarks = params.flag("allowWatchBookmarks") == Some(true);
+    let rv_match = params.get("resourceVersionMatch").unwrap_or("");
+    let rv = params.get("resourceVersion").unwrap_or("");
+    match send_initial {
+        Some(_) if rv_match != "NotOlderThan" => {
+            return Err(list_options_invalid(
+                "resourceVersionMatch",
+                "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
+            ));
+        }
+        Some(true) if !bookmarks => {
+            return Err(list_options_invalid(
+                "allowWatchBookmarks",
+                "sendInitialEvents requires setting allowWatchBookmarks to true",
+            ));
+        }
+        None if !rv_match.is_empty() => {
+            return Err(list_options_invalid(
+                "resourceVersionMatch",
+                "resourceVersionMatch is forbidden for watch",
+            ));
+        }
+        _ => {}
+    }
+    let parse_rv = |s: &str| {
+        s.parse::<u64>().map_err(|_| ApiError::bad_request(format!("invalid resource version: {s:?}")))
+    };
+    let start = match (send_initial, rv) {
+        (Some(true), _) => Start::WithInitialEvents { end_bookmark: true },
+        (Some(false), "" | "0") => Start::Now,
+        (None, "" | "0") => Start::WithInitialEvents { end_bookmark: false },
+        (_, n) => Start::After(parse_rv(n)?),
+    };
+    let timeout = match params.get("timeoutSeconds") {
+        Some(t) if !t.is_empty() => Duration::from_secs(
+            t.parse::<u64>().map_err(|_| ApiError::bad_request(format!("invalid timeoutSeconds: {t:?}")))?,
+        ),
+        _ => Duration::from_secs(1800),
+    };
+    let req = WatchRequest {
+        rt: ctx.rt.clone(),
+        api_version: ctx.api_version.clone(),
+        namespace: (!ctx.ns.is_empty()).then(|| ctx.ns.to_string()),
+        labels: opts.labels,
+        fields: opts.fields,
+        start,
+        bookmarks,
+        timeout,
+        bookmark_interval: ctx.app.bookmark_interval,
+        format: ctx.format,
+        include_object: ctx.include_object.clone(),
+    };
+    let stream =
+        watching::stream(ctx.app.store.clone(), req, ctx.app.shutdown.clone(), ctx.app.drops.clone());
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, JSON)
+        .header(header::CACHE_CONTROL, "no-cache, private")
+        .body(Body::from_stream(stream))
+        .map_err(ApiError::internal)
+}
+
+fn delete_options(params: &Params, body: &Bytes) -> ApiResult<DeleteOptions> {
+    let b: Value = if body.iter().all(u8::is_ascii_whitespace) { json!({}) } else { parse_body(body)? };
+    let policy = b
+        .get("propagationPolicy")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .or_else(|| params.get("propagationPolicy").map(str::to_string));
+    let orphan =
+        b.get("orphanDependents").and_then(Value::as_bool).or_else(|| params.flag("orphanDependents"));
+    let propagation = match (policy.as_deref(), orphan) {
+        (Some("Orphan"), _) | (None, Some(true)) => Propagation::Orphan,
+        (Some("Foreground"), _) => Propagation::Foreground,
+        (Some("Background") | None | Some(""), _) => Propagation::Background,
+        (Some(other), _) => {
+            return Err(ApiError::invalid(
+                "DeleteOptions",
+                "meta.k8s.io",
+                "",
+                vec![Cause {
+                    reason: "FieldValueNotSupported",
+                    message: format!(
+                        "Unsupported value: {other:?}: supported values: \"Foreground\", \"Background\", \"Orphan\""
+                    ),
+                    field: "propagationPolicy".into(),
+                }],
+            ));
+        }
+    };
+    let dry_run = params.get("dryRun") == Some("All")
+        || b.get("dryRun").and_then(Value::as_array).is_some_and(|a| a.iter().any(|v| v == "All"));
+    Ok(DeleteOptions {
+        propagation,
+        uid: b.pointer("/preconditions/uid").and_then(Value::as_str).map(str::to_string),
+        resource_version: b
+            .pointer("/preconditions/resourceVersion")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        dry_run,
+    })
+}
+
+fn delete(ctx: &Ctx<'_>, params: &Params, name: &str, body: &Bytes) -> ApiResult<Response> {
+    let opts = delete_options(params, body)?;
+    let (last, gone) = ctx.app.store.delete(&ctx.rt, ctx.ns, name, &opts)?;
+    if gone && !ctx.rt.return_deleted_object {
+        return Ok(ok(&json!({
+            "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+            "details": {"name": name, "group": ctx.rt.group, "kind": ctx.rt.plural, "uid": object::uid(&last)}
+        })));
+    }
+    Ok(ok(&ctx.render(&last)))
+}
+
+/// Which patch format a content type names.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum PatchKind {
+    Json,
+    Merge,
+    Strategic,
+    Apply,
+}
+
+fn patch_kind(rt: &ResourceType, content_type: &str) -> ApiResult<PatchKind> {
+    let mut accepted = vec!["application/json-patch+json", "application/merge-patch+json"];
+    if !rt.custom {
+        accepted.push("application/strategic-merge-patch+json");
+    }
+    accepted.push("application/apply-patch+yaml");
+    match content_type {
+        "application/json-patch+json" => Ok(PatchKind::Json),
+        "application/merge-patch+json" => Ok(PatchKind::Merge),
+        "application/strategic-merge-patch+json" if !rt.custom => Ok(PatchKind::Strategic),
+        "application/apply-patch+yaml" => Ok(PatchKind::Apply),
+        _ => Err(ApiError::unsupported_patch(&accepted)),
+    }
+}
+
+fn apply_patch(kind: PatchKind, target: &mut Value, p: &Value) -> ApiResult<()> {
+    let r = match kind {
+        PatchKind::Json => patch::json_patch(target, p),
+        PatchKind::Merge | PatchKind::Apply => {
+            patch::merge_patch(target, p);
+            Ok(())
+        }
+        PatchKind::Strategic => patch::strategic_merge(target, p),
+    };
+    r.map_err(|e| ApiError {
+        code: 422,
+        reason: "Invalid",
+        message: e.to_string(),
+        details: None,
+        retry_after: None,
+    })
+}
+
+/// Records (or refreshes) this manager's `Apply` entry in `metadata.managedFields`.
+fn record_apply(obj: &mut Value, manager: &str, applied: &Value, sub: Subresource) {
+    let entry = json!({
+        "manager": manager,
+        "operation": "Apply",
+        "apiVersion": applied.get("apiVersion").cloned().unwrap_or(Value::Null),
+        "time": object::now(),
+        "fieldsType": "FieldsV1",
+        "fieldsV1": patch::fields_v1(applied),
+    });
+    let mut entry = entry;
+    if sub == Subresource::Status {
+        entry["subresource"] = json!("status");
+    }
+    let meta = object::meta_mut(obj);
+    let list = meta.entry("managedFields").or_insert_with(|| json!([]));
+    if !list.is_array() {
+        *list = json!([]);
+    }
+    if let Some(a) = list.as_array_mut() {
+        let same = |e: &Value| {
+            e.get("manager").and_then(Value::as_str) == Some(manager)
+                && e.get("operation").and_then(Value::as_str) == Some("Apply")
+                && e.get("subresource") == entry.get("subresource")
+        };
+        match a.iter_mut().find(|e| same(e)) {
+            Some(e) => *e = entry,
+            None => a.push(entry),
+        }
+    }
+}
+
+fn patch_object(
+    ctx: &Ctx<'_>,
+    params: &Params,
+    name: &str,
+    sub: Subresource,
+    content_type: &str,
+    body: &Bytes,
+) -> ApiResult<Response> {
+    let kind = patch_kind(&ctx.rt, content_type)?;
+    let p = parse_body(body)?;
+    let rt = ctx.rt.clone();
+    let manager = params.get("fieldManager").unwrap_or("").to_string();
+    if kind == PatchKind::Apply {
+        if manager.is_empty() {
+            return Err(ApiError::invalid(
+                "PatchOptions",
+                "meta.k8s.io",
+                "",
+                vec![Cause::required("fieldManager", "is required for apply patch")],
+            ));
+        }
+        if !p.is_object() {
+            return Err(ApiError::bad_request("apply patch must be a single object"));
+        }
+        let applied_name = object::name(&p);
+        if !applied_name.is_empty() && applied_name != name {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({applied_name}) does not match the name on the URL ({name})"
+            )));
+        }
+    }
+    let ns = ctx.ns.to_string();
+    let (obj, created) = ctx.app.store.modify(&rt, ctx.ns, name, sub, ctx.dry_run, |cur| {
+        match (cur, kind) {
+            (None, PatchKind::Apply) => {
+                let mut obj = p.clone();
+                let m = object::meta_mut(&mut obj);
+                m.insert("name".into(), json!(name));
+                if rt.namespaced {
+                    m.entry("namespace").or_insert_with(|| json!(ns));
+                }
+                record_apply(&mut obj, &manager, &p, sub);
+                Ok(obj)
+            }
+            (None, _) => Err(ApiError::not_found(&rt.gr(), name)),
+            (Some(cur), PatchKind::Apply) => {
+                let mut new = cur.clone();
+                let mut applied = p.clone();
+                if let Some(m) = applied.as_object_mut() {
+                    // apiVersion/kind are checked, not merged, and the stored ones win.
+                    m.remove("apiVersion");
+                    m.remove("kind");
+                }
+                patch::apply_merge(&mut new, &applied);
+                record_apply(&mut new, &manager, &p, sub);
+                Ok(new)
+            }
+            (Some(cur), k) => {
+                let mut new = cur.clone();
+                apply_patch(k, &mut new, &p)?;
+                Ok(new)
+            }
+        }
+    })?;
+    let code = if created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok(json_response(code, &ctx.render(&obj)))
+}
+
+fn get_path<'a>(obj: &'a Value, path: &str) -> Option<&'a Value> {
+    let mut cur = obj;
+    for seg in path.trim_start_matches('.').split('.').filter(|s| !s.is_empty()) {
+        cur = cur.get(seg)?;
+    }
+    Some(cur)
+}
+
+fn set_path(obj: &mut Value, path: &str, v: Value) {
+    let segs: Vec<&str> = path.trim_start_matches('.').split('.').filter(|s| !s.is_empty()).collect();
+    let mut cur = obj;
+    for (i, seg) in segs.iter().enumerate() {
+        if !cur.is_object() {
+            *cur = json!({});
+        }
+        let m = cur.as_object_mut().expect("made an object above");
+        if i + 1 == segs.len() {
+            m.insert(seg.to_string(), v);
+            return;
+        }
+        cur = m.entry(seg.to_string()).or_insert_with(|| json!({}));
+    }
+}
+
+/// The `autoscaling/v1` Scale view of an object.
+fn scale_of(rt: &ResourceType, obj: &Value) -> Value {
+    let Some(paths) = &rt.scale else {
+        return Value::Null;
+    };
+    let spec = get_path(obj, &paths.spec_replicas).and_then(Value::as_i64).unwrap_or(0);
+    let status = get_path(obj, &paths.status_replicas).and_then(Value::as_i64).unwrap_or(0);
+    let selector = paths.label_selector.as_deref().and_then(|p| get_path(obj, p)).and_then(|sel| match sel {
+        Value::String(s) => Some(s.clone()),
+        Value::Object(_) => LabelSelector::from_object(sel).ok().map(|s| s.to_query()),
+        _ => None,
+    });
+    let meta = obj.get("metadata").cloned().unwrap_or(json!({}));
+    let mut m = json!({
+        "name": meta.get("name"),
+        "uid": meta.get("uid"),
+        "resourceVersion": meta.get("resourceVersion"),
+        "creationTimestamp": meta.get("creationTimestamp"),
+    });
+    if rt.namespaced {
+        m["namespace"] = meta.get("namespace").cloned().unwrap_or(Value::Null);
+    }
+    let mut status_obj = json!({"replicas": status});
+    if let Some(s) = selector {
+        status_obj["selector"] = json!(s);
+    }
+    json!({"kind": "Scale", "apiVersion": "autoscaling/v1", "metadata": m, "spec": {"replicas": spec}, "status": status_obj})
+}
+
+fn scale_write(
+    ctx: &Ctx<'_>,
+    name: &str,
+    is_patch: bool,
+    content_type: &str,
+    body: &Bytes,
+) -> ApiResult<Response> {
+    let rt = ctx.rt.clone();
+    let Some(paths) = rt.scale.clone() else {
+        return Err(ApiError::no_route());
+    };
+    let kind = if is_patch {
+        match content_type {
+            "application/json-patch+json" => PatchKind::Json,
+            "application/merge-patch+json" | "application/strategic-merge-patch+json" => PatchKind::Merge,
+            _ => {
+                return Err(ApiError::unsupported_patch(&[
+                    "application/json-patch+json",
+                    "application/merge-patch+json",
+                    "application/strategic-merge-patch+json",
+                ]));
+            }
+        }
+    } else {
+        PatchKind::Merge
+    };
+    let input = parse_body(body)?;
+    let (obj, _) = ctx.app.store.modify(&rt, ctx.ns, name, Subresource::Main, ctx.dry_run, |cur| {
+        let cur = cur.ok_or_else(|| ApiError::not_found(&rt.gr(), name))?;
+        let scale = if is_patch {
+            let mut s = scale_of(&rt, cur);
+            apply_patch(kind, &mut s, &input)?;
+            s
+        } else {
+            input.clone()
+        };
+        let wanted = object::resource_version(&scale);
+        if !wanted.is_empty() && wanted != object::resource_version(cur) {
+            return Err(ApiError::conflict(&rt.gr(), name, super::status::MODIFIED_MESSAGE));
+        }
+        let replicas = scale.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(0);
+        if replicas < 0 {
+            return Err(ApiError::invalid(
+                "Scale",
+                "autoscaling",
+                name,
+                vec![Cause::invalid("spec.replicas", &json!(replicas), "must be greater than or equal to 0")],
+            ));
+        }
+        let mut new = cur.clone();
+        set_path(&mut new, &paths.spec_replicas, json!(replicas));
+        Ok(new)
+    })?;
+    Ok(ok(&scale_of(&rt, &obj)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_split_like_request_info() {
+        let t = parse_target(&["namespaces", "ns", "pods", "p", "status"]).expect("parses");
+        assert_eq!(
+            t,
+            Target {
+                watch: false,
+                namespace: Some("ns"),
+                plural: "pods",
+                name: Some("p"),
+                sub: Some("status")
+            }
+        );
+        let t = parse_target(&["namespaces", "ns", "status"]).expect("parses");
+        assert_eq!(
+            t,
+            Target {
+                watch: false,
+                namespace: None,
+                plural: "namespaces",
+                name: Some("ns"),
+                sub: Some("status")
+            }
+        );
+        let t = parse_target(&["namespaces", "ns"]).expect("parses");
+        assert_eq!(t.plural, "namespaces");
+        let t = parse_target(&["watch", "namespaces", "ns", "configmaps"]).expect("parses");
+        assert!(t.watch && t.namespace == Some("ns") && t.name.is_none());
+        assert!(parse_target(&["a", "b", "c", "d"]).is_none());
+    }
+
+    #[test]
+    fn set_path_creates_intermediate_maps() {
+        let mut v = json!({});
+        set_path(&mut v, ".spec.size", json!(3));
+        assert_eq!(v, json!({"spec": {"size": 3}}));
+    }
+}
