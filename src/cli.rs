@@ -1,6 +1,9 @@
 //! Command-line interface: one module per command group, each a clap `Args` and a `run` function.
 
+pub mod cluster;
 mod condition;
+pub mod crds;
+pub mod lint;
 mod plugin;
 
 use clap::{Parser, Subcommand};
@@ -25,6 +28,18 @@ enum Command {
     Plugin(plugin::Command),
     /// Judge a result with a success / failure condition pair, as an AnalysisRun would.
     Condition(condition::Args),
+    /// Print the CustomResourceDefinitions serin serves.
+    Crds(crds::CrdsArgs),
+    /// Check Argo Rollouts manifests without a cluster.
+    ///
+    /// Decodes and validates every Rollout, AnalysisTemplate, ClusterAnalysisTemplate, AnalysisRun and
+    /// Experiment in the given YAML streams; other kinds are skipped with a note. Each finding prints as
+    /// `file:document: kind/name: field.path: message` (documents count from 1; 0 is the whole file).
+    ///
+    /// Exit status: 0 when everything is valid, 1 when anything is invalid, 2 when an input cannot be read.
+    Lint(lint::LintArgs),
+    /// Run an embedded Kubernetes API server with a simulated kubelet.
+    Cluster(cluster::Args),
 }
 
 /// Parses the command line, runs the command and turns its outcome into an exit code.
@@ -42,6 +57,9 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Plugin(cmd) => plugin::run(cmd).await,
             Command::Condition(args) => condition::run(args).await,
+            Command::Crds(args) => crds::run(args),
+            Command::Lint(args) => lint::run(args),
+            Command::Cluster(args) => cluster::run(args).await.map(|()| ExitCode::SUCCESS),
         }
     });
     match result {

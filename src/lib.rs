@@ -1,5 +1,7 @@
 //! serin: progressive delivery for Kubernetes, serving Argo Rollouts' API, with every integration a sandboxed
 //! WebAssembly component.
 
+pub mod api;
 pub mod cli;
+pub mod cluster;
 pub mod plugin;
