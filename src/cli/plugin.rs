@@ -159,6 +159,7 @@ async fn run_metric(args: RunArgs) -> anyhow::Result<ExitCode> {
             uid: String::new(),
         },
         metric_name: args.metric_name.clone(),
+        count: 0,
         config: args.config.clone(),
         success_condition: args.success.clone(),
         failure_condition: args.failure.clone(),

@@ -22,6 +22,8 @@ pub struct ObjectRef {
 pub struct MetricCall {
     pub run: ObjectRef,
     pub metric_name: String,
+    /// Measurements recorded so far for this metric.
+    pub count: u32,
     /// Provider configuration (JSON) with args substituted.
     pub config: String,
     pub success_condition: Option<String>,
@@ -223,6 +225,7 @@ fn to_wit_ctx(call: &MetricCall) -> wit::MetricContext {
             uid: call.run.uid.clone(),
         },
         metric_name: call.metric_name.clone(),
+        count: call.count,
         config: call.config.clone(),
         success_condition: call.success_condition.clone(),
         failure_condition: call.failure_condition.clone(),

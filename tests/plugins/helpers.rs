@@ -37,6 +37,7 @@ pub fn metric_call(config: impl Into<String>) -> MetricCall {
             uid: "00000000-0000-0000-0000-000000000000".into(),
         },
         metric_name: "test".into(),
+        count: 0,
         config: config.into(),
         success_condition: None,
         failure_condition: None,
