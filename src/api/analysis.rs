@@ -745,7 +745,7 @@ pub struct RunSummary {
 }
 
 /// Measurements and counters of one metric.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MetricResult {
     /// Metric name.
@@ -788,7 +788,7 @@ pub struct MetricResult {
 }
 
 /// One measurement.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Measurement {
     /// Measurement phase.

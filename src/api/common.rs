@@ -110,6 +110,13 @@ string_enum! {
     }
 }
 
+/// A phase not yet decided is Pending.
+impl Default for AnalysisPhase {
+    fn default() -> Self {
+        Self::Pending
+    }
+}
+
 impl AnalysisPhase {
     /// Successful, Failed, Error and Inconclusive are final.
     pub fn completed(&self) -> bool {
