@@ -1,7 +1,9 @@
 //! Command-line interface: one module per command group, each a clap `Args` and a `run` function.
 
+mod analyze;
 pub mod cluster;
 mod condition;
+mod controller;
 pub mod crds;
 pub mod lint;
 mod plugin;
@@ -17,8 +19,17 @@ struct Cli {
     /// Log filter (tracing-subscriber syntax), e.g. `info` or `serin=debug`; `RUST_LOG` overrides it.
     #[arg(long, global = true, default_value = "warn")]
     log: String,
+    /// Log format: `text` for people, `json` for log pipelines.
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -28,6 +39,10 @@ enum Command {
     Plugin(plugin::Command),
     /// Judge a result with a success / failure condition pair, as an AnalysisRun would.
     Condition(condition::Args),
+    /// Run AnalysisTemplates on this machine with the controller's engine, live.
+    ///
+    /// Exit status: 0 Successful, 1 Failed, 2 Error, 3 Inconclusive; 64 for usage errors.
+    Analyze(analyze::Args),
     /// Print the CustomResourceDefinitions serin serves.
     Crds(crds::CrdsArgs),
     /// Check Argo Rollouts manifests without a cluster.
@@ -40,12 +55,21 @@ enum Command {
     Lint(lint::LintArgs),
     /// Run an embedded Kubernetes API server with a simulated kubelet.
     Cluster(cluster::Args),
+    /// Run the controller against a cluster (AnalysisRuns now; Rollouts and Experiments as they arrive).
+    Controller(controller::Args),
 }
 
 /// Parses the command line, runs the command and turns its outcome into an exit code.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
-    init_logging(&cli.log);
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // Help and version are not errors; anything else is a usage error (EX_USAGE).
+            return if e.use_stderr() { ExitCode::from(64) } else { ExitCode::SUCCESS };
+        }
+    };
+    init_logging(&cli.log, cli.log_format);
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -57,9 +81,11 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Plugin(cmd) => plugin::run(cmd).await,
             Command::Condition(args) => condition::run(args).await,
+            Command::Analyze(args) => analyze::run(args).await,
             Command::Crds(args) => crds::run(args),
             Command::Lint(args) => lint::run(args),
             Command::Cluster(args) => cluster::run(args).await.map(|()| ExitCode::SUCCESS),
+            Command::Controller(args) => controller::run(args).await.map(|()| ExitCode::SUCCESS),
         }
     });
     match result {
@@ -71,9 +97,13 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_logging(default: &str) {
+fn init_logging(default: &str, format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(default))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
 }

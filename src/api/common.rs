@@ -250,6 +250,31 @@ string_enum! {
 /// Go's `intstr.IntOrString.IntValue()`: an int as-is, a string through `strconv.Atoi` with 0 on error.
 ///
 /// Upstream reads metric `count` and the limits this way, so `"abc"` silently means 0.
+/// Replaces every `{{tag}}` (spaces inside the braces are trimmed) with what `lookup` gives for the tag;
+/// tags it has no value for are left as written, as is an unterminated `{{`.
+pub fn substitute_placeholders(s: &str, mut lookup: impl FnMut(&str) -> Option<String>) -> String {
+    if !s.contains("{{") {
+        return s.to_owned();
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let Some(end) = after.find("}}") else {
+            out.push_str(&rest[start..]);
+            return out;
+        };
+        match lookup(after[..end].trim()) {
+            Some(v) => out.push_str(&v),
+            None => out.push_str(&rest[start..start + 2 + end + 2]),
+        }
+        rest = &after[end + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
 pub fn int_value(value: &IntOrString) -> i64 {
     match value {
         IntOrString::Int(i) => i64::from(*i),

@@ -38,7 +38,7 @@ pub type DryRunSet = BTreeSet<String>;
 pub fn dry_run_metrics(rules: &[DryRun], metrics: &[Metric]) -> Result<DryRunSet, String> {
     let mut set = DryRunSet::new();
     for (i, rule) in rules.iter().enumerate() {
-        let names = matching(&rule.metric_name, metrics).map_err(|e| format!("dryRun[{i}]: {e}"))?;
+        let names = matching(&rule.metric_name, metrics);
         if names.is_empty() {
             return Err(format!("dryRun[{i}]: Rule didn't match any metric name(s)"));
         }
@@ -54,8 +54,7 @@ pub fn retention_limits(
 ) -> Result<BTreeMap<String, i32>, String> {
     let mut limits = BTreeMap::new();
     for (i, rule) in rules.iter().enumerate() {
-        let names =
-            matching(&rule.metric_name, metrics).map_err(|e| format!("measurementRetention[{i}]: {e}"))?;
+        let names = matching(&rule.metric_name, metrics);
         if names.is_empty() {
             return Err(format!("measurementRetention[{i}]: Rule didn't match any metric name(s)"));
         }
@@ -66,10 +65,13 @@ pub fn retention_limits(
     Ok(limits)
 }
 
-fn matching(pattern: &str, metrics: &[Metric]) -> Result<Vec<String>, String> {
-    let re =
-        regex::Regex::new(pattern).map_err(|e| format!("invalid metric name pattern {pattern:?}: {e}"))?;
-    Ok(metrics.iter().filter(|m| re.is_match(&m.name)).map(|m| m.name.clone()).collect())
+/// Go's `regexp.MatchString`, unanchored; upstream ignores a pattern's compile error, so an invalid pattern
+/// (such as `*`) matches nothing.
+fn matching(pattern: &str, metrics: &[Metric]) -> Vec<String> {
+    match regex::Regex::new(pattern) {
+        Ok(re) => metrics.iter().filter(|m| re.is_match(&m.name)).map(|m| m.name.clone()).collect(),
+        Err(_) => Vec::new(),
+    }
 }
 
 /// The result recorded for a metric, if any.

@@ -8,7 +8,7 @@ use super::{Errors, FieldError, FieldPath};
 use crate::api::analysis::{AnalysisRun, AnalysisTemplateSpec, Metric};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use crate::api::common::{Argument, DryRun, MeasurementRetention, int_value};
+use crate::api::common::{Argument, DryRun, MeasurementRetention, int_value, substitute_placeholders};
 use crate::api::duration::parse_go_duration;
 
 /// Validates a template spec at `path` (usually `spec`); see [`check_analysis_template_spec`].
@@ -218,31 +218,11 @@ pub(crate) fn rule_matches_any(rule: &str, metrics: &[Metric]) -> bool {
 /// Replaces `{{args.NAME}}` (spaces inside the braces allowed) with the literal value of `NAME`;
 /// placeholders without a literal value are left as written.
 pub(crate) fn resolve_args(s: &str, args: &[Argument]) -> String {
-    if !s.contains("{{") {
-        return s.to_owned();
-    }
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(start) = rest.find("{{") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let Some(end) = after.find("}}") else {
-            out.push_str(&rest[start..]);
-            return out;
-        };
-        let tag = after[..end].trim();
-        let value = tag
-            .strip_prefix("args.")
+    substitute_placeholders(s, |tag| {
+        tag.strip_prefix("args.")
             .and_then(|name| args.iter().find(|a| a.name == name))
-            .and_then(|a| a.value.as_deref());
-        match value {
-            Some(v) => out.push_str(v),
-            None => out.push_str(&rest[start..start + 2 + end + 2]),
-        }
-        rest = &after[end + 2..];
-    }
-    out.push_str(rest);
-    out
+            .and_then(|a| a.value.clone())
+    })
 }
 
 #[cfg(test)]

@@ -1,0 +1,369 @@
+//! One reconciliation of an AnalysisRun: resolve arguments, take the due measurements through plugins, judge
+//! values, assess the run, trim history, and say when to look again. Shared by the controller and `serin analyze`.
+
+use super::args::ArgValues;
+use super::provider::{self, Selection};
+use crate::api::analysis::{AnalysisRun, AnalysisRunStatus, Measurement, Metric};
+use crate::api::common::AnalysisPhase;
+use crate::api::validation::FieldPath;
+use crate::api::validation::validate_metrics;
+use crate::plugin::catalog::{Catalog, Resolved};
+use crate::plugin::kube::KubeAccess;
+use crate::plugin::metric::{DecidedPhase, InFlight, MetricCall, ObjectRef, Observation};
+use crate::plugin::{CallOptions, PluginKind, Verdict};
+use crate::strategy::analysis::{self as decide, Task};
+use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The condition evaluator used to judge values.
+pub const EVALUATOR: &str = "expr";
+
+/// Runs AnalysisRuns with the plugins in a catalog.
+#[derive(Clone)]
+pub struct Engine {
+    catalog: Arc<Catalog>,
+    kube: Option<kube::Client>,
+}
+
+/// An event worth recording on the run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunEvent {
+    pub warning: bool,
+    pub reason: String,
+    pub message: String,
+}
+
+/// What one reconciliation decided.
+#[derive(Debug, Clone)]
+pub struct Reconciled {
+    pub status: AnalysisRunStatus,
+    /// When to reconcile again (`None`: only when something changes).
+    pub requeue_after: Option<Duration>,
+    pub events: Vec<RunEvent>,
+    /// Measurements taken or updated in this reconciliation, by metric, in order.
+    pub measured: Vec<(String, Measurement)>,
+}
+
+struct Taken {
+    metric: String,
+    measurement: Measurement,
+    replaces_last: bool,
+    metadata: BTreeMap<String, String>,
+}
+
+impl Engine {
+    pub fn new(catalog: Arc<Catalog>, kube: Option<kube::Client>) -> Engine {
+        Engine { catalog, kube }
+    }
+
+    pub fn catalog(&self) -> &Arc<Catalog> {
+        &self.catalog
+    }
+
+    /// Reconciles `run` as of `now`.
+    pub async fn reconcile(&self, run: &AnalysisRun, now: Timestamp) -> Reconciled {
+        let mut status = run.status.clone().unwrap_or_default();
+        let mut out = Reconciled {
+            status: status.clone(),
+            requeue_after: None,
+            events: Vec::new(),
+            measured: Vec::new(),
+        };
+        if status.phase.as_ref().is_some_and(AnalysisPhase::completed) {
+            return out;
+        }
+        let spec = &run.spec;
+        let args = spec.args.as_deref().unwrap_or_default();
+        let fail = |mut status: AnalysisRunStatus, message: String| {
+            status.phase = Some(AnalysisPhase::Error);
+            status.message = Some(message.clone());
+            status.completed_at = Some(Time(now));
+            status.started_at.get_or_insert(Time(now));
+            Reconciled {
+                status,
+                requeue_after: None,
+                events: vec![completion_event(&AnalysisPhase::Error)],
+                measured: Vec::new(),
+            }
+        };
+
+        // The metrics' shape, with literal arguments in place (secrets stand in until measurement time).
+        let shapes = ArgValues::without_secrets(args);
+        let metrics: Vec<Metric> = match spec.metrics.iter().map(|m| shapes.resolve(m)).collect() {
+            Ok(m) => m,
+            Err(e) => return fail(status, format!("Unable to resolve metric arguments: {e}")),
+        };
+        if let Some(e) = validate_metrics(&metrics, args, &FieldPath::new("spec").child("metrics")).first() {
+            return fail(status, format!("Analysis spec invalid: {}: {}", e.path, e.message));
+        }
+        let dry = match decide::dry_run_metrics(spec.dry_run.as_deref().unwrap_or_default(), &metrics) {
+            Ok(d) => d,
+            Err(e) => return fail(status, format!("Analysis spec invalid: {e}")),
+        };
+        let retention = match decide::retention_limits(
+            spec.measurement_retention.as_deref().unwrap_or_default(),
+            &metrics,
+        ) {
+            Ok(r) => r,
+            Err(e) => return fail(status, format!("Analysis spec invalid: {e}")),
+        };
+        let shaped = crate::api::analysis::AnalysisRunSpec { metrics, ..spec.clone() };
+
+        let tasks = decide::tasks(&shaped, &status, &dry, now);
+        if !tasks.is_empty() {
+            let namespace = run.metadata.namespace.clone().unwrap_or_default();
+            let values = match ArgValues::with_secrets(args, &namespace, self.kube.as_ref()).await {
+                Ok(v) => v,
+                Err(e) => return fail(status, format!("Unable to resolve metric arguments: {e}")),
+            };
+            let calls =
+                tasks.iter().map(|(i, task)| self.take(run, &spec.metrics[*i], *task, &status, &values, now));
+            for taken in futures::future::join_all(calls).await {
+                let result = decide::result_mut(&mut status, &taken.metric, dry.contains(&taken.metric));
+                if result.metadata.is_none() && !taken.metadata.is_empty() {
+                    result.metadata = Some(taken.metadata);
+                }
+                decide::record(result, taken.measurement, taken.replaces_last, now);
+                if let Some(m) = result.measurements.as_ref().and_then(|ms| ms.last()) {
+                    out.measured.push((taken.metric.clone(), m.clone()));
+                }
+            }
+        }
+
+        let (phase, message) = decide::assess_run(&shaped, &mut status, &dry, now);
+        if status.phase.as_ref() != Some(&phase) {
+            if phase.completed() {
+                status.completed_at = Some(Time(now));
+                out.events.push(completion_event(&phase));
+            }
+            status.phase = Some(phase);
+            status.message = (!message.is_empty()).then_some(message);
+        }
+
+        for (name, keep) in decide::over_retention(&status, &retention) {
+            self.garbage_collect(run, &shaped, &name, keep).await;
+            decide::trim(&mut status, &name, keep);
+        }
+
+        out.requeue_after = decide::next_reconcile(&shaped, &status, now)
+            .map(|t| Duration::try_from(t.duration_since(now)).unwrap_or(Duration::ZERO));
+        out.status = status;
+        out
+    }
+
+    /// Takes (or resumes, or terminates) one measurement; every failure becomes an Error measurement.
+    async fn take(
+        &self,
+        run: &AnalysisRun,
+        metric: &Metric,
+        task: Task,
+        status: &AnalysisRunStatus,
+        values: &ArgValues,
+        now: Timestamp,
+    ) -> Taken {
+        let result = decide::result(status, &metric.name);
+        let last = result.and_then(|r| r.measurements.as_ref()).and_then(|m| m.last()).cloned();
+        let in_flight = if task == Task::Measure { None } else { last };
+        let started_at = in_flight.as_ref().and_then(|m| m.started_at.clone()).unwrap_or(Time(now));
+        let count = result.map_or(0, |r| r.count.unwrap_or(0) + r.error.unwrap_or(0)).max(0) as u32;
+
+        let (mut measurement, metadata) =
+            match values.resolve(metric).and_then(|m| provider::select(&m).map(|s| (m, s))) {
+                Err(e) => (error_measurement(started_at.clone(), e), BTreeMap::new()),
+                Ok((resolved, selection)) => {
+                    let metadata = selection.metadata.clone();
+                    let m = self
+                        .call(run, &resolved, &selection, task, in_flight.as_ref(), count, started_at.clone())
+                        .await;
+                    (m, metadata)
+                }
+            };
+        if task == Task::Terminate
+            && matches!(measurement.phase, AnalysisPhase::Successful | AnalysisPhase::Inconclusive)
+        {
+            measurement.message = Some("Metric Terminated".into());
+        }
+        measurement.message = measurement.message.map(|m| values.redact(&m));
+        Taken { metric: metric.name.clone(), measurement, replaces_last: in_flight.is_some(), metadata }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn call(
+        &self,
+        run: &AnalysisRun,
+        metric: &Metric,
+        selection: &Selection,
+        task: Task,
+        in_flight: Option<&Measurement>,
+        count: u32,
+        started_at: Time,
+    ) -> Measurement {
+        let resolved = match self.catalog.resolve(&selection.plugin, PluginKind::MetricProvider) {
+            Ok(r) => r,
+            Err(e) => return error_measurement(started_at, e),
+        };
+        let opts = self.options(run, selection, &resolved);
+        let call = metric_call(run, metric, selection, count);
+        let previous = in_flight.map(|m| InFlight {
+            started_at: m.started_at.as_ref().map_or_else(Timestamp::now, |t| t.0),
+            metadata: m.metadata.clone().unwrap_or_default().into_iter().collect(),
+        });
+        let plugin = &resolved.plugin;
+        let observed = match (task, &previous) {
+            (Task::Resume, Some(p)) => plugin.metric_resume(&opts, &call, p).await,
+            (Task::Terminate, Some(p)) => plugin.metric_terminate(&opts, &call, p).await,
+            _ => plugin.metric_run(&opts, &call).await,
+        };
+        let mut measurement = match observed {
+            Err(e) => error_measurement(started_at, e.to_string()),
+            Ok(o) => self.judge(metric, o, started_at).await,
+        };
+        // A resumed measurement keeps what its provider recorded earlier unless it says otherwise.
+        if let Some(old) = in_flight.and_then(|m| m.metadata.clone()) {
+            let mut merged = old;
+            merged.extend(measurement.metadata.take().unwrap_or_default());
+            measurement.metadata = Some(merged);
+        }
+        measurement
+    }
+
+    /// Turns an observation into a measurement, judging values with the metric's conditions.
+    async fn judge(&self, metric: &Metric, observation: Observation, started_at: Time) -> Measurement {
+        let metadata = |pairs: &[(String, String)]| {
+            (!pairs.is_empty()).then(|| pairs.iter().cloned().collect::<BTreeMap<_, _>>())
+        };
+        let mut m = Measurement { started_at: Some(started_at.clone()), ..Measurement::default() };
+        match &observation {
+            Observation::Judge { result, metadata: md, .. } => {
+                m.metadata = metadata(md);
+                let evaluator = match self.catalog.resolve(EVALUATOR, PluginKind::ConditionEvaluator) {
+                    Ok(e) => e.plugin,
+                    Err(e) => return error_measurement(started_at, e),
+                };
+                let verdict = evaluator
+                    .assess(
+                        &CallOptions::default(),
+                        metric.success_condition.as_deref(),
+                        metric.failure_condition.as_deref(),
+                        result,
+                    )
+                    .await;
+                match verdict {
+                    Ok(Ok(v)) => {
+                        m.phase = match v {
+                            Verdict::Successful => AnalysisPhase::Successful,
+                            Verdict::Failed => AnalysisPhase::Failed,
+                            Verdict::Inconclusive => AnalysisPhase::Inconclusive,
+                        };
+                        m.value = observation.display_value();
+                    }
+                    Ok(Err(e)) => {
+                        m.phase = AnalysisPhase::Error;
+                        m.message = Some(e);
+                    }
+                    Err(e) => {
+                        m.phase = AnalysisPhase::Error;
+                        m.message = Some(e.to_string());
+                    }
+                }
+            }
+            Observation::Running { resume_at, message, metadata: md } => {
+                m.phase = AnalysisPhase::Running;
+                m.resume_at = resume_at.map(Time);
+                m.message = message.clone();
+                m.metadata = metadata(md);
+            }
+            Observation::Decided { phase, value, message, metadata: md } => {
+                m.phase = match phase {
+                    DecidedPhase::Successful => AnalysisPhase::Successful,
+                    DecidedPhase::Failed => AnalysisPhase::Failed,
+                    DecidedPhase::Inconclusive => AnalysisPhase::Inconclusive,
+                };
+                m.value = value.clone();
+                m.message = message.clone();
+                m.metadata = metadata(md);
+            }
+            Observation::Error(e) => {
+                m.phase = AnalysisPhase::Error;
+                m.message = Some(e.clone());
+            }
+        }
+        m
+    }
+
+    /// Lets the provider remove what it created for measurements about to be trimmed.
+    async fn garbage_collect(
+        &self,
+        run: &AnalysisRun,
+        spec: &crate::api::analysis::AnalysisRunSpec,
+        name: &str,
+        keep: usize,
+    ) {
+        let Some(metric) = spec.metrics.iter().find(|m| m.name == name) else { return };
+        let Ok(selection) = provider::select(metric) else { return };
+        let Ok(resolved) = self.catalog.resolve(&selection.plugin, PluginKind::MetricProvider) else {
+            return;
+        };
+        let opts = self.options(run, &selection, &resolved);
+        let call = metric_call(run, metric, &selection, 0);
+        match resolved.plugin.metric_garbage_collect(&opts, &call, keep as u32).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(metric = name, "failed to garbage collect measurements: {e}"),
+            Err(e) => tracing::warn!(metric = name, "failed to garbage collect measurements: {e}"),
+        }
+    }
+
+    /// A built-in is granted what its configuration names; a registered plugin what its registration lists.
+    fn options(&self, run: &AnalysisRun, selection: &Selection, resolved: &Resolved) -> CallOptions {
+        let (grants, limits) = if selection.builtin {
+            (selection.grants.clone(), selection.limits)
+        } else {
+            (resolved.grants.clone(), resolved.limits)
+        };
+        CallOptions { grants, limits, kube: self.kube_access(run) }
+    }
+
+    fn kube_access(&self, run: &AnalysisRun) -> Option<KubeAccess> {
+        self.kube.as_ref().map(|client| KubeAccess {
+            client: client.clone(),
+            namespace: run.metadata.namespace.clone().unwrap_or_else(|| "default".into()),
+        })
+    }
+}
+
+fn metric_call(run: &AnalysisRun, metric: &Metric, selection: &Selection, count: u32) -> MetricCall {
+    MetricCall {
+        run: ObjectRef {
+            api_version: "argoproj.io/v1alpha1".into(),
+            kind: "AnalysisRun".into(),
+            namespace: run.metadata.namespace.clone().unwrap_or_default(),
+            name: run.metadata.name.clone().unwrap_or_default(),
+            uid: run.metadata.uid.clone().unwrap_or_default(),
+        },
+        metric_name: metric.name.clone(),
+        count,
+        config: selection.config.to_string(),
+        success_condition: metric.success_condition.clone(),
+        failure_condition: metric.failure_condition.clone(),
+    }
+}
+
+fn error_measurement(started_at: Time, message: String) -> Measurement {
+    Measurement {
+        phase: AnalysisPhase::Error,
+        message: Some(message),
+        started_at: Some(started_at),
+        ..Measurement::default()
+    }
+}
+
+fn completion_event(phase: &AnalysisPhase) -> RunEvent {
+    RunEvent {
+        warning: matches!(phase, AnalysisPhase::Error | AnalysisPhase::Failed),
+        reason: format!("AnalysisRun{phase}"),
+        message: format!("Analysis Completed. Result: {phase}"),
+    }
+}

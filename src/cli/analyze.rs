@@ -1,0 +1,267 @@
+//! `serin analyze`: run AnalysisTemplates on this machine with the controller's engine and plugins, for real
+//! (intervals honoured), showing measurements as they come and ending with the AnalysisRun status.
+
+use crate::analysis::template::{self, TemplateRef, TemplateSource};
+use crate::analysis::{Engine, Reconciled};
+use crate::api::analysis::{AnalysisRun, AnalysisRunSpec, AnalysisTemplateSpec, Measurement};
+use crate::api::common::{AnalysisPhase, Argument};
+use crate::api::decode::{Classification, Kind, Object, classify, decode_object, parse_stream};
+use crate::plugin::catalog::Catalog;
+use crate::plugin::registration;
+use crate::plugin::{Registry, Runtime, RuntimeConfig};
+use anyhow::{Context as _, bail};
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Output {
+    Text,
+    Json,
+    Yaml,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// YAML file with one or more AnalysisTemplates / ClusterAnalysisTemplates (`-` for stdin). Templates that
+    /// other templates in the file reference run through them; the others run together as one AnalysisRun.
+    file: PathBuf,
+    /// Run only this template (with the templates it references).
+    #[arg(long)]
+    template: Option<String>,
+    /// An argument value, `name=value`; repeatable.
+    #[arg(long = "arg", short = 'a', value_name = "NAME=VALUE")]
+    args: Vec<String>,
+    /// Output format of the final AnalysisRun status.
+    #[arg(long, short = 'o', value_enum, default_value = "text")]
+    output: Output,
+    /// Kubeconfig for Secret arguments and the job provider (default: none, no cluster needed).
+    #[arg(long)]
+    kubeconfig: Option<PathBuf>,
+    /// Namespace the run pretends to live in (Secret arguments and Jobs use it).
+    #[arg(long, short = 'n', default_value = "default")]
+    namespace: String,
+    /// A serin-config ConfigMap (YAML) registering plugins (`file://` and `https://` locations).
+    #[arg(long)]
+    plugin_config: Option<PathBuf>,
+}
+
+/// Exit codes: 0 Successful, 1 Failed, 2 Error, 3 Inconclusive; 64 when the command line or the templates
+/// cannot be used (with the reason).
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let (engine, name, namespace, spec) = match prepare(&args).await {
+        Ok(prepared) => prepared,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return Ok(ExitCode::from(64));
+        }
+    };
+    let status = run_locally(&engine, &name, &namespace, spec, args.output).await;
+
+    let phase = status.phase.clone().unwrap_or(AnalysisPhase::Error);
+    match args.output {
+        Output::Text => print_summary(&status),
+        Output::Json => println!("{}", serde_json::to_string_pretty(&status)?),
+        Output::Yaml => print!("{}", serde_saphyr::to_string(&status).context("rendering YAML")?),
+    }
+    Ok(ExitCode::from(match phase {
+        AnalysisPhase::Successful => 0,
+        AnalysisPhase::Failed => 1,
+        AnalysisPhase::Inconclusive => 3,
+        _ => 2,
+    }))
+}
+
+/// Reads the templates and arguments and sets up the engine.
+async fn prepare(args: &Args) -> anyhow::Result<(Engine, String, String, AnalysisRunSpec)> {
+    let text = if args.file.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin()).context("reading stdin")?
+    } else {
+        std::fs::read_to_string(&args.file).with_context(|| format!("cannot read {}", args.file.display()))?
+    };
+    let templates = Templates::parse(&text).with_context(|| format!("{}", args.file.display()))?;
+    let roots = templates.roots(args.template.as_deref())?;
+    let supplied = parse_args(&args.args)?;
+    let flat = template::flatten(&templates, &roots).await.map_err(anyhow::Error::msg)?;
+    let spec = template::merge(&flat, &supplied).map_err(anyhow::Error::msg)?;
+
+    let kube = match &args.kubeconfig {
+        Some(path) => Some(client_from(path).await?),
+        None => None,
+    };
+    let catalog = Arc::new(Catalog::new(Registry::new(Runtime::new(RuntimeConfig::default())?)));
+    if let Some(path) = &args.plugin_config {
+        let yaml =
+            std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        for problem in registration::apply_config_yaml(&catalog, &yaml, kube.as_ref()).await {
+            eprintln!("warning: {problem}");
+        }
+    }
+    let engine = Engine::new(catalog, kube);
+    let name = roots.iter().map(|r| r.name.as_str()).collect::<Vec<_>>().join("+");
+    Ok((engine, name, args.namespace.clone(), spec))
+}
+
+/// Reconciles an in-memory AnalysisRun until it completes, sleeping until each next due time; Ctrl-C terminates
+/// the run as `kubectl argo rollouts terminate` would.
+async fn run_locally(
+    engine: &Engine,
+    name: &str,
+    namespace: &str,
+    spec: AnalysisRunSpec,
+    output: Output,
+) -> crate::api::analysis::AnalysisRunStatus {
+    let mut run = AnalysisRun::new(name, spec);
+    run.metadata.namespace = Some(namespace.to_string());
+    run.metadata.uid = Some(local_uid());
+    let live = std::io::stdout().is_terminal() || output == Output::Text;
+    let mut interrupted = false;
+    loop {
+        let Reconciled { status, requeue_after, measured, .. } =
+            engine.reconcile(&run, jiff::Timestamp::now()).await;
+        for (metric, m) in &measured {
+            let line = progress_line(metric, m);
+            if live && output == Output::Text {
+                println!("{line}");
+            } else {
+                eprintln!("{line}");
+            }
+        }
+        let _ = std::io::stdout().flush();
+        let done = status.phase.as_ref().is_some_and(AnalysisPhase::completed);
+        run.status = Some(status);
+        if done {
+            return run.status.unwrap_or_default();
+        }
+        let wait = requeue_after
+            .unwrap_or(Duration::from_secs(1))
+            .clamp(Duration::from_millis(50), Duration::from_secs(60));
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            _ = tokio::signal::ctrl_c(), if !interrupted => {
+                interrupted = true;
+                eprintln!("terminating the run (Ctrl-C again to stop waiting)");
+                run.spec.terminate = Some(true);
+            }
+        }
+    }
+}
+
+fn progress_line(metric: &str, m: &Measurement) -> String {
+    let at = m.finished_at.as_ref().or(m.started_at.as_ref()).map(|t| t.0.strftime("%H:%M:%S").to_string());
+    let mut line = format!("{}  {:<24} {:<12}", at.unwrap_or_default(), metric, m.phase.to_string());
+    if let Some(v) = &m.value {
+        line.push_str(&format!(" value={v}"));
+    }
+    if let Some(msg) = &m.message {
+        line.push_str(&format!(" message={msg:?}"));
+    }
+    line
+}
+
+fn print_summary(status: &crate::api::analysis::AnalysisRunStatus) {
+    let phase = status.phase.clone().unwrap_or(AnalysisPhase::Error);
+    println!();
+    println!("Phase:   {phase}");
+    if let Some(m) = &status.message {
+        println!("Message: {m}");
+    }
+    for r in status.metric_results.iter().flatten() {
+        println!(
+            "  {:<24} {:<12} count={} successful={} failed={} inconclusive={} error={}",
+            r.name,
+            r.phase.to_string(),
+            r.count.unwrap_or(0),
+            r.successful.unwrap_or(0),
+            r.failed.unwrap_or(0),
+            r.inconclusive.unwrap_or(0),
+            r.error.unwrap_or(0)
+        );
+    }
+}
+
+fn parse_args(raw: &[String]) -> anyhow::Result<Vec<Argument>> {
+    raw.iter()
+        .map(|a| match a.split_once('=') {
+            Some((name, value)) if !name.is_empty() => {
+                Ok(Argument { name: name.to_string(), value: Some(value.to_string()), value_from: None })
+            }
+            _ => bail!("--arg {a:?}: expected NAME=VALUE"),
+        })
+        .collect()
+}
+
+fn local_uid() -> String {
+    let nanos = jiff::Timestamp::now().as_nanosecond();
+    format!("local-{:x}-{:x}", nanos, std::process::id())
+}
+
+async fn client_from(path: &std::path::Path) -> anyhow::Result<kube::Client> {
+    let kubeconfig =
+        kube::config::Kubeconfig::read_from(path).with_context(|| format!("reading {}", path.display()))?;
+    let config =
+        kube::Config::from_custom_kubeconfig(kubeconfig, &kube::config::KubeConfigOptions::default())
+            .await
+            .context("loading the kubeconfig")?;
+    kube::Client::try_from(config).context("creating the Kubernetes client")
+}
+
+/// The templates of one file.
+struct Templates(BTreeMap<TemplateRef, AnalysisTemplateSpec>);
+
+impl Templates {
+    fn parse(text: &str) -> anyhow::Result<Templates> {
+        let mut map = BTreeMap::new();
+        for doc in parse_stream(text) {
+            let value = doc.value.map_err(|e| anyhow::anyhow!("document {}: {e}", doc.index))?;
+            let kind = match classify(&value) {
+                Classification::Served(k @ (Kind::AnalysisTemplate | Kind::ClusterAnalysisTemplate)) => k,
+                _ => continue,
+            };
+            let object =
+                decode_object(kind, &value).map_err(|e| anyhow::anyhow!("document {}: {e}", doc.index))?;
+            let (name, cluster, spec) = match object {
+                Object::AnalysisTemplate(t) => (t.metadata.name.clone(), false, t.spec.clone()),
+                Object::ClusterAnalysisTemplate(t) => (t.metadata.name.clone(), true, t.spec.0.clone()),
+                _ => continue,
+            };
+            let name = name
+                .ok_or_else(|| anyhow::anyhow!("document {}: template without metadata.name", doc.index))?;
+            map.insert(TemplateRef { name, cluster_scope: cluster }, spec);
+        }
+        if map.is_empty() {
+            bail!("no AnalysisTemplate or ClusterAnalysisTemplate found");
+        }
+        Ok(Templates(map))
+    }
+
+    /// The templates to run: the one asked for, else every template no other template references.
+    fn roots(&self, only: Option<&str>) -> anyhow::Result<Vec<TemplateRef>> {
+        if let Some(name) = only {
+            let found: Vec<TemplateRef> = self.0.keys().filter(|r| r.name == name).cloned().collect();
+            if found.is_empty() {
+                bail!("--template {name}: no such template in the file");
+            }
+            return Ok(found);
+        }
+        let referenced: Vec<TemplateRef> = self
+            .0
+            .values()
+            .flat_map(|s| s.templates.iter().flatten())
+            .map(|r| TemplateRef {
+                name: r.template_name.clone().unwrap_or_default(),
+                cluster_scope: r.cluster_scope.unwrap_or(false),
+            })
+            .collect();
+        Ok(self.0.keys().filter(|r| !referenced.contains(r)).cloned().collect())
+    }
+}
+
+impl TemplateSource for Templates {
+    async fn template(&self, r: &TemplateRef) -> Result<AnalysisTemplateSpec, String> {
+        self.0.get(r).cloned().ok_or_else(|| format!("{r} is not in the file"))
+    }
+}

@@ -1,0 +1,70 @@
+//! `serin controller`: run the controller against a cluster until SIGTERM or Ctrl-C.
+
+use crate::controller::{Controller, Options};
+use anyhow::Context as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Kubeconfig to use (default: in-cluster configuration, else $KUBECONFIG / ~/.kube/config).
+    #[arg(long)]
+    kubeconfig: Option<PathBuf>,
+    /// Watch only this namespace (default: all namespaces).
+    #[arg(long, short = 'n')]
+    namespace: Option<String>,
+    /// Namespace of the controller's ConfigMap and drop-in plugin ConfigMaps.
+    #[arg(long, env = "SERIN_NAMESPACE", default_value = "serin")]
+    plugin_namespace: String,
+    /// Name of the controller's ConfigMap.
+    #[arg(long, default_value = "serin-config")]
+    config_map: String,
+    /// Address for `/healthz` and `/readyz`.
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    health_addr: SocketAddr,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    let client = match &args.kubeconfig {
+        Some(path) => {
+            let kubeconfig = kube::config::Kubeconfig::read_from(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+                .await
+                .context("loading the kubeconfig")?;
+            kube::Client::try_from(config)?
+        }
+        None => kube::Client::try_default().await.context("connecting to the cluster")?,
+    };
+    let options = Options {
+        namespace: args.namespace,
+        plugin_namespace: args.plugin_namespace,
+        config_map: args.config_map,
+        health_addr: Some(args.health_addr),
+        ..Options::default()
+    };
+    let controller = Controller::start(client, options).await?;
+    tracing::info!(health = ?controller.health_addr(), "serin controller started");
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    controller.shutdown().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
+}

@@ -1,0 +1,131 @@
+//! The controller: reconcilers for serin's resources (AnalysisRuns now; Rollouts and Experiments as they
+//! arrive), plugin registration from ConfigMaps, health endpoints and graceful shutdown.
+
+pub mod analysis_run;
+pub mod plugins;
+
+use crate::analysis::Engine;
+use crate::plugin::catalog::Catalog;
+use crate::plugin::{Registry, Runtime, RuntimeConfig};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// How the controller runs.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Watch only this namespace (default: all).
+    pub namespace: Option<String>,
+    /// Namespace of the controller's ConfigMap and of drop-in plugin ConfigMaps.
+    pub plugin_namespace: String,
+    /// Name of the controller's ConfigMap.
+    pub config_map: String,
+    /// Where to serve `/healthz` and `/readyz` (none: not served).
+    pub health_addr: Option<SocketAddr>,
+    pub runtime: RuntimeConfig,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            namespace: None,
+            plugin_namespace: "serin".into(),
+            config_map: "serin-config".into(),
+            health_addr: None,
+            runtime: RuntimeConfig::default(),
+        }
+    }
+}
+
+/// A running controller.
+pub struct Controller {
+    stop: watch::Sender<bool>,
+    ready: watch::Receiver<bool>,
+    tasks: Vec<JoinHandle<()>>,
+    catalog: Arc<Catalog>,
+    health_addr: Option<SocketAddr>,
+}
+
+impl Controller {
+    /// Starts the reconcilers and the plugin watcher against `client`.
+    pub async fn start(client: kube::Client, options: Options) -> anyhow::Result<Controller> {
+        let catalog = Arc::new(Catalog::new(Registry::new(Runtime::new(options.runtime.clone())?)));
+        let engine = Engine::new(catalog.clone(), Some(client.clone()));
+        let reporter = kube::runtime::events::Reporter {
+            controller: "serin".into(),
+            instance: std::env::var("POD_NAME").ok(),
+        };
+        let recorder = kube::runtime::events::Recorder::new(client.clone(), reporter);
+        let (stop, _) = watch::channel(false);
+        let (ready_tx, ready) = watch::channel(false);
+        let stopped = |stop: &watch::Sender<bool>| {
+            let mut rx = stop.subscribe();
+            async move {
+                let _ = rx.wait_for(|s| *s).await;
+            }
+        };
+        let mut tasks = Vec::new();
+        tasks.push(tokio::spawn(plugins::run(
+            catalog.clone(),
+            client.clone(),
+            options.plugin_namespace.clone(),
+            options.config_map.clone(),
+            recorder.clone(),
+            ready_tx,
+            stopped(&stop),
+        )));
+        let ctx = Arc::new(analysis_run::Context { engine, client: client.clone(), recorder });
+        tasks.push(tokio::spawn(analysis_run::run(ctx, options.namespace.clone(), stopped(&stop))));
+
+        let mut health_addr = None;
+        if let Some(addr) = options.health_addr {
+            let listener = tokio::net::TcpListener::bind(addr).await?;
+            health_addr = Some(listener.local_addr()?);
+            let ready = ready.clone();
+            let router = axum::Router::new().route("/healthz", axum::routing::get(|| async { "ok" })).route(
+                "/readyz",
+                axum::routing::get(move || {
+                    let ready = *ready.borrow();
+                    async move {
+                        if ready {
+                            (axum::http::StatusCode::OK, "ready")
+                        } else {
+                            (axum::http::StatusCode::SERVICE_UNAVAILABLE, "loading plugins")
+                        }
+                    }
+                }),
+            );
+            let shutdown = stopped(&stop);
+            tasks.push(tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, router).with_graceful_shutdown(shutdown).await {
+                    tracing::warn!("health server: {e}");
+                }
+            }));
+        }
+        Ok(Controller { stop, ready, tasks, catalog, health_addr })
+    }
+
+    /// Waits until the plugin ConfigMaps have been read once.
+    pub async fn ready(&self) {
+        let mut ready = self.ready.clone();
+        let _ = ready.wait_for(|r| *r).await;
+    }
+
+    pub fn catalog(&self) -> &Arc<Catalog> {
+        &self.catalog
+    }
+
+    /// Where `/healthz` and `/readyz` are served, if they are.
+    pub fn health_addr(&self) -> Option<SocketAddr> {
+        self.health_addr
+    }
+
+    /// Stops reconciling (in-flight reconciles finish) and waits for every task.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! The AnalysisRun reconciler: measure what is due, write the status, requeue at the next due time (no polling),
+//! and delete completed runs when their `ttlStrategy` says so.
+
+use crate::analysis::{Engine, RunEvent};
+use crate::api::analysis::{AnalysisRun, AnalysisRunStatus};
+use crate::api::common::AnalysisPhase;
+use futures::StreamExt;
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::watcher;
+use kube::{Resource, ResourceExt};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Requeue after a failed reconcile (e.g. the API server refused the status write).
+const RETRY_AFTER_ERROR: Duration = Duration::from_secs(5);
+
+/// Shared by every reconcile.
+pub struct Context {
+    pub engine: Engine,
+    pub client: kube::Client,
+    pub recorder: Recorder,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("writing the status of AnalysisRun {name}: {source}")]
+    Status { name: String, source: kube::Error },
+    #[error("deleting expired AnalysisRun {name}: {source}")]
+    Delete { name: String, source: kube::Error },
+}
+
+impl Error {
+    /// A stable label for metrics and logs.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Error::Status { .. } => "status-write",
+            Error::Delete { .. } => "ttl-delete",
+        }
+    }
+}
+
+/// Runs the AnalysisRun controller until `shutdown` resolves.
+pub async fn run(
+    ctx: Arc<Context>,
+    namespace: Option<String>,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let api: Api<AnalysisRun> = match &namespace {
+        Some(ns) => Api::namespaced(ctx.client.clone(), ns),
+        None => Api::all(ctx.client.clone()),
+    };
+    Controller::new(api, watcher::Config::default())
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, ctx)
+        .for_each(|res| async move {
+            match res {
+                Ok((obj, _)) => tracing::debug!(run = %obj.name, namespace = ?obj.namespace, "reconciled"),
+                Err(kube::runtime::controller::Error::ReconcilerFailed(e, obj)) => {
+                    tracing::warn!(run = %obj.name, error = %e, label = e.label(), "reconcile failed")
+                }
+                Err(e) => tracing::debug!(error = %e, "controller event"),
+            }
+        })
+        .await;
+}
+
+fn error_policy(_run: Arc<AnalysisRun>, _error: &Error, _ctx: Arc<Context>) -> Action {
+    Action::requeue(RETRY_AFTER_ERROR)
+}
+
+async fn reconcile(run: Arc<AnalysisRun>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let name = run.name_any();
+    let api: Api<AnalysisRun> = Api::namespaced(ctx.client.clone(), &run.namespace().unwrap_or_default());
+    let status = run.status.clone().unwrap_or_default();
+    if status.phase.as_ref().is_some_and(AnalysisPhase::completed) {
+        return expire(&api, &run, &status).await;
+    }
+    let out = ctx.engine.reconcile(&run, jiff::Timestamp::now()).await;
+    if out.status != status {
+        let patch = serde_json::json!({ "status": out.status });
+        api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map_err(|source| Error::Status { name: name.clone(), source })?;
+    }
+    for e in &out.events {
+        publish(&ctx.recorder, &run, e).await;
+    }
+    if out.status.phase.as_ref().is_some_and(AnalysisPhase::completed) {
+        return expire(&api, &run, &out.status).await;
+    }
+    Ok(match out.requeue_after {
+        Some(after) => Action::requeue(after.max(Duration::from_millis(100))),
+        None => Action::await_change(),
+    })
+}
+
+/// Deletes a completed run whose TTL has passed, or requeues at its expiry.
+async fn expire(
+    api: &Api<AnalysisRun>,
+    run: &AnalysisRun,
+    status: &AnalysisRunStatus,
+) -> Result<Action, Error> {
+    let Some(ttl) = &run.spec.ttl_strategy else { return Ok(Action::await_change()) };
+    let seconds = match status.phase {
+        Some(AnalysisPhase::Successful) => ttl.seconds_after_success.or(ttl.seconds_after_completion),
+        Some(AnalysisPhase::Failed) | Some(AnalysisPhase::Error) => {
+            ttl.seconds_after_failure.or(ttl.seconds_after_completion)
+        }
+        _ => ttl.seconds_after_completion,
+    };
+    let (Some(seconds), Some(completed)) = (seconds, status.completed_at.as_ref()) else {
+        return Ok(Action::await_change());
+    };
+    let expiry = completed.0 + jiff::SignedDuration::from_secs(i64::from(seconds.max(0)));
+    let now = jiff::Timestamp::now();
+    if now < expiry {
+        let wait = Duration::try_from(expiry.duration_since(now)).unwrap_or(Duration::ZERO);
+        return Ok(Action::requeue(wait));
+    }
+    let name = run.name_any();
+    match api.delete(&name, &DeleteParams::background()).await {
+        Ok(_) => Ok(Action::await_change()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(Action::await_change()),
+        Err(source) => Err(Error::Delete { name, source }),
+    }
+}
+
+async fn publish(recorder: &Recorder, run: &AnalysisRun, e: &RunEvent) {
+    let event = Event {
+        type_: if e.warning { EventType::Warning } else { EventType::Normal },
+        reason: e.reason.clone(),
+        note: Some(e.message.clone()),
+        action: "Analyze".into(),
+        secondary: None,
+    };
+    if let Err(err) = recorder.publish(&event, &run.object_ref(&())).await {
+        tracing::debug!(run = %run.name_any(), "cannot record event: {err}");
+    }
+}

@@ -1,0 +1,92 @@
+//! The plugins the controller can use right now: built-ins plus registered plugins with the capabilities and
+//! limits their registration grants, and, for a registration that failed, why — so every resource that refers
+//! to it can say so.
+
+use super::builtin;
+use super::component::{Plugin, PluginKind};
+use super::grants::Grants;
+use super::limits::Limits;
+use super::registry::Registry;
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+/// A registered plugin's standing.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// Where it came from (a location, or a drop-in ConfigMap), for messages.
+    pub source: String,
+    pub grants: Grants,
+    pub limits: Limits,
+    /// Why it could not be loaded, if it could not.
+    pub error: Option<String>,
+}
+
+/// Built-in and registered plugins.
+pub struct Catalog {
+    registry: Registry,
+    entries: RwLock<BTreeMap<String, Entry>>,
+}
+
+/// A plugin ready to call, with what its registration grants.
+pub struct Resolved {
+    pub plugin: Arc<Plugin>,
+    /// Grants from the registration; empty for built-ins, whose grants come from their configuration.
+    pub grants: Grants,
+    pub limits: Limits,
+}
+
+impl Catalog {
+    pub fn new(registry: Registry) -> Catalog {
+        Catalog { registry, entries: RwLock::new(BTreeMap::new()) }
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// The plugin `name` of `kind`, or a message saying why it cannot be used.
+    pub fn resolve(&self, name: &str, kind: PluginKind) -> Result<Resolved, String> {
+        let entry = self.entries.read().unwrap_or_else(|p| p.into_inner()).get(name).cloned();
+        let (grants, limits) = match entry {
+            Some(Entry { error: Some(error), .. }) => {
+                return Err(format!("plugin {name} failed to load: {error}"));
+            }
+            Some(Entry { grants, limits, .. }) => (grants, limits),
+            None if builtin::find(name).is_some() => (Grants::default(), Limits::default()),
+            None => return Err(format!("plugin {name} is not registered")),
+        };
+        let plugin = self.registry.get(name).map_err(|e| e.to_string())?;
+        if plugin.kind() != kind {
+            return Err(format!("plugin {name} is a {}, not a {kind}", plugin.kind()));
+        }
+        Ok(Resolved { plugin, grants, limits })
+    }
+
+    /// Records a registration: the loaded plugin (now serving calls), or why it failed to load (the previous
+    /// version, if any, stops serving, so nothing runs code its operator meant to replace).
+    pub fn register(&self, name: &str, loaded: Result<Arc<Plugin>, String>, entry: Entry) {
+        let mut entry = entry;
+        match loaded {
+            Ok(plugin) => {
+                self.registry.insert_loaded(plugin);
+                entry.error = None;
+            }
+            Err(error) => {
+                self.registry.remove(name);
+                entry.error = Some(error);
+            }
+        }
+        self.entries.write().unwrap_or_else(|p| p.into_inner()).insert(name.to_string(), entry);
+    }
+
+    /// Forgets a registration.
+    pub fn unregister(&self, name: &str) {
+        self.entries.write().unwrap_or_else(|p| p.into_inner()).remove(name);
+        self.registry.remove(name);
+    }
+
+    /// Registered names with their standing.
+    pub fn entries(&self) -> BTreeMap<String, Entry> {
+        self.entries.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}

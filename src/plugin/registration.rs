@@ -1,0 +1,247 @@
+//! Plugin registration, modelled on Argo's `argo-rollouts-config`: the controller's ConfigMap lists plugins per
+//! kind (`metricProviderPlugins`, `trafficRouterPlugins`, `conditionEvaluatorPlugins`) with where their component
+//! is, its sha256, the capabilities granted and the limits; drop-in ConfigMaps carry a component themselves.
+
+use super::catalog::{Catalog, Entry};
+use super::component::{Plugin, PluginKind};
+use super::grants::{Grants, HttpGrant, KubernetesGrant, PrometheusGrant, Verb};
+use super::limits::{Limits, parse_bytes};
+use crate::api::duration::parse_flag_duration;
+use k8s_openapi::api::core::v1::ConfigMap;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Label marking a ConfigMap in the controller's namespace as a drop-in plugin.
+pub const DROP_IN_LABEL: &str = "serin.dev/plugin";
+/// Drop-in key holding the registration (an entry without `location`).
+pub const DROP_IN_REGISTRATION_KEY: &str = "plugin.yaml";
+/// Drop-in `binaryData` key holding the component (gzip-compressed bytes are accepted).
+pub const DROP_IN_COMPONENT_KEY: &str = "plugin.wasm";
+/// Largest component fetched over https.
+const MAX_DOWNLOAD: usize = 256 << 20;
+
+/// One registered plugin.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PluginEntry {
+    /// `org/name`, as Rollouts and AnalysisTemplates refer to it.
+    pub name: String,
+    /// `configmap://<namespace>/<name>/<key>`, `file://<path>` or `https://…`; absent for drop-ins.
+    #[serde(default)]
+    pub location: Option<String>,
+    /// Lower-case hex sha256 of the component: exactly 64 hex digits; required for `https://`.
+    #[serde(default)]
+    pub sha256: Option<String>,
+    #[serde(default)]
+    pub capabilities: Capabilities,
+    #[serde(default)]
+    pub limits: LimitsSpec,
+}
+
+/// What a plugin may reach.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Capabilities {
+    /// Origins for outbound HTTP (`https://host[:port]`).
+    #[serde(default)]
+    pub http: Vec<String>,
+    /// Origins for outbound HTTP without TLS certificate verification.
+    #[serde(default)]
+    pub http_insecure: Vec<String>,
+    /// Prometheus addresses for typed queries.
+    #[serde(default)]
+    pub prometheus: Vec<String>,
+    /// Kubernetes resources and verbs, in the namespace of the object served.
+    #[serde(default)]
+    pub kubernetes: Vec<KubernetesCapability>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct KubernetesCapability {
+    #[serde(default)]
+    pub group: String,
+    pub resource: String,
+    pub verbs: Vec<String>,
+}
+
+/// Per-call limits; defaults apply to what is left out.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LimitsSpec {
+    /// e.g. `10s`.
+    #[serde(default)]
+    pub timeout: Option<String>,
+    /// e.g. `64Mi`.
+    #[serde(default)]
+    pub memory: Option<String>,
+    /// e.g. `1Mi`.
+    #[serde(default)]
+    pub output: Option<String>,
+}
+
+impl PluginEntry {
+    pub fn grants(&self) -> Result<Grants, String> {
+        let c = &self.capabilities;
+        let mut grants = Grants::default();
+        for (origins, insecure) in [(&c.http, false), (&c.http_insecure, true)] {
+            for o in origins {
+                grants
+                    .http
+                    .push(HttpGrant::for_url(o, insecure).map_err(|e| format!("capabilities.http: {e}"))?);
+            }
+        }
+        for a in &c.prometheus {
+            grants
+                .prometheus
+                .push(PrometheusGrant::for_address(a).map_err(|e| format!("capabilities.prometheus: {e}"))?);
+        }
+        for k in &c.kubernetes {
+            let verbs = k
+                .verbs
+                .iter()
+                .map(|v| Verb::parse(v))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| format!("capabilities.kubernetes: {e}"))?;
+            grants.kubernetes.push(KubernetesGrant {
+                group: k.group.clone(),
+                resource: k.resource.clone(),
+                verbs,
+            });
+        }
+        Ok(grants)
+    }
+
+    pub fn limits(&self) -> Result<Limits, String> {
+        let mut limits = Limits::default();
+        if let Some(t) = &self.limits.timeout {
+            limits.deadline = parse_flag_duration(t).map_err(|e| format!("limits.timeout: {e}"))?;
+        }
+        if let Some(m) = &self.limits.memory {
+            limits.memory = parse_bytes(m).map_err(|e| format!("limits.memory: {e}"))?;
+            if limits.memory > super::limits::MAX_MEMORY {
+                return Err(format!("limits.memory: at most {} bytes", super::limits::MAX_MEMORY));
+            }
+        }
+        if let Some(o) = &self.limits.output {
+            limits.output = parse_bytes(o).map_err(|e| format!("limits.output: {e}"))? as usize;
+        }
+        Ok(limits)
+    }
+}
+
+/// The ConfigMap keys per plugin kind.
+const KINDS: &[(&str, PluginKind)] = &[
+    ("metricProviderPlugins", PluginKind::MetricProvider),
+    ("trafficRouterPlugins", PluginKind::TrafficRouter),
+    ("conditionEvaluatorPlugins", PluginKind::ConditionEvaluator),
+];
+
+/// Entries of the controller's ConfigMap, and every problem found (each names the key and entry).
+pub fn parse_config(data: &BTreeMap<String, String>) -> (Vec<(PluginKind, PluginEntry)>, Vec<String>) {
+    let mut entries = Vec::new();
+    let mut problems = Vec::new();
+    for (key, kind) in KINDS {
+        let Some(text) = data.get(*key) else { continue };
+        match serde_saphyr::from_str::<Vec<PluginEntry>>(text) {
+            Ok(list) => entries.extend(list.into_iter().map(|e| (*kind, e))),
+            Err(e) => problems.push(format!("{key}: {e}")),
+        }
+    }
+    (entries, problems)
+}
+
+/// Fetches the component an entry's location names.
+pub async fn fetch(entry: &PluginEntry, kube: Option<&kube::Client>) -> Result<Vec<u8>, String> {
+    let location = entry.location.as_deref().ok_or("location is required")?;
+    if let Some(path) = location.strip_prefix("file://") {
+        return std::fs::read(path).map_err(|e| format!("cannot read {path}: {e}"));
+    }
+    if let Some(rest) = location.strip_prefix("configmap://") {
+        let mut parts = rest.splitn(3, '/');
+        let (Some(ns), Some(name), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(format!("location {location:?}: expected configmap://<namespace>/<name>/<key>"));
+        };
+        let client = kube.ok_or("configmap:// locations need a cluster")?;
+        let api: kube::Api<ConfigMap> = kube::Api::namespaced(client.clone(), ns);
+        let cm = api.get(name).await.map_err(|e| format!("cannot read ConfigMap {ns}/{name}: {e}"))?;
+        return component_bytes(&cm, key).ok_or_else(|| format!("ConfigMap {ns}/{name} has no key {key:?}"));
+    }
+    if location.starts_with("https://") {
+        if entry.sha256.is_none() {
+            return Err("sha256 is required for https:// locations".into());
+        }
+        let response =
+            reqwest::get(location).await.map_err(|e| format!("cannot download {location}: {e}"))?;
+        if !response.status().is_success() {
+            return Err(format!("cannot download {location}: HTTP {}", response.status()));
+        }
+        let bytes = response.bytes().await.map_err(|e| format!("cannot download {location}: {e}"))?;
+        if bytes.len() > MAX_DOWNLOAD {
+            return Err(format!("{location} is larger than {MAX_DOWNLOAD} bytes"));
+        }
+        return Ok(bytes.to_vec());
+    }
+    Err(format!("location {location:?}: use configmap://, file:// or https://"))
+}
+
+/// A component stored in a ConfigMap's `binaryData` (what `kubectl create configmap --from-file` makes of a
+/// binary file).
+pub fn component_bytes(cm: &ConfigMap, key: &str) -> Option<Vec<u8>> {
+    cm.binary_data.as_ref().and_then(|d| d.get(key)).map(|b| b.0.clone())
+}
+
+/// Loads one entry into the catalog (or records why it failed); returns the failure, if any.
+pub async fn register(
+    catalog: &Catalog,
+    kind: Option<PluginKind>,
+    entry: &PluginEntry,
+    bytes: Option<Vec<u8>>,
+    source: &str,
+    kube: Option<&kube::Client>,
+) -> Option<String> {
+    let grants = entry.grants();
+    let limits = entry.limits();
+    let loaded: Result<Arc<Plugin>, String> = async {
+        grants.as_ref().map_err(Clone::clone)?;
+        limits.as_ref().map_err(Clone::clone)?;
+        let bytes = match bytes {
+            Some(b) => b,
+            None => fetch(entry, kube).await?,
+        };
+        let plugin = Plugin::load(catalog.registry().runtime(), &entry.name, &bytes, entry.sha256.as_deref())
+            .map_err(|e| e.to_string())?;
+        if let Some(kind) = kind
+            && plugin.kind() != kind
+        {
+            return Err(format!("is a {}, but is registered as a {kind}", plugin.kind()));
+        }
+        Ok(Arc::new(plugin))
+    }
+    .await;
+    let failure = loaded.as_ref().err().cloned();
+    let catalog_entry = Entry {
+        source: source.to_string(),
+        grants: grants.unwrap_or_default(),
+        limits: limits.unwrap_or_default(),
+        error: None,
+    };
+    catalog.register(&entry.name, loaded, catalog_entry);
+    failure
+}
+
+/// Applies a serin-config ConfigMap given as YAML (as `serin analyze --plugin-config` does); returns problems.
+pub async fn apply_config_yaml(catalog: &Catalog, yaml: &str, kube: Option<&kube::Client>) -> Vec<String> {
+    let cm: ConfigMap = match serde_saphyr::from_str(yaml) {
+        Ok(cm) => cm,
+        Err(e) => return vec![format!("not a ConfigMap: {e}")],
+    };
+    let (entries, mut problems) = parse_config(&cm.data.unwrap_or_default());
+    for (kind, entry) in entries {
+        if let Some(e) = register(catalog, Some(kind), &entry, None, &entry.name, kube).await {
+            problems.push(format!("plugin {}: {e}", entry.name));
+        }
+    }
+    problems
+}
