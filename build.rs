@@ -6,8 +6,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Built-in plugins embedded in the `serin` binary: (file stem, crate name).
-const BUILTIN: &[(&str, &str)] =
-    &[("expr", "serin_plugin_expr"), ("web", "serin_plugin_web"), ("prometheus", "serin_plugin_prometheus")];
+const BUILTIN: &[(&str, &str)] = &[
+    ("expr", "serin_plugin_expr"),
+    ("web", "serin_plugin_web"),
+    ("prometheus", "serin_plugin_prometheus"),
+    ("job", "serin_plugin_job"),
+];
 
 /// Plugins only tests use; their directory is exported as `SERIN_TEST_PLUGIN_DIR`.
 const TESTING: &[(&str, &str)] =
@@ -23,6 +27,7 @@ const SOURCES: &[&str] = &[
     "plugins/expr",
     "plugins/web",
     "plugins/prometheus",
+    "plugins/job",
     "plugins/testing/constant",
     "plugins/testing/hostile",
 ];

@@ -32,6 +32,12 @@ pub const BUILTINS: &[Builtin] = &[
         bytes: include_bytes!(concat!(env!("OUT_DIR"), "/plugins/prometheus.wasm")),
         description: "Argo Rollouts' Prometheus provider: instant and range PromQL queries",
     },
+    Builtin {
+        name: "job",
+        kind: PluginKind::MetricProvider,
+        bytes: include_bytes!(concat!(env!("OUT_DIR"), "/plugins/job.wasm")),
+        description: "Argo Rollouts' Job provider: a batch/v1 Job per measurement, its outcome decides",
+    },
 ];
 
 /// The built-in plugin with this name.

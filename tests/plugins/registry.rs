@@ -12,7 +12,7 @@ fn sha256(bytes: &[u8]) -> String {
 fn built_ins_are_listed_with_kind_size_and_digest() {
     let rows = Registry::new(registry().runtime().clone()).list();
     let names: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
-    assert_eq!(names, ["expr", "prometheus", "web"]);
+    assert_eq!(names, ["expr", "job", "prometheus", "web"]);
     for row in &rows {
         assert!(row.builtin);
         assert_eq!(row.sha256.len(), 64);
