@@ -219,6 +219,20 @@ pub fn record(result: &mut MetricResult, mut measurement: Measurement, replaces_
             _ => {}
         }
     }
+    // Upstream's counters are `omitempty`: zero is absent, not 0.
+    for counter in [
+        &mut result.count,
+        &mut result.successful,
+        &mut result.failed,
+        &mut result.inconclusive,
+        &mut result.error,
+        &mut result.consecutive_error,
+        &mut result.consecutive_success,
+    ] {
+        if *counter == Some(0) {
+            *counter = None;
+        }
+    }
     let list = result.measurements.get_or_insert_with(Vec::new);
     match list.last_mut() {
         Some(last) if replaces_last => *last = measurement,

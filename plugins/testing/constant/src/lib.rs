@@ -13,7 +13,7 @@ struct Constant;
 
 impl Guest for Constant {
     fn run(ctx: MetricContext) -> Observation {
-        let n: f64 = ctx.config.trim().parse().unwrap_or(1.0);
+        let n: f64 = ctx.config.trim().trim_matches('"').parse().unwrap_or(1.0);
         Observation::Judge(Judged {
             result: Value { nodes: vec![ValueNode::Float(n)] },
             display: None,

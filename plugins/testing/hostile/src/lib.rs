@@ -46,7 +46,9 @@ fn recurse_big(depth: u64, sink: &mut [u8; 256]) -> u64 {
 
 impl Guest for Hostile {
     fn run(ctx: MetricContext) -> Observation {
-        let (mode, arg) = ctx.config.split_once(' ').unwrap_or((ctx.config.as_str(), ""));
+        // The config is JSON; registered through an AnalysisRun it is a JSON string, from tests often bare text.
+        let config = ctx.config.strip_prefix('"').and_then(|c| c.strip_suffix('"')).unwrap_or(&ctx.config);
+        let (mode, arg) = config.split_once(' ').unwrap_or((config, ""));
         match mode {
             "ok" => decided("fine".into()),
             "loop" => {

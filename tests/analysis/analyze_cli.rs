@@ -1,0 +1,72 @@
+//! `serin analyze` against a real Prometheus: both outcomes, with the exit codes and the status JSON.
+
+use crate::harness::{Exporter, Prometheus};
+use std::process::Output;
+
+const TEMPLATE: &str = r#"
+apiVersion: argoproj.io/v1alpha1
+kind: AnalysisTemplate
+metadata:
+  name: error-rate
+spec:
+  args:
+  - name: prometheus
+  metrics:
+  - name: error-rate
+    interval: 1s
+    count: 2
+    successCondition: result[0] < 0.05
+    provider:
+      prometheus:
+        address: "{{args.prometheus}}"
+        query: app_error_ratio
+"#;
+
+async fn analyze(file: &std::path::Path, args: &[&str]) -> Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_serin"));
+    cmd.arg("analyze").arg(file).args(args);
+    tokio::task::spawn_blocking(move || cmd.output()).await.expect("join").expect("run serin analyze")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn analyze_runs_a_template_against_prometheus_with_both_outcomes() {
+    let exporter = Exporter::default();
+    exporter.set("app_error_ratio", "0.01");
+    let prom = Prometheus::start(&exporter.serve().await).await;
+    prom.wait_for_data("app_error_ratio").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("template.yaml");
+    std::fs::write(&file, TEMPLATE).expect("write template");
+    let arg = format!("prometheus={}", prom.url);
+
+    let ok = analyze(&file, &["--arg", &arg, "-o", "json"]).await;
+    assert_eq!(ok.status.code(), Some(0), "{}", String::from_utf8_lossy(&ok.stderr));
+    let status: serde_json::Value = serde_json::from_slice(&ok.stdout).expect("status JSON");
+    assert_eq!(status["phase"], "Successful");
+    assert_eq!(status["metricResults"][0]["count"], 2);
+    assert_eq!(status["metricResults"][0]["measurements"][0]["value"], "[0.01]");
+    // Progress goes to stderr when stdout carries the status.
+    let progress = String::from_utf8_lossy(&ok.stderr);
+    assert_eq!(
+        progress.lines().filter(|l| l.contains("error-rate") && l.contains("Successful")).count(),
+        2,
+        "{progress}"
+    );
+
+    exporter.set("app_error_ratio", "0.3");
+    prom.wait_for_value("app_error_ratio", "0.3").await;
+    let failed = analyze(&file, &["--arg", &arg]).await;
+    assert_eq!(failed.status.code(), Some(1), "{}", String::from_utf8_lossy(&failed.stderr));
+    let text = String::from_utf8_lossy(&failed.stdout);
+    assert!(text.contains("value=[0.3]"), "{text}");
+    assert!(text.contains("Phase:   Failed"), "{text}");
+    assert!(
+        text.contains("Metric \"error-rate\" assessed Failed due to failed (1) > failureLimit (0)"),
+        "{text}"
+    );
+
+    // Usage errors say what is wrong.
+    let usage = analyze(&file, &[]).await;
+    assert_eq!(usage.status.code(), Some(64));
+    assert_eq!(String::from_utf8_lossy(&usage.stderr).trim(), "error: args.prometheus was not resolved");
+}

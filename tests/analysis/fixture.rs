@@ -1,0 +1,131 @@
+//! An embedded cluster with serin's CRDs, a running controller, and helpers to create and await AnalysisRuns.
+
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, ObjectMeta, PostParams};
+use serin::analysis::template::{self, ClusterTemplates, TemplateRef};
+use serin::api::analysis::{AnalysisRun, AnalysisRunSpec};
+use serin::api::common::{AnalysisPhase, Argument};
+use serin::cluster::{ClusterConfig, ClusterHandle};
+use serin::controller::{Controller, Options};
+use std::time::Duration;
+
+/// Namespace of plugin ConfigMaps in these tests.
+pub const PLUGIN_NAMESPACE: &str = "serin";
+
+pub struct Env {
+    pub cluster: ClusterHandle,
+    pub client: kube::Client,
+    pub controller: Controller,
+}
+
+impl Env {
+    pub async fn start() -> Env {
+        Env::start_with(ClusterConfig::builder().ready_after(Duration::from_millis(50)).build()).await
+    }
+
+    pub async fn start_with(config: ClusterConfig) -> Env {
+        let cluster = serin::cluster::start(config).await.expect("embedded cluster");
+        let client = cluster.client().expect("client");
+        let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+        for crd in serin::api::crds::crds() {
+            crds.create(&PostParams::default(), &crd).await.expect("create CRD");
+        }
+        let namespaces: Api<Namespace> = Api::all(client.clone());
+        let ns = Namespace {
+            metadata: ObjectMeta { name: Some(PLUGIN_NAMESPACE.into()), ..Default::default() },
+            ..Default::default()
+        };
+        namespaces.create(&PostParams::default(), &ns).await.expect("create namespace");
+        let options = Options {
+            plugin_namespace: PLUGIN_NAMESPACE.into(),
+            health_addr: Some("127.0.0.1:0".parse().expect("addr")),
+            ..Options::default()
+        };
+        let controller = Controller::start(client.clone(), options).await.expect("controller");
+        controller.ready().await;
+        Env { cluster, client, controller }
+    }
+
+    pub fn runs(&self) -> Api<AnalysisRun> {
+        Api::namespaced(self.client.clone(), "default")
+    }
+
+    /// Creates a run from templates in the cluster, as `kubectl argo rollouts create analysisrun --from` does.
+    pub async fn run_from(
+        &self,
+        name: &str,
+        templates: &[TemplateRef],
+        args: &[(&str, &str)],
+    ) -> AnalysisRun {
+        let source = ClusterTemplates { client: self.client.clone(), namespace: "default".into() };
+        let flat = template::flatten(&source, templates).await.expect("templates");
+        let supplied: Vec<Argument> = args
+            .iter()
+            .map(|(n, v)| Argument { name: n.to_string(), value: Some(v.to_string()), value_from: None })
+            .collect();
+        let spec = template::merge(&flat, &supplied).expect("merge");
+        self.create_run(name, spec).await
+    }
+
+    pub async fn create_run(&self, name: &str, spec: AnalysisRunSpec) -> AnalysisRun {
+        let mut run = AnalysisRun::new(name, spec);
+        run.metadata.namespace = Some("default".into());
+        self.runs().create(&PostParams::default(), &run).await.expect("create AnalysisRun")
+    }
+
+    /// Waits (generously) for the run to complete and returns it.
+    pub async fn completed(&self, name: &str) -> AnalysisRun {
+        self.wait_run(name, |r| {
+            r.status.as_ref().and_then(|s| s.phase.as_ref()).is_some_and(AnalysisPhase::completed)
+        })
+        .await
+    }
+
+    /// Waits for the run to satisfy `cond` (polling with backoff, up to two minutes).
+    pub async fn wait_run(&self, name: &str, cond: impl Fn(&AnalysisRun) -> bool) -> AnalysisRun {
+        let runs = self.runs();
+        let started = std::time::Instant::now();
+        let mut delay = Duration::from_millis(20);
+        let mut last = None;
+        loop {
+            if let Ok(run) = runs.get(name).await {
+                if cond(&run) {
+                    return run;
+                }
+                last = Some(run);
+            }
+            if started.elapsed() > Duration::from_secs(120) {
+                panic!(
+                    "AnalysisRun {name} did not reach the expected state; last seen: {:#?}",
+                    last.map(|r| r.status)
+                );
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_millis(500));
+        }
+    }
+
+    pub async fn stop(self) {
+        self.controller.shutdown().await;
+        let _ = self.cluster.shutdown().await;
+    }
+}
+
+/// The result of one metric of a run.
+pub fn metric<'a>(run: &'a AnalysisRun, name: &str) -> &'a serin::api::analysis::MetricResult {
+    run.status
+        .as_ref()
+        .and_then(|s| s.metric_results.as_ref())
+        .and_then(|rs| rs.iter().find(|r| r.name == name))
+        .unwrap_or_else(|| panic!("no result for metric {name}: {:#?}", run.status))
+}
+
+pub fn phase(run: &AnalysisRun) -> AnalysisPhase {
+    run.status.as_ref().and_then(|s| s.phase.clone()).unwrap_or_default()
+}
+
+/// Decodes a YAML manifest of one of serin's kinds (templates in tests read like users write them).
+pub fn yaml<T: serde::de::DeserializeOwned>(text: &str) -> T {
+    serde_saphyr::from_str(text).expect("test manifest")
+}
