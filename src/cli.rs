@@ -5,6 +5,7 @@ pub mod cluster;
 mod condition;
 mod controller;
 pub mod crds;
+mod demo;
 pub mod lint;
 mod plugin;
 
@@ -39,6 +40,8 @@ enum Command {
     Plugin(plugin::Command),
     /// Judge a result with a success / failure condition pair, as an AnalysisRun would.
     Condition(condition::Args),
+    /// Deploy → observe → decide on this machine: embedded cluster, controller, an app, a live analysis.
+    Demo(demo::Args),
     /// Run AnalysisTemplates on this machine with the controller's engine, live.
     ///
     /// Exit status: 0 Successful, 1 Failed, 2 Error, 3 Inconclusive; 64 for usage errors.
@@ -82,6 +85,7 @@ pub fn main() -> ExitCode {
             Command::Plugin(cmd) => plugin::run(cmd).await,
             Command::Condition(args) => condition::run(args).await,
             Command::Analyze(args) => analyze::run(args).await,
+            Command::Demo(args) => demo::run(args).await,
             Command::Crds(args) => crds::run(args),
             Command::Lint(args) => lint::run(args),
             Command::Cluster(args) => cluster::run(args).await.map(|()| ExitCode::SUCCESS),

@@ -70,3 +70,27 @@ async fn analyze_runs_a_template_against_prometheus_with_both_outcomes() {
     assert_eq!(usage.status.code(), Some(64));
     assert_eq!(String::from_utf8_lossy(&usage.stderr).trim(), "error: args.prometheus was not resolved");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_shows_measurements_live_and_ends_with_the_verdict() {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_serin"));
+    cmd.args(["demo", "--degrade-after", "3s"]);
+    let out = tokio::task::spawn_blocking(move || cmd.output()).await.expect("join").expect("run serin demo");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("reachable   Successful"), "{text}");
+    assert!(
+        text.lines().any(|l| l.contains("error-rate") && l.contains("Successful") && l.ends_with("0.01")),
+        "{text}"
+    );
+    assert!(
+        text.lines().any(|l| l.contains("error-rate") && l.contains("Failed") && l.ends_with("0.2")),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "Verdict: Failed — Metric \"error-rate\" assessed Failed due to failed (2) > failureLimit (1)"
+        ),
+        "{text}"
+    );
+}
