@@ -353,3 +353,33 @@ metrics:
     assert_eq!(phase(&run), AnalysisPhase::Failed, "{:#?}", run.status);
     env.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_completed_run_is_deleted_when_its_ttl_passes() {
+    let app =
+        serve(axum::Router::new().route("/ok", axum::routing::get(|| async { axum::Json(true) }))).await;
+    let env = Env::start().await;
+    let spec: serin::api::analysis::AnalysisRunSpec = yaml(&format!(
+        r#"
+ttlStrategy:
+  secondsAfterSuccess: 1
+metrics:
+- name: once
+  successCondition: result == true
+  provider:
+    web:
+      url: "{app}/ok"
+"#
+    ));
+    env.create_run("short-lived", spec).await;
+    let run = env.completed("short-lived").await;
+    assert_eq!(phase(&run), AnalysisPhase::Successful);
+    let runs = env.runs();
+    let gone = crate::harness::wait_for(std::time::Duration::from_secs(60), || {
+        let runs = runs.clone();
+        async move { matches!(runs.get_opt("short-lived").await, Ok(None)) }
+    })
+    .await;
+    assert!(gone.is_ok(), "the run was not deleted after its TTL");
+    env.stop().await;
+}
