@@ -24,11 +24,14 @@ pub struct RuntimeConfig {
     /// Plugin instances that may be live at once (pooling allocator slots); a call beyond it fails to
     /// instantiate, so keep it above the number of concurrent calls.
     pub max_instances: u32,
+    /// Pre-reserve instance slots (pooling allocator, the default) rather than map memory on demand per call.
+    /// Pooling makes a fresh instance per call cheap; on-demand exists to measure against it.
+    pub pooling: bool,
 }
 
 impl Default for RuntimeConfig {
     fn default() -> Self {
-        RuntimeConfig { cache_dir: default_cache_dir(), max_instances: 256 }
+        RuntimeConfig { cache_dir: default_cache_dir(), max_instances: 256, pooling: true }
     }
 }
 
@@ -82,7 +85,11 @@ impl Runtime {
             .max_component_instance_size(1 << 20)
             .max_core_instance_size(1 << 20)
             .table_elements(100_000);
-        wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        wasm.allocation_strategy(if config.pooling {
+            InstanceAllocationStrategy::Pooling(pool)
+        } else {
+            InstanceAllocationStrategy::OnDemand
+        });
         let engine =
             Engine::new(&wasm).map_err(anyhow::Error::from).context("configuring the wasm engine")?;
 
