@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serin::plugin::prometheus::{self as prom, Data, Endpoint, QueryError};
 use serin::plugin::types::Timestamp;
 use serin::plugin::types::{Value, ValueNode};
-use serin_plugin_support::{gofmt, http, timeexpr, tree};
+use serin_plugin_support::{gofmt, http, oauth2, timeexpr, tree};
 
 /// Argo's `provider.prometheus` block.
 #[derive(Debug, Deserialize, Default)]
@@ -46,22 +46,9 @@ struct Authentication {
     #[serde(default)]
     sigv4: Option<serde_json::Value>,
     #[serde(default)]
-    oauth2: Option<OAuth2>,
+    oauth2: Option<oauth2::ClientCredentials>,
     #[serde(default)]
     basic_auth: Option<BasicAuth>,
-}
-
-#[derive(Debug, Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-struct OAuth2 {
-    #[serde(default)]
-    token_url: String,
-    #[serde(default)]
-    client_id: String,
-    #[serde(default)]
-    client_secret: String,
-    #[serde(default)]
-    scopes: Vec<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -131,7 +118,7 @@ fn measure(config: &str) -> Result<Observation, String> {
         headers.push(("Authorization".into(), format!("Basic {}", http::base64(creds.as_bytes()))));
     }
     if let Some(oauth) = cfg.authentication.oauth2.as_ref().filter(|o| !o.token_url.is_empty()) {
-        let token = fetch_token(oauth, timeout)?;
+        let token = oauth.token(std::time::Duration::from_secs(u64::from(timeout)))?;
         headers.push(("Authorization".into(), format!("Bearer {token}")));
     }
     let endpoint = Endpoint {
@@ -210,33 +197,6 @@ fn is_url(s: &str) -> bool {
         Some((scheme, rest)) => !scheme.is_empty() && !rest.is_empty() && !rest.starts_with('/'),
         None => false,
     }
-}
-
-fn fetch_token(oauth: &OAuth2, timeout: u32) -> Result<String, String> {
-    let mut form = String::from("grant_type=client_credentials");
-    if !oauth.scopes.is_empty() {
-        form.push_str("&scope=");
-        form.push_str(&oauth.scopes.join("+"));
-    }
-    let credentials = format!("{}:{}", oauth.client_id, oauth.client_secret);
-    let response = http::send(&http::Request {
-        method: "POST".into(),
-        url: oauth.token_url.clone(),
-        headers: vec![
-            ("Content-Type".into(), "application/x-www-form-urlencoded".into()),
-            ("Authorization".into(), format!("Basic {}", http::base64(credentials.as_bytes()))),
-        ],
-        body: Some(form.into_bytes()),
-        timeout: std::time::Duration::from_secs(u64::from(timeout)),
-    })
-    .map_err(|e| format!("oauth2: cannot fetch token: {e}"))?;
-    let token: serde_json::Value = serde_json::from_slice(&response.body)
-        .map_err(|e| format!("oauth2: cannot parse token response: {e}"))?;
-    token
-        .get("access_token")
-        .and_then(|t| t.as_str())
-        .map(str::to_string)
-        .ok_or_else(|| "oauth2: server response missing access_token".to_string())
 }
 
 fn to_wit(nodes: Vec<tree::Node>) -> Value {

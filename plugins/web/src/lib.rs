@@ -10,7 +10,7 @@ wit_bindgen::generate!({
 use exports::serin::plugin::metric_provider::{Guest, InFlight, Judged, MetricContext, Observation};
 use serde::Deserialize;
 use serin::plugin::types::{Value, ValueNode};
-use serin_plugin_support::{gofmt, http, jsonpath, tree};
+use serin_plugin_support::{gofmt, http, jsonpath, oauth2, tree};
 use std::time::Duration;
 
 /// Argo's `provider.web` block.
@@ -45,20 +45,7 @@ struct Header {
 #[serde(rename_all = "camelCase")]
 struct Authentication {
     #[serde(default)]
-    oauth2: Option<OAuth2>,
-}
-
-#[derive(Debug, Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-struct OAuth2 {
-    #[serde(default)]
-    token_url: String,
-    #[serde(default)]
-    client_id: String,
-    #[serde(default)]
-    client_secret: String,
-    #[serde(default)]
-    scopes: Vec<String>,
+    oauth2: Option<oauth2::ClientCredentials>,
 }
 
 struct Web;
@@ -116,7 +103,7 @@ fn measure(config: &str) -> Result<Observation, String> {
         None
     };
     if let Some(oauth) = cfg.authentication.as_ref().and_then(|a| a.oauth2.as_ref()) {
-        let token = fetch_token(oauth, timeout)?;
+        let token = oauth.token(timeout)?;
         headers.retain(|(k, _)| !k.eq_ignore_ascii_case("authorization"));
         headers.push(("Authorization".into(), format!("Bearer {token}")));
     }
@@ -139,50 +126,6 @@ fn measure(config: &str) -> Result<Observation, String> {
         display: Some(gofmt::marshal(found)),
         metadata: Vec::new(),
     }))
-}
-
-/// OAuth2 client-credentials grant (Go's `clientcredentials`, credentials in the Authorization header).
-fn fetch_token(oauth: &OAuth2, timeout: Duration) -> Result<String, String> {
-    let mut form = String::from("grant_type=client_credentials");
-    if !oauth.scopes.is_empty() {
-        form.push_str("&scope=");
-        form.push_str(&form_escape(&oauth.scopes.join(" ")));
-    }
-    let credentials = format!("{}:{}", form_escape(&oauth.client_id), form_escape(&oauth.client_secret));
-    let response = http::send(&http::Request {
-        method: "POST".into(),
-        url: oauth.token_url.clone(),
-        headers: vec![
-            ("Content-Type".into(), "application/x-www-form-urlencoded".into()),
-            ("Authorization".into(), format!("Basic {}", http::base64(credentials.as_bytes()))),
-        ],
-        body: Some(form.into_bytes()),
-        timeout,
-    })
-    .map_err(|e| format!("oauth2: cannot fetch token: {e}"))?;
-    if !(200..300).contains(&response.status) {
-        return Err(format!("oauth2: cannot fetch token: status {}", response.status));
-    }
-    let token: serde_json::Value = serde_json::from_slice(&response.body)
-        .map_err(|e| format!("oauth2: cannot parse token response: {e}"))?;
-    token
-        .get("access_token")
-        .and_then(|t| t.as_str())
-        .filter(|t| !t.is_empty())
-        .map(str::to_string)
-        .ok_or_else(|| "oauth2: server response missing access_token".to_string())
-}
-
-fn form_escape(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
-            b' ' => out.push('+'),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
 }
 
 fn to_wit(nodes: Vec<tree::Node>) -> Value {
