@@ -52,6 +52,21 @@ impl CallState {
     }
 }
 
+/// The endpoint's extra request headers, checked.
+fn headers(endpoint: &Endpoint) -> Result<Vec<(http::HeaderName, http::HeaderValue)>, QueryError> {
+    endpoint
+        .headers
+        .iter()
+        .map(|(k, v)| {
+            let name = http::HeaderName::from_bytes(k.as_bytes())
+                .map_err(|_| QueryError::Failed(format!("invalid header name {k:?}")))?;
+            let value = http::HeaderValue::from_str(v)
+                .map_err(|_| QueryError::Failed(format!("invalid value for header {k:?}")))?;
+            Ok((name, value))
+        })
+        .collect()
+}
+
 fn timeout_of(endpoint: &Endpoint) -> Duration {
     Duration::from_secs(u64::from(endpoint.timeout_seconds.unwrap_or(30)))
 }
@@ -68,11 +83,7 @@ impl prom::Host for CallState {
         if let Some(t) = time {
             builder = builder.at(t.seconds);
         }
-        for (k, v) in &endpoint.headers {
-            let name = http::HeaderName::from_bytes(k.as_bytes())
-                .map_err(|_| QueryError::Failed(format!("invalid header name {k:?}")))?;
-            let value = http::HeaderValue::from_str(v)
-                .map_err(|_| QueryError::Failed(format!("invalid value for header {k:?}")))?;
+        for (name, value) in headers(&endpoint)? {
             builder = builder.header(name, value);
         }
         let result = tokio::time::timeout(timeout_of(&endpoint), builder.get()).await.map_err(|_| {
@@ -96,11 +107,7 @@ impl prom::Host for CallState {
         // The client takes whole seconds: widen to cover the requested range rather than cut its end short.
         let end_seconds = end.seconds + i64::from(end.nanoseconds > 0);
         let mut builder = client.query_range(&query, start.seconds, end_seconds, step_seconds);
-        for (k, v) in &endpoint.headers {
-            let name = http::HeaderName::from_bytes(k.as_bytes())
-                .map_err(|_| QueryError::Failed(format!("invalid header name {k:?}")))?;
-            let value = http::HeaderValue::from_str(v)
-                .map_err(|_| QueryError::Failed(format!("invalid value for header {k:?}")))?;
+        for (name, value) in headers(&endpoint)? {
             builder = builder.header(name, value);
         }
         let result = tokio::time::timeout(timeout_of(&endpoint), builder.get()).await.map_err(|_| {

@@ -91,6 +91,23 @@ impl Observation {
     }
 }
 
+/// Instantiates the metric provider in a fresh store and calls one export on it.
+macro_rules! metric_call {
+    ($self:ident, $opts:ident, |$guest:ident, $store:ident| $call:expr) => {{
+        let pre = $self.metric_pre()?;
+        $self
+            .call($opts, move |store| {
+                Box::pin(async move {
+                    let inst = pre.instantiate_async(&mut *store).await?;
+                    let $guest = inst.serin_plugin_metric_provider();
+                    let $store = &mut *store;
+                    $call.await
+                })
+            })
+            .await
+    }};
+}
+
 impl Plugin {
     fn metric_pre(
         &self,
@@ -108,16 +125,8 @@ impl Plugin {
 
     /// Starts a measurement.
     pub async fn metric_run(&self, opts: &CallOptions, call: &MetricCall) -> Result<Observation, CallError> {
-        let pre = self.metric_pre()?;
         let ctx = to_wit_ctx(call);
-        let out = self
-            .call(opts, move |store| {
-                Box::pin(async move {
-                    let inst = pre.instantiate_async(&mut *store).await?;
-                    inst.serin_plugin_metric_provider().call_run(&mut *store, &ctx).await
-                })
-            })
-            .await?;
+        let out = metric_call!(self, opts, |guest, store| guest.call_run(store, &ctx))?;
         self.observation(out, opts)
     }
 
@@ -128,17 +137,8 @@ impl Plugin {
         call: &MetricCall,
         m: &InFlight,
     ) -> Result<Observation, CallError> {
-        let pre = self.metric_pre()?;
-        let ctx = to_wit_ctx(call);
-        let m = to_wit_in_flight(m);
-        let out = self
-            .call(opts, move |store| {
-                Box::pin(async move {
-                    let inst = pre.instantiate_async(&mut *store).await?;
-                    inst.serin_plugin_metric_provider().call_resume(&mut *store, &ctx, &m).await
-                })
-            })
-            .await?;
+        let (ctx, m) = (to_wit_ctx(call), to_wit_in_flight(m));
+        let out = metric_call!(self, opts, |guest, store| guest.call_resume(store, &ctx, &m))?;
         self.observation(out, opts)
     }
 
@@ -149,17 +149,8 @@ impl Plugin {
         call: &MetricCall,
         m: &InFlight,
     ) -> Result<Observation, CallError> {
-        let pre = self.metric_pre()?;
-        let ctx = to_wit_ctx(call);
-        let m = to_wit_in_flight(m);
-        let out = self
-            .call(opts, move |store| {
-                Box::pin(async move {
-                    let inst = pre.instantiate_async(&mut *store).await?;
-                    inst.serin_plugin_metric_provider().call_terminate(&mut *store, &ctx, &m).await
-                })
-            })
-            .await?;
+        let (ctx, m) = (to_wit_ctx(call), to_wit_in_flight(m));
+        let out = metric_call!(self, opts, |guest, store| guest.call_terminate(store, &ctx, &m))?;
         self.observation(out, opts)
     }
 
@@ -171,16 +162,8 @@ impl Plugin {
         call: &MetricCall,
         keep: u32,
     ) -> Result<Result<(), String>, CallError> {
-        let pre = self.metric_pre()?;
         let ctx = to_wit_ctx(call);
-        let out = self
-            .call(opts, move |store| {
-                Box::pin(async move {
-                    let inst = pre.instantiate_async(&mut *store).await?;
-                    inst.serin_plugin_metric_provider().call_garbage_collect(&mut *store, &ctx, keep).await
-                })
-            })
-            .await?;
+        let out = metric_call!(self, opts, |guest, store| guest.call_garbage_collect(store, &ctx, keep))?;
         self.check_output(out.as_ref().err().map_or(0, String::len), &opts.limits)?;
         Ok(out)
     }

@@ -101,38 +101,34 @@ impl Prometheus {
 
     /// Waits until `query` returns at least one sample.
     pub async fn wait_for_data(&self, query: &str) {
-        let url = format!("{}/api/v1/query?query={}", self.url, urlencode(query));
-        wait_for(Duration::from_secs(120), || {
-            let url = url.clone();
-            async move {
-                reqwest_get(&url).await.is_some_and(|(_, body)| {
-                    serde_json::from_str::<serde_json::Value>(&body)
-                        .ok()
-                        .and_then(|v| v["data"]["result"].as_array().map(|r| !r.is_empty()))
-                        .unwrap_or(false)
-                })
-            }
-        })
-        .await
-        .unwrap_or_else(|_| panic!("prometheus never returned data for {query}"));
+        self.wait_for_result(query, |r| r.as_array().is_some_and(|a| !a.is_empty()))
+            .await
+            .unwrap_or_else(|_| panic!("prometheus never returned data for {query}"));
     }
 
     /// Waits until `query`'s first sample value equals `value` (Prometheus scrapes every second).
     pub async fn wait_for_value(&self, query: &str, value: &str) {
+        self.wait_for_result(query, |r| r[0]["value"][1].as_str() == Some(value))
+            .await
+            .unwrap_or_else(|_| panic!("prometheus never returned {value} for {query}"));
+    }
+
+    async fn wait_for_result(
+        &self,
+        query: &str,
+        cond: impl Fn(&serde_json::Value) -> bool,
+    ) -> Result<(), ()> {
         let url = format!("{}/api/v1/query?query={}", self.url, urlencode(query));
+        let cond = &cond;
         wait_for(Duration::from_secs(120), || {
             let url = url.clone();
             async move {
                 reqwest_get(&url).await.is_some_and(|(_, body)| {
-                    serde_json::from_str::<serde_json::Value>(&body)
-                        .ok()
-                        .and_then(|v| v["data"]["result"][0]["value"][1].as_str().map(|s| s == value))
-                        .unwrap_or(false)
+                    serde_json::from_str::<serde_json::Value>(&body).is_ok_and(|v| cond(&v["data"]["result"]))
                 })
             }
         })
         .await
-        .unwrap_or_else(|_| panic!("prometheus never returned {value} for {query}"));
     }
 }
 
