@@ -1,7 +1,6 @@
 //! On-disk cache of precompiled components, keyed by the component's sha256 and the engine's configuration, so a
 //! plugin is compiled once per digest and loads in milliseconds afterwards.
 
-use sha2::{Digest, Sha256};
 use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
 use wasmtime::Engine;
@@ -25,6 +24,8 @@ impl ArtifactCache {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
         env!("CARGO_PKG_VERSION").hash(&mut hasher);
+        // Artefact file format: the serialized component as is (memory-mapped on load).
+        "v2".hash(&mut hasher);
         Ok(ArtifactCache { dir, engine_key: format!("{:016x}", hasher.finish()) })
     }
 
@@ -32,19 +33,17 @@ impl ArtifactCache {
         self.dir.join(format!("{sha256}-{}.cwasm", self.engine_key))
     }
 
-    /// Loads the precompiled form of the component with this digest, if cached and readable.
+    /// Loads the precompiled form of the component with this digest, if cached and readable. The file is
+    /// memory-mapped, so loading is quick and the compiled code is shared with the page cache.
     pub fn load(&self, engine: &Engine, sha256: &str) -> Option<Component> {
         let path = self.path(sha256);
-        let bytes = std::fs::read(&path).ok()?;
-        // The file name carries the digest of the source, the file its own digest: refuse anything altered.
-        let (body, stored) = bytes.split_at_checked(bytes.len().checked_sub(32)?)?;
-        if Sha256::digest(body).as_slice() != stored {
-            let _ = std::fs::remove_file(&path);
+        if !path.exists() {
             return None;
         }
-        // SAFETY: the artefact was produced by `Engine::precompile_component` of an engine with the same
-        // compatibility hash, written by this cache into a private directory, and its checksum verified above.
-        match unsafe { Component::deserialize(engine, body) } {
+        // SAFETY: the artefact was produced by `Component::serialize` on an engine with the same compatibility
+        // hash (part of the file name), written by this cache into a private directory and renamed into place
+        // only once complete; wasmtime checks its header and compatibility again when loading.
+        match unsafe { Component::deserialize_file(engine, &path) } {
             Ok(c) => Some(c),
             Err(e) => {
                 tracing::debug!(path = %path.display(), "discarding unusable precompiled plugin: {e}");
@@ -58,10 +57,7 @@ impl ArtifactCache {
     pub fn store(&self, sha256: &str, precompiled: &[u8]) {
         let path = self.path(sha256);
         let tmp = self.dir.join(format!(".{sha256}-{}.{}.tmp", self.engine_key, std::process::id()));
-        let mut contents = Vec::with_capacity(precompiled.len() + 32);
-        contents.extend_from_slice(precompiled);
-        contents.extend_from_slice(&Sha256::digest(precompiled));
-        let written = std::fs::write(&tmp, &contents).and_then(|()| std::fs::rename(&tmp, &path));
+        let written = std::fs::write(&tmp, precompiled).and_then(|()| std::fs::rename(&tmp, &path));
         if let Err(e) = written {
             let _ = std::fs::remove_file(&tmp);
             tracing::warn!(path = %path.display(), "cannot cache precompiled plugin: {e}");
