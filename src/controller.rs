@@ -51,6 +51,15 @@ impl Controller {
     /// Starts the reconcilers and the plugin watcher against `client`.
     pub async fn start(client: kube::Client, options: Options) -> anyhow::Result<Controller> {
         let catalog = Arc::new(Catalog::new(Registry::new(Runtime::new(options.runtime.clone())?)));
+        // Compile (or load from the cache) the built-ins now, off the async workers, not on the first run.
+        let warm = catalog.clone();
+        tokio::task::spawn_blocking(move || {
+            for b in crate::plugin::builtin::BUILTINS {
+                if let Err(e) = warm.registry().get(b.name) {
+                    tracing::error!(plugin = b.name, "built-in plugin failed to load: {e}");
+                }
+            }
+        });
         let engine = Engine::new(catalog.clone(), Some(client.clone()));
         let reporter = kube::runtime::events::Reporter {
             controller: "serin".into(),

@@ -210,8 +210,14 @@ pub async fn register(
             Some(b) => b,
             None => fetch(entry, kube).await?,
         };
-        let plugin = Plugin::load(catalog.registry().runtime(), &entry.name, &bytes, entry.sha256.as_deref())
-            .map_err(|e| e.to_string())?;
+        // Compiling a large component takes seconds: keep it off the async workers.
+        let (runtime, name, sha256) =
+            (catalog.registry().runtime().clone(), entry.name.clone(), entry.sha256.clone());
+        let plugin =
+            tokio::task::spawn_blocking(move || Plugin::load(&runtime, &name, &bytes, sha256.as_deref()))
+                .await
+                .map_err(|e| format!("loading was interrupted: {e}"))?
+                .map_err(|e| e.to_string())?;
         if let Some(kind) = kind
             && plugin.kind() != kind
         {
