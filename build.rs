@@ -14,8 +14,11 @@ const BUILTIN: &[(&str, &str)] = &[
 ];
 
 /// Plugins only tests use; their directory is exported as `SERIN_TEST_PLUGIN_DIR`.
-const TESTING: &[(&str, &str)] =
-    &[("constant", "serin_plugin_constant"), ("hostile", "serin_plugin_hostile")];
+const TESTING: &[(&str, &str)] = &[
+    ("constant", "serin_plugin_constant"),
+    ("hostile", "serin_plugin_hostile"),
+    ("router", "serin_plugin_test_router"),
+];
 
 /// Plugin sources: a change to any of these rebuilds the plugins.
 const SOURCES: &[&str] = &[
@@ -30,6 +33,7 @@ const SOURCES: &[&str] = &[
     "plugins/job",
     "plugins/testing/constant",
     "plugins/testing/hostile",
+    "plugins/testing/router",
 ];
 
 fn main() {

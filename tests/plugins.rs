@@ -9,6 +9,7 @@ mod plugins {
     mod conditions;
     mod prometheus;
     mod registry;
+    mod router;
     mod sandbox;
     mod web;
 }
