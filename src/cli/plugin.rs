@@ -12,7 +12,11 @@ use std::process::ExitCode;
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
     /// Built-in and registered plugins: name, kind, contract version, size, sha256.
-    List,
+    List {
+        /// A serin-config ConfigMap (YAML) whose registered plugins to load and list too.
+        #[arg(long)]
+        plugin_config: Option<PathBuf>,
+    },
     /// Kind, contract version, imports and exports of a component, or why it is not a valid serin plugin.
     Inspect {
         /// The component (`.wasm`, optionally gzip-compressed).
@@ -58,7 +62,7 @@ pub struct RunArgs {
 
 pub async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
     match cmd {
-        Command::List => list(),
+        Command::List { plugin_config } => list(plugin_config.as_deref()).await,
         Command::Inspect { file } => inspect(&file),
         Command::Run(args) => run_metric(*args).await,
     }
@@ -68,10 +72,19 @@ fn registry() -> anyhow::Result<Registry> {
     Ok(Registry::new(Runtime::new(RuntimeConfig::default())?))
 }
 
-fn list() -> anyhow::Result<ExitCode> {
-    let registry = registry()?;
+async fn list(plugin_config: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let catalog = crate::plugin::catalog::Catalog::new(registry()?);
+    let mut failed = false;
+    if let Some(path) = plugin_config {
+        let yaml =
+            std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        for problem in crate::plugin::registration::apply_config_yaml(&catalog, &yaml, None).await {
+            eprintln!("{problem}");
+            failed = true;
+        }
+    }
     println!("{:<24} {:<20} {:<9} {:>10}  SHA256", "NAME", "KIND", "CONTRACT", "SIZE");
-    for row in registry.list() {
+    for row in catalog.registry().list() {
         let name = if row.builtin { format!("{} (built-in)", row.name) } else { row.name };
         println!(
             "{:<24} {:<20} {:<9} {:>10}  {}",
@@ -82,7 +95,7 @@ fn list() -> anyhow::Result<ExitCode> {
             row.sha256
         );
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
 fn inspect(file: &Path) -> anyhow::Result<ExitCode> {

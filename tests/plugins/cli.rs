@@ -131,3 +131,35 @@ fn run_reports_a_hostile_plugin_in_one_line() {
     assert!(err.trim().ends_with("exceeded its deadline of 300ms"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
 }
+
+#[test]
+fn list_includes_the_plugins_a_config_registers_and_reports_those_that_fail() {
+    use sha2::Digest;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("constant.wasm");
+    let bytes = test_plugin("constant");
+    std::fs::write(&file, &bytes).expect("write");
+    let digest = hex::encode(sha2::Sha256::digest(&bytes));
+    let config = dir.path().join("serin-config.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: serin-config\ndata:\n  metricProviderPlugins: |-\n    \
+             - name: acme/constant\n      location: file://{path}\n      sha256: {digest}\n    \
+             - name: acme/tampered\n      location: file://{path}\n      sha256: {zeros}\n",
+            path = file.display(),
+            zeros = "0".repeat(64)
+        ),
+    )
+    .expect("write config");
+    let o = serin(&["plugin", "list", "--plugin-config", config.to_str().expect("path")]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.lines().any(|l| l.starts_with("acme/constant ") && l.contains(&digest)), "{out}");
+    assert!(!out.contains("acme/tampered"), "{out}");
+    assert!(
+        stderr(&o).contains("plugin acme/tampered: plugin acme/tampered: sha256 mismatch"),
+        "{}",
+        stderr(&o)
+    );
+}
