@@ -209,7 +209,9 @@ fn binary_junk_is_invalid_input_not_a_crash() {
 #[test]
 fn lint_requires_an_input() {
     let out = serin(&["lint"], None);
-    assert_eq!(out.status.code(), Some(2), "clap usage errors exit 2");
+    // Usage errors exit 64 (EX_USAGE) in every serin command, apart from lint's own 0/1/2.
+    assert_eq!(out.status.code(), Some(64), "usage errors exit 64");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("required"), "{out:?}");
 }
 
 #[test]
