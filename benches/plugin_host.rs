@@ -8,7 +8,6 @@ use serin::plugin::bindings::metric::MetricProviderPluginPre;
 use serin::plugin::bindings::metric::exports::serin::plugin::metric_provider as wit;
 use serin::plugin::bindings::types as wit_types;
 use serin::plugin::builtin::BUILTINS;
-use serin::plugin::limits::MAX_MEMORY;
 use serin::plugin::metric::{MetricCall, ObjectRef};
 use serin::plugin::{CallOptions, Observation, Plugin, Runtime, RuntimeConfig};
 use sha2::{Digest, Sha256};
@@ -18,8 +17,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{
-    Config, Enabled, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig, Store,
-    StoreLimits, StoreLimitsBuilder,
+    Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits,
+    StoreLimitsBuilder,
 };
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
@@ -328,9 +327,9 @@ impl Bench {
 type Tweak = fn(&mut Config, &mut PoolingAllocationConfig);
 
 const WHATIF: &[(&str, Tweak)] = &[
-    ("as runtime.rs", |_, _| {}),
+    ("plain pool: reset by unmapping (serin's fallback)", |_, _| {}),
     ("keep 1 MiB/memory resident (memset, not madvise)", keep_resident),
-    ("keep resident + pagemap_scan (reset dirty pages only)", pagemap_scan),
+    ("keep resident + pagemap_scan (serin's default)", pagemap_scan),
     ("keep resident + no copy-on-write memory image", no_cow),
 ];
 
@@ -348,37 +347,18 @@ fn no_cow(config: &mut Config, pool: &mut PoolingAllocationConfig) {
     config.memory_init_cow(false);
 }
 
-/// The engine `Runtime::new` builds with default settings (keep in step with src/plugin/runtime.rs; the first
-/// what-if row shows whether it still matches), with `tweak` applied.
+/// serin's engine settings on a plain pool (`PoolReset::Unmap`), with `tweak` applied.
 fn engine_like_runtime(tweak: Tweak) -> Engine {
-    let instances = RuntimeConfig::default().max_instances;
-    let mut config = Config::new();
-    config
-        .wasm_component_model(true)
-        .epoch_interruption(true)
-        .max_wasm_stack(1 << 20)
-        .async_stack_size(2 << 20)
-        .cranelift_opt_level(OptLevel::Speed);
-    let mut pool = PoolingAllocationConfig::default();
-    pool.total_component_instances(instances)
-        .total_core_instances(instances * 4)
-        .total_memories(instances * 2)
-        .total_tables(instances * 4)
-        .total_stacks(instances)
-        .max_memory_size(MAX_MEMORY as usize)
-        .max_memories_per_component(4)
-        .max_tables_per_component(8)
-        .max_core_instances_per_component(32)
-        .max_component_instance_size(1 << 20)
-        .max_core_instance_size(1 << 20)
-        .table_elements(100_000);
+    let mut config = serin::plugin::runtime::engine_config();
+    let mut pool =
+        serin::plugin::runtime::pooling(&RuntimeConfig::default(), serin::plugin::runtime::PoolReset::Unmap);
     tweak(&mut config, &mut pool);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     Engine::new(&config).expect("what-if engine")
 }
 
-/// A plugin's precompiled artefact as the cache stored it (code followed by its sha256), and the code alone
-/// in a file of its own for `Component::deserialize_file`.
+/// A plugin's precompiled artefact as the cache stored it, and a copy in a file of its own for
+/// `Component::deserialize_file`.
 struct Artefact {
     cached: PathBuf,
     alone: PathBuf,
@@ -399,9 +379,7 @@ impl Artefact {
     }
 
     fn body(&self) -> Vec<u8> {
-        let mut bytes = std::fs::read(&self.cached).expect("read artefact");
-        bytes.truncate(bytes.len() - 32);
-        bytes
+        std::fs::read(&self.cached).expect("read artefact")
     }
 
     fn deserialize(engine: &Engine, body: &[u8]) -> Component {

@@ -66,23 +66,21 @@ impl Runtime {
         // reqwest (through prometheus-http-query) is built without a default crypto provider; use ring, as kube does.
         let _ = rustls::crypto::ring::default_provider().install_default();
 
-        let mut wasm = Config::new();
-        wasm.wasm_component_model(true)
-            .epoch_interruption(true)
-            .max_wasm_stack(1 << 20)
-            .async_stack_size(2 << 20)
-            .cranelift_opt_level(wasmtime::OptLevel::Speed);
+        let mut wasm = engine_config();
         let engine = if config.pooling {
             // Resetting a used instance's memory with a scan of the pages it dirtied (Linux >= 6.7) instead of
             // unmapping it is what makes a fresh instance per call cheap; where the kernel cannot, fall back to
             // the plain pool (keeping pages resident without the scan would be slower still).
-            let fast = pooling(&config, true);
+            let fast = pooling(&config, PoolReset::ScanDirtyPages);
             wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(fast));
             match Engine::new(&wasm) {
                 Ok(engine) => engine,
                 Err(e) => {
                     tracing::debug!("pagemap_scan unavailable ({e}); resetting plugin memory by unmapping");
-                    wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling(&config, false)));
+                    wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling(
+                        &config,
+                        PoolReset::Unmap,
+                    )));
                     Engine::new(&wasm).map_err(anyhow::Error::from).context("configuring the wasm engine")?
                 }
             }
@@ -143,8 +141,28 @@ impl Runtime {
     }
 }
 
+/// The engine settings every plugin runs under (the allocation strategy comes on top).
+pub fn engine_config() -> Config {
+    let mut wasm = Config::new();
+    wasm.wasm_component_model(true)
+        .epoch_interruption(true)
+        .max_wasm_stack(1 << 20)
+        .async_stack_size(2 << 20)
+        .cranelift_opt_level(wasmtime::OptLevel::Speed);
+    wasm
+}
+
+/// How a pooled instance slot's memory is reset between calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PoolReset {
+    /// Unmap and let the next instance fault its pages in again (works everywhere).
+    Unmap,
+    /// Keep 1 MiB resident and reset only the pages the call dirtied (Linux >= 6.7 `pagemap_scan`).
+    ScanDirtyPages,
+}
+
 /// The pooling allocator's slots, sized for `config.max_instances` concurrent calls.
-fn pooling(config: &RuntimeConfig, scan_dirty_pages: bool) -> PoolingAllocationConfig {
+pub fn pooling(config: &RuntimeConfig, reset: PoolReset) -> PoolingAllocationConfig {
     let mut pool = PoolingAllocationConfig::default();
     pool.total_component_instances(config.max_instances)
         .total_core_instances(config.max_instances * 4)
@@ -158,7 +176,7 @@ fn pooling(config: &RuntimeConfig, scan_dirty_pages: bool) -> PoolingAllocationC
         .max_component_instance_size(1 << 20)
         .max_core_instance_size(1 << 20)
         .table_elements(100_000);
-    if scan_dirty_pages {
+    if reset == PoolReset::ScanDirtyPages {
         pool.linear_memory_keep_resident(1 << 20)
             .table_keep_resident(64 << 10)
             .pagemap_scan(wasmtime::Enabled::Yes);
