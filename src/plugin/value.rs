@@ -24,6 +24,7 @@ impl MetricValue {
         if v.nodes.is_empty() {
             return Ok(MetricValue::Nil);
         }
+        check_tree(&v.nodes)?;
         from_node(&v.nodes, 0, 0)
     }
 
@@ -122,6 +123,34 @@ fn restore_specials(v: MetricValue, mark: &str) -> MetricValue {
         }
         other => other,
     }
+}
+
+/// A value must be a tree: every node but the root is the child of exactly one earlier node. Shared children
+/// would let a few hundred bytes of output expand exponentially here.
+fn check_tree(nodes: &[wit::ValueNode]) -> Result<(), String> {
+    let mut parent = vec![false; nodes.len()];
+    for (index, node) in nodes.iter().enumerate() {
+        let children: Box<dyn Iterator<Item = u32> + '_> = match node {
+            wit::ValueNode::Array(c) => Box::new(c.iter().copied()),
+            wit::ValueNode::Map(e) => Box::new(e.iter().map(|(_, c)| *c)),
+            _ => continue,
+        };
+        for c in children {
+            let c = c as usize;
+            if c <= index || c >= nodes.len() {
+                return Err(format!(
+                    "value node {index} refers to node {c}, which is not a later node of the tree"
+                ));
+            }
+            if std::mem::replace(&mut parent[c], true) {
+                return Err(format!("value node {c} has more than one parent; a value must be a tree"));
+            }
+        }
+    }
+    if let Some(orphan) = parent.iter().skip(1).position(|p| !p) {
+        return Err(format!("value node {} is not part of the tree", orphan + 1));
+    }
+    Ok(())
 }
 
 fn from_node(nodes: &[wit::ValueNode], index: usize, depth: usize) -> Result<MetricValue, String> {
@@ -233,6 +262,14 @@ mod tests {
         assert!(MetricValue::from_wit(&cyclic).unwrap_err().contains("not a later node"));
         let dangling = wit::Value { nodes: vec![wit::ValueNode::Array(vec![5])] };
         assert!(MetricValue::from_wit(&dangling).is_err());
+        // 65 nodes whose children are shared would expand to 2^64 leaves: refused at once.
+        let mut nodes: Vec<wit::ValueNode> =
+            (0..64).map(|i| wit::ValueNode::Array(vec![i + 1, i + 1])).collect();
+        nodes.push(wit::ValueNode::Null);
+        let bomb = wit::Value { nodes };
+        assert!(MetricValue::from_wit(&bomb).unwrap_err().contains("more than one parent"));
+        let orphan = wit::Value { nodes: vec![wit::ValueNode::Null, wit::ValueNode::Null] };
+        assert!(MetricValue::from_wit(&orphan).unwrap_err().contains("not part of the tree"));
     }
 
     #[test]
