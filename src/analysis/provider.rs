@@ -24,6 +24,9 @@ pub struct Selection {
     pub metadata: BTreeMap<String, String>,
 }
 
+/// Longest a built-in's call may take, whatever timeout the template asks for.
+const MAX_BUILTIN_DEADLINE: u64 = 300;
+
 /// Providers upstream has in-tree that serin does not ship a built-in plugin for (yet).
 const NOT_BUILT_IN: &[&str] =
     &["datadog", "newRelic", "wavefront", "kayenta", "cloudWatch", "graphite", "influxdb", "skywalking"];
@@ -46,7 +49,7 @@ pub fn select(metric: &Metric) -> Result<Selection, String> {
         }
         // The plugin's own deadline covers the whole request; leave it room beyond timeoutSeconds.
         let timeout = web.timeout_seconds.filter(|t| *t > 0).unwrap_or(10) as u64;
-        let limits = Limits { deadline: std::time::Duration::from_secs(timeout + 5), ..Limits::default() };
+        let limits = Limits { deadline: deadline(timeout), ..Limits::default() };
         return Ok(builtin("web", to_json(web)?, grants, limits, BTreeMap::new()));
     }
     if let Some(prom) = &p.prometheus {
@@ -55,7 +58,7 @@ pub fn select(metric: &Metric) -> Result<Selection, String> {
             && let Ok(g) = PrometheusGrant::for_address(address)
         {
             // An unparsable address is reported by the plugin with upstream's message.
-            grants.prometheus.push(g);
+            grants.prometheus.push(g.insecure(prom.insecure.unwrap_or(false)));
         }
         if let Some(token_url) =
             prom.authentication.as_ref().and_then(|a| a.oauth2.as_ref()).and_then(|o| o.token_url.as_deref())
@@ -65,7 +68,7 @@ pub fn select(metric: &Metric) -> Result<Selection, String> {
             );
         }
         let timeout = prom.timeout.filter(|t| *t > 0).unwrap_or(30) as u64;
-        let limits = Limits { deadline: std::time::Duration::from_secs(timeout + 5), ..Limits::default() };
+        let limits = Limits { deadline: deadline(timeout), ..Limits::default() };
         let metadata = prom
             .query
             .iter()
@@ -118,6 +121,11 @@ fn builtin(
     metadata: BTreeMap<String, String>,
 ) -> Selection {
     Selection { plugin: name.into(), builtin: true, config, grants, limits, metadata }
+}
+
+/// A built-in's call deadline: its own request timeout plus room for the rest of the call, bounded.
+fn deadline(timeout_seconds: u64) -> std::time::Duration {
+    std::time::Duration::from_secs(timeout_seconds.saturating_add(5).min(MAX_BUILTIN_DEADLINE))
 }
 
 fn to_json<T: serde::Serialize>(v: &T) -> Result<serde_json::Value, String> {

@@ -25,6 +25,8 @@ pub struct HttpGrant {
 pub struct PrometheusGrant {
     pub origin: Origin,
     pub path_prefix: String,
+    /// Queries may skip TLS certificate verification (Argo's `insecure: true`).
+    pub insecure_tls: bool,
 }
 
 /// Kubernetes verbs on one resource type, in the namespace of the object being served.
@@ -91,38 +93,26 @@ impl fmt::Display for Origin {
 }
 
 impl Origin {
-    /// Parses the origin of a URL (anything after the authority is ignored); returns the path too.
+    /// Parses an absolute http(s) URL the way HTTP clients do (WHATWG rules, via the `url` crate), so the
+    /// origin checked is the origin a request goes to; returns the normalised path (dot segments resolved) too.
     pub fn parse_url(url: &str) -> Result<(Origin, String), String> {
-        let (scheme, rest) =
-            url.split_once("://").ok_or_else(|| format!("{url:?} is not an absolute http(s) URL"))?;
-        let scheme = scheme.to_ascii_lowercase();
-        let default_port = match scheme.as_str() {
-            "http" => 80,
-            "https" => 443,
-            other => return Err(format!("{url:?}: unsupported scheme {other:?} (use http or https)")),
-        };
-        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-        let (authority, path) = rest.split_at(end);
-        let authority = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
-        let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-            let (host, after) =
-                v6.split_once(']').ok_or_else(|| format!("{url:?}: unterminated IPv6 address"))?;
-            (host.to_string(), after.strip_prefix(':'))
-        } else {
-            match authority.rsplit_once(':') {
-                Some((h, p)) => (h.to_string(), Some(p)),
-                None => (authority.to_string(), None),
-            }
-        };
-        if host.is_empty() {
-            return Err(format!("{url:?} has no host"));
+        if url.contains('\\') {
+            return Err(format!("{url:?}: backslashes are not allowed in URLs"));
         }
-        let port = match port {
-            None | Some("") => default_port,
-            Some(p) => p.parse().map_err(|_| format!("{url:?}: invalid port {p:?}"))?,
+        let parsed =
+            url::Url::parse(url).map_err(|e| format!("{url:?} is not an absolute http(s) URL: {e}"))?;
+        let scheme = parsed.scheme().to_string();
+        if scheme != "http" && scheme != "https" {
+            return Err(format!("{url:?}: unsupported scheme {scheme:?} (use http or https)"));
+        }
+        let host = match parsed.host() {
+            Some(url::Host::Domain(d)) => d.to_ascii_lowercase(),
+            Some(url::Host::Ipv4(ip)) => ip.to_string(),
+            Some(url::Host::Ipv6(ip)) => ip.to_string(),
+            None => return Err(format!("{url:?} has no host")),
         };
-        let path = path.split(['?', '#']).next().unwrap_or("").to_string();
-        Ok((Origin { scheme, host: host.to_ascii_lowercase(), port }, path))
+        let port = parsed.port_or_known_default().ok_or_else(|| format!("{url:?} has no port"))?;
+        Ok((Origin { scheme, host, port }, parsed.path().to_string()))
     }
 
     pub fn is_https(&self) -> bool {
@@ -141,7 +131,17 @@ impl PrometheusGrant {
     /// A grant for a Prometheus base address such as `http://prometheus:9090` or `https://host/prom`.
     pub fn for_address(address: &str) -> Result<PrometheusGrant, String> {
         let (origin, path) = Origin::parse_url(address)?;
-        Ok(PrometheusGrant { origin, path_prefix: path.trim_end_matches('/').to_string() })
+        Ok(PrometheusGrant {
+            origin,
+            path_prefix: path.trim_end_matches('/').to_string(),
+            insecure_tls: false,
+        })
+    }
+
+    /// The same grant, allowing queries without TLS certificate verification.
+    pub fn insecure(mut self, insecure: bool) -> PrometheusGrant {
+        self.insecure_tls = insecure;
+        self
     }
 
     fn covers(&self, origin: &Origin, path: &str) -> bool {
@@ -159,14 +159,18 @@ impl Grants {
         self.http.iter().find(|g| g.origin == *origin)
     }
 
-    /// Whether a query to the Prometheus at `address` is granted.
-    pub fn prometheus_allowed(&self, address: &str) -> Result<(), String> {
+    /// Whether a query to the Prometheus at `address` is granted, with TLS verification off if `insecure`.
+    pub fn prometheus_allowed(&self, address: &str, insecure: bool) -> Result<(), String> {
         let (origin, path) = Origin::parse_url(address)?;
-        if self.prometheus.iter().any(|g| g.covers(&origin, &path)) {
-            Ok(())
-        } else {
-            Err(format!("Prometheus at {address} is not granted"))
+        let grants: Vec<&PrometheusGrant> =
+            self.prometheus.iter().filter(|g| g.covers(&origin, &path)).collect();
+        if grants.is_empty() {
+            return Err(format!("Prometheus at {address} is not granted"));
         }
+        if insecure && !grants.iter().any(|g| g.insecure_tls) {
+            return Err(format!("Prometheus at {address} is granted with TLS verification only"));
+        }
+        Ok(())
     }
 
     /// Whether `verb` on `group/resource` is granted.
@@ -257,10 +261,19 @@ mod tests {
             prometheus: vec![PrometheusGrant::for_address("http://prom:9090/prom/").unwrap()],
             ..Default::default()
         };
-        assert!(grants.prometheus_allowed("http://prom:9090/prom").is_ok());
-        assert!(grants.prometheus_allowed("http://prom:9090/prom/api").is_ok());
-        assert!(grants.prometheus_allowed("http://prom:9090/prometheus").is_err());
-        assert!(grants.prometheus_allowed("http://prom:9091/prom").is_err());
+        assert!(grants.prometheus_allowed("http://prom:9090/prom", false).is_ok());
+        assert!(grants.prometheus_allowed("http://prom:9090/prom/api", false).is_ok());
+        assert!(grants.prometheus_allowed("http://prom:9090/prometheus", false).is_err());
+        assert!(grants.prometheus_allowed("http://prom:9091/prom", false).is_err());
+        // What an HTTP client would actually reach decides, not how a string looks.
+        assert!(grants.prometheus_allowed("http://evil.example\\@prom:9090/prom", false).is_err());
+        assert!(grants.prometheus_allowed("http://prom:9090/prom/../admin", false).is_err());
+        assert!(grants.prometheus_allowed("http://prom:9090/prom/%2e%2e/admin", false).is_err());
+        assert!(grants.prometheus_allowed("http://user@evil.example/prom", false).is_err());
+        assert_eq!(
+            grants.prometheus_allowed("http://prom:9090/prom", true).unwrap_err(),
+            "Prometheus at http://prom:9090/prom is granted with TLS verification only"
+        );
     }
 
     #[test]

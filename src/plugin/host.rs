@@ -25,6 +25,9 @@ impl log::Host for CallState {
             message.truncate(cut);
             message.push('…');
         }
+        for secret in self.host.redact.iter().filter(|s| !s.is_empty()) {
+            message = message.replace(secret.as_str(), "*****");
+        }
         let plugin = &*self.host.plugin;
         match level {
             log::Level::Trace => tracing::trace!(plugin, "{message}"),
@@ -41,15 +44,30 @@ impl log::Host for CallState {
 
 impl CallState {
     fn prometheus_client(&self, endpoint: &Endpoint) -> Result<prometheus_http_query::Client, QueryError> {
-        if let Err(why) = self.host.grants.prometheus_allowed(&endpoint.address) {
+        let denied = |why: String| {
             self.host.audit.deny(why.clone());
-            return Err(QueryError::Denied(why));
+            QueryError::Denied(why)
+        };
+        self.host.grants.prometheus_allowed(&endpoint.address, endpoint.insecure).map_err(denied)?;
+        if let Some((name, _)) = endpoint.headers.iter().find(|(k, _)| forbidden_header(k)) {
+            return Err(denied(format!("the {name} header is set by the host, not by plugins")));
         }
+        // The client gets the URL exactly as the grant check parsed it.
+        let address = url::Url::parse(&endpoint.address).map_err(|e| {
+            QueryError::Failed(format!("invalid Prometheus address {:?}: {e}", endpoint.address))
+        })?;
         let http = if endpoint.insecure { &self.host.prometheus_insecure } else { &self.host.prometheus };
-        prometheus_http_query::Client::from(http.clone(), &endpoint.address).map_err(|e| {
+        prometheus_http_query::Client::from(http.clone(), address.as_str()).map_err(|e| {
             QueryError::Failed(format!("invalid Prometheus address {:?}: {e}", endpoint.address))
         })
     }
+}
+
+/// Headers only the host may set (those `wasi:http` forbids guests, `Host` among them).
+fn forbidden_header(name: &str) -> bool {
+    http::HeaderName::from_bytes(name.as_bytes())
+        .map(|n| wasmtime_wasi_http::DEFAULT_FORBIDDEN_HEADERS.contains(&n) || n == http::header::HOST)
+        .unwrap_or(false)
 }
 
 /// The endpoint's extra request headers, checked.
@@ -88,7 +106,7 @@ impl prom::Host for CallState {
         }
         let result = tokio::time::timeout(timeout_of(&endpoint), builder.get()).await.map_err(|_| {
             QueryError::Failed(format!(
-                "Post \"{}/api/v1/query\": context deadline exceeded",
+                "Get \"{}/api/v1/query\": context deadline exceeded",
                 endpoint.address
             ))
         })?;
@@ -112,7 +130,7 @@ impl prom::Host for CallState {
         }
         let result = tokio::time::timeout(timeout_of(&endpoint), builder.get()).await.map_err(|_| {
             QueryError::Failed(format!(
-                "Post \"{}/api/v1/query_range\": context deadline exceeded",
+                "Get \"{}/api/v1/query_range\": context deadline exceeded",
                 endpoint.address
             ))
         })?;
@@ -153,4 +171,17 @@ fn convert(
     };
     // prometheus-http-query 0.9 does not surface response warnings.
     Ok(QueryResult { data, warnings: Vec::new() })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn plugins_cannot_set_the_headers_the_host_owns() {
+        for name in ["Host", "host", "Connection", "Transfer-Encoding", "Keep-Alive"] {
+            assert!(super::forbidden_header(name), "{name}");
+        }
+        for name in ["Authorization", "X-Scope-OrgID"] {
+            assert!(!super::forbidden_header(name), "{name}");
+        }
+    }
 }

@@ -52,6 +52,9 @@ pub struct Capabilities {
     /// Prometheus addresses for typed queries.
     #[serde(default)]
     pub prometheus: Vec<String>,
+    /// Prometheus addresses for typed queries without TLS certificate verification.
+    #[serde(default)]
+    pub prometheus_insecure: Vec<String>,
     /// Kubernetes resources and verbs, in the namespace of the object served.
     #[serde(default)]
     pub kubernetes: Vec<KubernetesCapability>,
@@ -92,10 +95,12 @@ impl PluginEntry {
                     .push(HttpGrant::for_url(o, insecure).map_err(|e| format!("capabilities.http: {e}"))?);
             }
         }
-        for a in &c.prometheus {
-            grants
-                .prometheus
-                .push(PrometheusGrant::for_address(a).map_err(|e| format!("capabilities.prometheus: {e}"))?);
+        for (addresses, insecure) in [(&c.prometheus, false), (&c.prometheus_insecure, true)] {
+            for a in addresses {
+                let grant =
+                    PrometheusGrant::for_address(a).map_err(|e| format!("capabilities.prometheus: {e}"))?;
+                grants.prometheus.push(grant.insecure(insecure));
+            }
         }
         for k in &c.kubernetes {
             let verbs = k
@@ -152,11 +157,26 @@ pub fn parse_config(data: &BTreeMap<String, String>) -> (Vec<(PluginKind, Plugin
     (entries, problems)
 }
 
+/// Registered plugins are named `org/name`, and never after a built-in: a registration must not be able to
+/// stand in for a built-in, whose grants come from its configuration.
+pub fn valid_name(name: &str) -> Result<(), String> {
+    let valid = name.split_once('/').is_some_and(|(org, rest)| {
+        !org.is_empty() && !rest.is_empty() && !rest.contains('/') && !name.chars().any(char::is_whitespace)
+    });
+    if !valid {
+        return Err(format!("plugin name {name:?}: registered plugins are named org/name"));
+    }
+    if super::builtin::find(name).is_some() {
+        return Err(format!("plugin name {name:?} is a built-in's"));
+    }
+    Ok(())
+}
+
 /// Fetches the component an entry's location names.
 pub async fn fetch(entry: &PluginEntry, kube: Option<&kube::Client>) -> Result<Vec<u8>, String> {
     let location = entry.location.as_deref().ok_or("location is required")?;
     if let Some(path) = location.strip_prefix("file://") {
-        return std::fs::read(path).map_err(|e| format!("cannot read {path}: {e}"));
+        return tokio::fs::read(path).await.map_err(|e| format!("cannot read {path}: {e}"));
     }
     if let Some(rest) = location.strip_prefix("configmap://") {
         let mut parts = rest.splitn(3, '/');
@@ -172,18 +192,43 @@ pub async fn fetch(entry: &PluginEntry, kube: Option<&kube::Client>) -> Result<V
         if entry.sha256.is_none() {
             return Err("sha256 is required for https:// locations".into());
         }
-        let response =
-            reqwest::get(location).await.map_err(|e| format!("cannot download {location}: {e}"))?;
-        if !response.status().is_success() {
-            return Err(format!("cannot download {location}: HTTP {}", response.status()));
-        }
-        let bytes = response.bytes().await.map_err(|e| format!("cannot download {location}: {e}"))?;
-        if bytes.len() > MAX_DOWNLOAD {
-            return Err(format!("{location} is larger than {MAX_DOWNLOAD} bytes"));
-        }
-        return Ok(bytes.to_vec());
+        return download(location).await;
     }
     Err(format!("location {location:?}: use configmap://, file:// or https://"))
+}
+
+/// Downloads a component over https: bounded in time and size, following redirects only to https.
+async fn download(location: &str) -> Result<Vec<u8>, String> {
+    let failed = |e: &dyn std::fmt::Display| format!("cannot download {location}: {e}");
+    let client = reqwest::Client::builder()
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .timeout(std::time::Duration::from_secs(120))
+        .redirect(reqwest::redirect::Policy::custom(|attempt| {
+            if attempt.url().scheme() != "https" {
+                attempt.error("redirected away from https")
+            } else if attempt.previous().len() >= 10 {
+                attempt.error("too many redirects")
+            } else {
+                attempt.follow()
+            }
+        }))
+        .build()
+        .map_err(|e| failed(&e))?;
+    let mut response = client.get(location).send().await.map_err(|e| failed(&e))?;
+    if !response.status().is_success() {
+        return Err(failed(&format!("HTTP {}", response.status())));
+    }
+    if response.content_length().is_some_and(|n| n > MAX_DOWNLOAD as u64) {
+        return Err(format!("{location} is larger than {MAX_DOWNLOAD} bytes"));
+    }
+    let mut bytes = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| failed(&e))? {
+        if bytes.len() + chunk.len() > MAX_DOWNLOAD {
+            return Err(format!("{location} is larger than {MAX_DOWNLOAD} bytes"));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
 }
 
 /// A component stored in a ConfigMap's `binaryData` (what `kubectl create configmap --from-file` makes of a
@@ -201,6 +246,10 @@ pub async fn register(
     source: &str,
     kube: Option<&kube::Client>,
 ) -> Option<String> {
+    // An invalid name is refused before anything is recorded under it (it could be a built-in's).
+    if let Err(e) = valid_name(&entry.name) {
+        return Some(e);
+    }
     let grants = entry.grants();
     let limits = entry.limits();
     let loaded: Result<Arc<Plugin>, String> = async {
@@ -250,4 +299,42 @@ pub async fn apply_config_yaml(catalog: &Catalog, yaml: &str, kube: Option<&kube
         }
     }
     problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registered_names_are_org_slash_name_and_not_built_ins() {
+        assert!(valid_name("acme/latency").is_ok());
+        for bad in ["latency", "acme/", "/latency", "a/b/c", "acme/lat ency", "prometheus", "web"] {
+            assert!(valid_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn capabilities_and_limits_parse_with_field_names_in_errors() {
+        let entry: PluginEntry = serde_saphyr::from_str(
+            "name: acme/x\ncapabilities:\n  http: [\"https://a.example\"]\n  prometheusInsecure: [\"https://p.example/prom\"]\n  kubernetes:\n  - {group: batch, resource: jobs, verbs: [get, create]}\nlimits: {timeout: 2s, memory: 32Mi}\n",
+        )
+        .expect("entry");
+        let grants = entry.grants().expect("grants");
+        assert_eq!(grants.http.len(), 1);
+        assert!(grants.prometheus[0].insecure_tls);
+        assert_eq!(grants.kubernetes[0].verbs, vec![Verb::Get, Verb::Create]);
+        assert_eq!(entry.limits().expect("limits").memory, 32 << 20);
+        let bad: PluginEntry = serde_saphyr::from_str(
+            "name: acme/x\ncapabilities:\n  kubernetes:\n  - {resource: jobs, verbs: [steal]}\n",
+        )
+        .expect("entry");
+        assert_eq!(
+            bad.grants().unwrap_err(),
+            "capabilities.kubernetes: unknown verb \"steal\" (use get, list, create, update, patch, delete)"
+        );
+        assert!(
+            serde_saphyr::from_str::<PluginEntry>("name: acme/x\ncapability: {}\n").is_err(),
+            "unknown fields are refused"
+        );
+    }
 }

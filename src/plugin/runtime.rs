@@ -59,6 +59,8 @@ pub(crate) struct Inner {
     pub tls: TlsConfigs,
     pub prometheus: reqwest::Client,
     pub prometheus_insecure: reqwest::Client,
+    /// One permit per pooling-allocator slot: calls beyond that wait for a free slot.
+    pub slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl Runtime {
@@ -113,21 +115,31 @@ impl Runtime {
             },
             None => None,
         };
-        let prometheus = reqwest::Client::builder().build().context("building the Prometheus client")?;
-        let prometheus_insecure = reqwest::Client::builder()
-            .danger_accept_invalid_certs(true)
-            .build()
-            .context("building the Prometheus client")?;
+        // The same rules as wasi:http: no redirects (a redirect would leave the granted address), no proxy from
+        // the environment, and every name checked against what it resolves to.
+        let prometheus_client = |insecure: bool| {
+            reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .no_proxy()
+                .dns_resolver(Arc::new(CheckedResolver))
+                .danger_accept_invalid_certs(insecure)
+                .build()
+                .context("building the Prometheus client")
+        };
+        let prometheus = prometheus_client(false)?;
+        let prometheus_insecure = prometheus_client(true)?;
 
         let inner = Arc::new(Inner {
             engine,
             linker,
             cache,
-            tls: TlsConfigs::new(),
+            tls: TlsConfigs::new().context("configuring TLS for plugins")?,
             prometheus,
             prometheus_insecure,
+            slots: Arc::new(tokio::sync::Semaphore::new(config.max_instances as usize)),
         });
-        // Without the ticker no deadline could fire: refuse to run plugins rather than run them unbounded.
+        // Without the ticker a running plugin would never yield, so no deadline could stop it: refuse to run
+        // plugins rather than run them unbounded.
         spawn_epoch_ticker(Arc::downgrade(&inner)).context("starting the plugin epoch ticker thread")?;
         Ok(Runtime { inner })
     }
@@ -138,6 +150,35 @@ impl Runtime {
 
     pub fn engine(&self) -> &Engine {
         &self.inner.engine
+    }
+}
+
+/// Resolves names for host-side clients and keeps only the addresses `check_resolved_address` allows.
+struct CheckedResolver;
+
+impl reqwest::dns::Resolve for CheckedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_string();
+        Box::pin(async move {
+            let addrs: Vec<std::net::SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let mut refusals = Vec::new();
+            let allowed: Vec<std::net::SocketAddr> = addrs
+                .into_iter()
+                .filter(|a| match super::grants::check_resolved_address(&host, a.ip()) {
+                    Ok(()) => true,
+                    Err(why) => {
+                        refusals.push(why);
+                        false
+                    }
+                })
+                .collect();
+            if allowed.is_empty() {
+                let why = refusals.pop().unwrap_or_else(|| format!("{host} resolves to no address"));
+                return Err(why.into());
+            }
+            Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs)
+        })
     }
 }
 
