@@ -7,7 +7,6 @@ use super::grants::Grants;
 use super::http::HttpPolicy;
 use super::kube::KubeAccess;
 use super::limits::Limits;
-use super::runtime::EPOCH_TICK;
 use super::state::{Audit, CallState, HostContext};
 use std::future::Future;
 use std::pin::Pin;
@@ -22,6 +21,16 @@ const LOG_LINES_PER_CALL: u32 = 100;
 /// the call (a plugin blocked in a host call is cancelled at the deadline itself).
 const DEADLINE_GRACE: Duration = Duration::from_millis(50);
 
+/// Marks a failure to instantiate (as opposed to a failure of the call itself).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct Instantiation(pub String);
+
+/// Wraps an instantiation error so the call's outcome can tell it apart.
+pub(crate) fn instantiation(e: wasmtime::Error) -> wasmtime::Error {
+    wasmtime::Error::from(Instantiation(format!("{e:#}")))
+}
+
 /// What one call may do.
 #[derive(Clone, Default)]
 pub struct CallOptions {
@@ -29,20 +38,19 @@ pub struct CallOptions {
     pub limits: Limits,
     /// The cluster and namespace the `kubernetes` import works in; `None` when there is no cluster.
     pub kube: Option<KubeAccess>,
+    /// Values (secret arguments) replaced by `*****` in what the plugin logs.
+    pub redact: Vec<String>,
 }
 
 pub(crate) type CallFuture<'a, R> = Pin<Box<dyn Future<Output = wasmtime::Result<R>> + Send + 'a>>;
 
 impl Plugin {
-    pub(crate) fn expect_kind(&self, kind: PluginKind) -> Result<(), CallError> {
-        if self.info.kind == kind {
-            Ok(())
-        } else {
-            Err(CallError::WrongKind {
-                plugin: self.name.clone(),
-                expected: kind_name(kind),
-                actual: kind_name(self.info.kind),
-            })
+    /// The error for calling this plugin as a `kind` it is not.
+    pub(crate) fn wrong_kind(&self, kind: PluginKind) -> CallError {
+        CallError::WrongKind {
+            plugin: self.name.clone(),
+            expected: kind.noun(),
+            actual: self.info.kind.noun(),
         }
     }
 
@@ -75,22 +83,29 @@ impl Plugin {
             prometheus: inner.prometheus.clone(),
             prometheus_insecure: inner.prometheus_insecure.clone(),
             log_budget: LOG_LINES_PER_CALL,
+            redact: opts.redact.clone().into(),
         };
         let mut store = Store::new(&inner.engine, CallState::new(host, http, opts.limits.memory));
         store.limiter(|s| &mut s.limiter);
-        let ticks = deadline.as_nanos().div_ceil(EPOCH_TICK.as_nanos()).max(1) as u64 + 1;
-        store.set_epoch_deadline(ticks);
-        store.epoch_deadline_trap();
+        // A running plugin yields to the executor at every epoch tick, so it never holds a worker thread for
+        // long; the deadline below then cancels it wherever it is, in wasm or in a host call.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_async_yield_and_update(1);
 
-        let outcome = tokio::time::timeout(deadline + DEADLINE_GRACE, f(&mut store)).await;
-        let denied = audit.denied();
-        if !denied.is_empty() {
-            return Err(CallError::Denied { plugin: self.name.clone(), what: denied.join("; ") });
+        let slots = inner.slots.clone();
+        let run = async move {
+            // Instance slots are finite: wait for one (within the deadline) rather than fail to instantiate.
+            let _slot = slots.acquire_owned().await;
+            f(&mut store).await.map_err(|e| (e, store))
+        };
+        let outcome = tokio::time::timeout(deadline.saturating_add(DEADLINE_GRACE), run).await;
+        if let Some(what) = audit.summary() {
+            return Err(CallError::Denied { plugin: self.name.clone(), what });
         }
         match outcome {
             Err(_elapsed) => Err(CallError::Timeout { plugin: self.name.clone(), deadline }),
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(e)) => Err(self.classify(e, store.data(), &opts.limits)),
+            Ok(Err((e, store))) => Err(self.classify(e, store.data(), &opts.limits)),
         }
     }
 
@@ -109,10 +124,10 @@ impl Plugin {
                 };
                 CallError::Trap { plugin, message }
             }
-            None if e.to_string().contains("pooling allocator") || e.to_string().contains("instantiat") => {
-                CallError::Instantiate { plugin, message: format!("{e:#}") }
-            }
-            None => CallError::Trap { plugin, message: format!("{e:#}") },
+            None => match e.downcast_ref::<Instantiation>() {
+                Some(Instantiation(message)) => CallError::Instantiate { plugin, message: message.clone() },
+                None => CallError::Trap { plugin, message: format!("{e:#}") },
+            },
         }
     }
 
@@ -122,13 +137,5 @@ impl Plugin {
             return Err(CallError::OutputTooLarge { plugin: self.name.clone(), size, limit: limits.output });
         }
         Ok(())
-    }
-}
-
-fn kind_name(kind: PluginKind) -> &'static str {
-    match kind {
-        PluginKind::MetricProvider => "metric provider",
-        PluginKind::ConditionEvaluator => "condition evaluator",
-        PluginKind::TrafficRouter => "traffic router",
     }
 }

@@ -57,7 +57,7 @@ impl Catalog {
         };
         let plugin = self.registry.get(name).map_err(|e| e.to_string())?;
         if plugin.kind() != kind {
-            return Err(format!("plugin {name} is a {}, not a {kind}", plugin.kind()));
+            return Err(format!("plugin {name} is a {}, not a {}", plugin.kind().noun(), kind.noun()));
         }
         Ok(Resolved { plugin, grants, limits })
     }

@@ -31,6 +31,15 @@ impl PluginKind {
         }
     }
 
+    /// What the plugin is, in words: "metric provider".
+    pub fn noun(self) -> &'static str {
+        match self {
+            PluginKind::MetricProvider => "metric provider",
+            PluginKind::ConditionEvaluator => "condition evaluator",
+            PluginKind::TrafficRouter => "traffic router",
+        }
+    }
+
     fn from_interface(name: &str) -> Option<PluginKind> {
         Some(match name {
             "metric-provider" => PluginKind::MetricProvider,

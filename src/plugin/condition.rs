@@ -19,14 +19,9 @@ impl Plugin {
         &self,
     ) -> Result<super::bindings::condition::ConditionEvaluatorPluginPre<super::state::CallState>, CallError>
     {
-        self.expect_kind(PluginKind::ConditionEvaluator)?;
         match self.pre() {
             Pre::Condition(pre) => Ok(pre.clone()),
-            _ => Err(CallError::WrongKind {
-                plugin: self.name.clone(),
-                expected: "condition evaluator",
-                actual: "other",
-            }),
+            _ => Err(self.wrong_kind(PluginKind::ConditionEvaluator)),
         }
     }
 
@@ -44,7 +39,8 @@ impl Plugin {
         let out = self
             .call(opts, move |store| {
                 Box::pin(async move {
-                    let inst = pre.instantiate_async(&mut *store).await?;
+                    let inst =
+                        pre.instantiate_async(&mut *store).await.map_err(super::call::instantiation)?;
                     inst.serin_plugin_condition_evaluator()
                         .call_assess(&mut *store, success.as_deref(), failure.as_deref(), &value)
                         .await
@@ -71,7 +67,8 @@ impl Plugin {
         let out = self
             .call(opts, move |store| {
                 Box::pin(async move {
-                    let inst = pre.instantiate_async(&mut *store).await?;
+                    let inst =
+                        pre.instantiate_async(&mut *store).await.map_err(super::call::instantiation)?;
                     inst.serin_plugin_condition_evaluator()
                         .call_evaluate(&mut *store, &expression, &value)
                         .await

@@ -31,34 +31,20 @@ pub struct TlsConfigs {
 }
 
 impl TlsConfigs {
-    pub fn new() -> TlsConfigs {
+    pub fn new() -> Result<TlsConfigs, rustls::Error> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
         let verified = rustls::ClientConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()
-            .map(|b| b.with_root_certificates(roots).with_no_client_auth())
-            .unwrap_or_else(|_| unreachable_tls());
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
         let insecure = rustls::ClientConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()
-            .map(|b| {
-                b.dangerous()
-                    .with_custom_certificate_verifier(Arc::new(NoVerification(provider)))
-                    .with_no_client_auth()
-            })
-            .unwrap_or_else(|_| unreachable_tls());
-        TlsConfigs { verified: Arc::new(verified), insecure: Arc::new(insecure) }
+            .with_safe_default_protocol_versions()?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(NoVerification(provider)))
+            .with_no_client_auth();
+        Ok(TlsConfigs { verified: Arc::new(verified), insecure: Arc::new(insecure) })
     }
-}
-
-impl Default for TlsConfigs {
-    fn default() -> Self {
-        TlsConfigs::new()
-    }
-}
-
-/// ring's default provider supports the safe default protocol versions; this cannot fail.
-fn unreachable_tls() -> rustls::ClientConfig {
-    panic!("rustls' ring provider does not support the default TLS versions")
 }
 
 type ResponseFuture = Box<
@@ -117,7 +103,8 @@ impl WasiHttpHooks for HttpPolicy {
                 hyper::client::conn::http1::handshake::<_, WasiBody>(TokioIo::new(stream))
                     .await
                     .map_err(Error::from)?;
-            let conn = tokio::spawn(conn);
+            // Aborted when the response is dropped, so a cancelled call leaves no connection behind.
+            let conn = wasmtime_wasi::runtime::spawn(conn);
             let mut request = request;
             // On the wire the request line carries only the path; the Host header (set by wasi:http) the authority.
             let path = request.uri().path_and_query().map_or("/", |p| p.as_str()).to_string();
@@ -129,13 +116,8 @@ impl WasiHttpHooks for HttpPolicy {
                 .map_err(|_| Error::ConnectionReadTimeout)?
                 .map_err(Error::from)?;
             let response = response.map(|body| body.map_err(Error::from).boxed_unsync());
-            let io: Box<dyn Future<Output = Result<(), Error>> + Send> = Box::new(async move {
-                match conn.await {
-                    Ok(Ok(())) => Ok(()),
-                    Ok(Err(e)) => Err(Error::from(e)),
-                    Err(e) => Err(Error::InternalError(Some(e.to_string()))),
-                }
-            });
+            let io: Box<dyn Future<Output = Result<(), Error>> + Send> =
+                Box::new(async move { conn.await.map_err(Error::from) });
             Ok((response, io))
         })
     }

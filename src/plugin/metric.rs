@@ -98,7 +98,8 @@ macro_rules! metric_call {
         $self
             .call($opts, move |store| {
                 Box::pin(async move {
-                    let inst = pre.instantiate_async(&mut *store).await?;
+                    let inst =
+                        pre.instantiate_async(&mut *store).await.map_err(super::call::instantiation)?;
                     let $guest = inst.serin_plugin_metric_provider();
                     let $store = &mut *store;
                     $call.await
@@ -112,14 +113,9 @@ impl Plugin {
     fn metric_pre(
         &self,
     ) -> Result<super::bindings::metric::MetricProviderPluginPre<super::state::CallState>, CallError> {
-        self.expect_kind(PluginKind::MetricProvider)?;
         match self.pre() {
             Pre::Metric(pre) => Ok(pre.clone()),
-            _ => Err(CallError::WrongKind {
-                plugin: self.name.clone(),
-                expected: "metric provider",
-                actual: "other",
-            }),
+            _ => Err(self.wrong_kind(PluginKind::MetricProvider)),
         }
     }
 

@@ -87,7 +87,7 @@ impl Registry {
             rows.insert(
                 name.clone(),
                 Listing {
-                    builtin: builtin::find(&name).is_some_and(|b| b.bytes.len() == p.info().size),
+                    builtin: rows.get(&name).is_some_and(|b| b.builtin && b.sha256 == p.info().sha256),
                     name,
                     kind: p.kind(),
                     contract: Some(p.info().contract.clone()),

@@ -19,7 +19,8 @@ macro_rules! router_call {
         let out = $self
             .call($opts, move |$store| {
                 Box::pin(async move {
-                    let $inst = pre.instantiate_async(&mut *$store).await?;
+                    let $inst =
+                        pre.instantiate_async(&mut *$store).await.map_err(super::call::instantiation)?;
                     $body.await
                 })
             })
@@ -31,14 +32,9 @@ macro_rules! router_call {
 
 impl Plugin {
     fn router_pre(&self) -> Result<TrafficRouterPluginPre<CallState>, CallError> {
-        self.expect_kind(PluginKind::TrafficRouter)?;
         match self.pre() {
             Pre::Router(pre) => Ok(pre.clone()),
-            _ => Err(CallError::WrongKind {
-                plugin: self.name.clone(),
-                expected: "traffic router",
-                actual: "other",
-            }),
+            _ => Err(self.wrong_kind(PluginKind::TrafficRouter)),
         }
     }
 

@@ -6,7 +6,6 @@ use super::http::HttpPolicy;
 use super::kube::KubeAccess;
 use std::sync::{Arc, Mutex};
 use wasmtime::component::ResourceTable;
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
@@ -21,7 +20,7 @@ pub struct CallState {
     http: HttpPolicy,
     pub(crate) limiter: Limiter,
     pub(crate) host: HostContext,
-    stderr: MemoryOutputPipe,
+    stderr: TailPipe,
 }
 
 /// What the host imports need: who is calling, with which capabilities.
@@ -34,30 +33,103 @@ pub struct HostContext {
     pub prometheus_insecure: reqwest::Client,
     /// Log lines left for this call (a flood is cut off, not forwarded).
     pub log_budget: u32,
+    /// Values (secret arguments) replaced by `*****` in what the plugin logs.
+    pub redact: Arc<[String]>,
 }
 
 /// Calls a plugin was denied during one call. A denied call fails the whole call, even if the plugin swallowed
-/// the error, so an author sees exactly what the sandbox refused.
+/// the error, so an author sees exactly what the sandbox refused. Kept small: distinct reasons, a few of them.
 #[derive(Debug, Default)]
 pub struct Audit {
-    denied: Mutex<Vec<String>>,
+    denied: Mutex<(Vec<String>, usize)>,
 }
+
+/// Distinct denial reasons kept per call; further ones are only counted.
+const DENIALS_KEPT: usize = 4;
 
 impl Audit {
     pub fn deny(&self, what: impl Into<String>) {
         if let Ok(mut d) = self.denied.lock() {
-            d.push(what.into());
+            let what = what.into();
+            d.1 += 1;
+            if d.0.len() < DENIALS_KEPT && !d.0.contains(&what) {
+                d.0.push(what);
+            }
         }
     }
 
-    pub fn denied(&self) -> Vec<String> {
-        self.denied.lock().map(|d| d.clone()).unwrap_or_default()
+    /// The denials as one line, if there were any.
+    pub fn summary(&self) -> Option<String> {
+        let d = self.denied.lock().ok()?;
+        if d.1 == 0 {
+            return None;
+        }
+        let mut line = d.0.join("; ");
+        let shown = d.0.len();
+        if d.1 > shown {
+            line.push_str(&format!(" (and {} more denied calls)", d.1 - shown));
+        }
+        Some(line)
+    }
+}
+
+/// Keeps the last bytes a plugin writes to stderr (where a panic message ends up) and never refuses a write,
+/// so a chatty plugin is not trapped for it.
+#[derive(Clone, Default)]
+pub(crate) struct TailPipe {
+    tail: Arc<Mutex<std::collections::VecDeque<u8>>>,
+}
+
+impl TailPipe {
+    fn contents(&self) -> Vec<u8> {
+        self.tail.lock().map(|t| t.iter().copied().collect()).unwrap_or_default()
+    }
+}
+
+impl wasmtime_wasi::cli::IsTerminal for TailPipe {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl wasmtime_wasi::cli::StdoutStream for TailPipe {
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        Box::new(self.clone())
+    }
+}
+
+impl tokio::io::AsyncWrite for TailPipe {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        if let Ok(mut tail) = self.tail.lock() {
+            tail.extend(buf.iter().rev().take(STDERR_CAPTURE).rev());
+            let excess = tail.len().saturating_sub(STDERR_CAPTURE);
+            tail.drain(..excess);
+        }
+        std::task::Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
     }
 }
 
 impl CallState {
     pub(crate) fn new(host: HostContext, http: HttpPolicy, memory_limit: u64) -> CallState {
-        let stderr = MemoryOutputPipe::new(STDERR_CAPTURE);
+        let stderr = TailPipe::default();
         // Deny by default: no arguments, environment, preopened directories or sockets.
         let wasi = WasiCtxBuilder::new()
             .stderr(stderr.clone())
@@ -70,7 +142,7 @@ impl CallState {
             table: ResourceTable::new(),
             http_ctx: WasiHttpCtx::new(),
             http,
-            limiter: Limiter { memory: memory_limit, exceeded: false },
+            limiter: Limiter { memory: memory_limit, used: 0, exceeded: false },
             host,
             stderr,
         }
@@ -101,10 +173,12 @@ impl WasiHttpView for CallState {
     }
 }
 
-/// Memory cap for one call. Growing past it traps at once (rather than returning -1, which guests tend to turn
-/// into a confusing abort), and records why so the error can say so.
+/// Memory cap for one call, over all of the instance's linear memories together. Growing past it traps at once
+/// (rather than returning -1, which guests tend to turn into a confusing abort), and records why.
 pub(crate) struct Limiter {
     memory: u64,
+    /// Bytes of linear memory the call holds so far.
+    used: u64,
     pub(crate) exceeded: bool,
 }
 
@@ -116,14 +190,16 @@ pub(crate) struct MemoryLimitExceeded;
 impl wasmtime::ResourceLimiter for Limiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired as u64 > self.memory {
+        let after = self.used.saturating_add((desired as u64).saturating_sub(current as u64));
+        if after > self.memory {
             self.exceeded = true;
             return Err(MemoryLimitExceeded.into());
         }
+        self.used = after;
         Ok(true)
     }
 
