@@ -96,9 +96,19 @@ pub fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::from(2)
+            ExitCode::from(if e.is::<UsageError>() { 64 } else { 2 })
         }
     }
+}
+
+/// A command line that cannot be used as given (exit 64, EX_USAGE), as opposed to a failure while running.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// Turns a flag's parse error into a usage error naming the flag.
+pub(crate) fn usage<E: std::fmt::Display>(flag: &'static str) -> impl FnOnce(E) -> anyhow::Error {
+    move |e| UsageError(format!("{flag}: {e}")).into()
 }
 
 fn init_logging(default: &str, format: LogFormat) {

@@ -102,6 +102,11 @@ impl ArgValues {
             .map_err(|e| format!("metric {:?} after argument substitution: {e}", metric.name))
     }
 
+    /// The secret values (to keep out of anything written or logged).
+    pub fn secrets(&self) -> &[String] {
+        &self.secrets
+    }
+
     /// `text` with every secret value replaced by `*****`.
     pub fn redact(&self, text: &str) -> String {
         self.secrets.iter().fold(text.to_string(), |t, s| t.replace(s, "*****"))

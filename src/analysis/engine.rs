@@ -47,6 +47,47 @@ pub struct Reconciled {
     pub measured: Vec<(String, Measurement)>,
 }
 
+/// One measurement to take.
+struct Attempt<'a> {
+    run: &'a AnalysisRun,
+    /// The metric with its arguments (secrets included) substituted.
+    metric: &'a Metric,
+    selection: &'a Selection,
+    task: Task,
+    in_flight: Option<&'a Measurement>,
+    count: u32,
+    started_at: Time,
+    /// Secret values, kept out of what the plugin logs.
+    secrets: &'a [String],
+}
+
+/// When to resume a running measurement: what the provider asked for, between one second and five minutes
+/// from now, or ten seconds when it did not say (the contract leaves the backoff to the host).
+fn resume_time(asked: Option<Timestamp>, now: Timestamp) -> Timestamp {
+    let earliest = now.checked_add(jiff::SignedDuration::from_secs(1)).unwrap_or(now);
+    let latest = now.checked_add(jiff::SignedDuration::from_secs(300)).unwrap_or(now);
+    match asked {
+        Some(t) => t.clamp(earliest, latest),
+        None => now.checked_add(jiff::SignedDuration::from_secs(10)).unwrap_or(now),
+    }
+}
+
+/// Largest measurement message, value or metadata value kept in a status (an AnalysisRun must stay far below
+/// the API server's object size limit, with ten measurements per metric).
+const MAX_STATUS_TEXT: usize = 4096;
+
+fn bounded(mut text: String) -> String {
+    if text.len() > MAX_STATUS_TEXT {
+        let mut cut = MAX_STATUS_TEXT;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push_str("… (truncated)");
+    }
+    text
+}
+
 struct Taken {
     metric: String,
     measurement: Measurement,
@@ -175,9 +216,17 @@ impl Engine {
                 Err(e) => (error_measurement(started_at.clone(), e), BTreeMap::new()),
                 Ok((resolved, selection)) => {
                     let metadata = selection.metadata.clone();
-                    let m = self
-                        .call(run, &resolved, &selection, task, in_flight.as_ref(), count, started_at.clone())
-                        .await;
+                    let attempt = Attempt {
+                        run,
+                        metric: &resolved,
+                        selection: &selection,
+                        task,
+                        in_flight: in_flight.as_ref(),
+                        count,
+                        started_at: started_at.clone(),
+                        secrets: values.secrets(),
+                    };
+                    let m = self.call(attempt, now).await;
                     (m, metadata)
                 }
             };
@@ -186,26 +235,26 @@ impl Engine {
         {
             measurement.message = Some("Metric Terminated".into());
         }
-        measurement.message = measurement.message.map(|m| values.redact(&m));
+        // Secret values never reach the status, and nothing a plugin returns can bloat it past what etcd takes.
+        measurement.message = measurement.message.map(|m| bounded(values.redact(&m)));
+        measurement.value = measurement.value.map(|v| bounded(values.redact(&v)));
+        if let Some(md) = measurement.metadata.as_mut() {
+            for v in md.values_mut() {
+                *v = bounded(values.redact(v));
+            }
+        }
+        let metadata = metadata.into_iter().map(|(k, v)| (k, bounded(values.redact(&v)))).collect();
         Taken { metric: metric.name.clone(), measurement, replaces_last: in_flight.is_some(), metadata }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    async fn call(
-        &self,
-        run: &AnalysisRun,
-        metric: &Metric,
-        selection: &Selection,
-        task: Task,
-        in_flight: Option<&Measurement>,
-        count: u32,
-        started_at: Time,
-    ) -> Measurement {
+    async fn call(&self, attempt: Attempt<'_>, now: Timestamp) -> Measurement {
+        let Attempt { run, metric, selection, task, in_flight, count, started_at, secrets } = attempt;
         let resolved = match self.catalog.resolve(&selection.plugin, PluginKind::MetricProvider) {
             Ok(r) => r,
             Err(e) => return error_measurement(started_at, e),
         };
-        let opts = self.options(run, selection, &resolved);
+        let mut opts = self.options(run, selection, &resolved);
+        opts.redact = secrets.to_vec();
         let call = metric_call(run, metric, selection, count);
         let previous = in_flight.map(|m| InFlight {
             started_at: m.started_at.as_ref().map_or_else(Timestamp::now, |t| t.0),
@@ -219,7 +268,7 @@ impl Engine {
         };
         let mut measurement = match observed {
             Err(e) => error_measurement(started_at, e.to_string()),
-            Ok(o) => self.judge(metric, o, started_at).await,
+            Ok(o) => self.judge(metric, o, started_at, now).await,
         };
         // A resumed measurement keeps what its provider recorded earlier unless it says otherwise.
         if let Some(old) = in_flight.and_then(|m| m.metadata.clone()) {
@@ -231,7 +280,13 @@ impl Engine {
     }
 
     /// Turns an observation into a measurement, judging values with the metric's conditions.
-    async fn judge(&self, metric: &Metric, observation: Observation, started_at: Time) -> Measurement {
+    async fn judge(
+        &self,
+        metric: &Metric,
+        observation: Observation,
+        started_at: Time,
+        now: Timestamp,
+    ) -> Measurement {
         let metadata = |pairs: &[(String, String)]| {
             (!pairs.is_empty()).then(|| pairs.iter().cloned().collect::<BTreeMap<_, _>>())
         };
@@ -272,7 +327,7 @@ impl Engine {
             }
             Observation::Running { resume_at, message, metadata: md } => {
                 m.phase = AnalysisPhase::Running;
-                m.resume_at = resume_at.map(Time);
+                m.resume_at = Some(Time(resume_time(*resume_at, now)));
                 m.message = message.clone();
                 m.metadata = metadata(md);
             }
@@ -309,11 +364,12 @@ impl Engine {
         };
         let opts = self.options(run, &selection, &resolved);
         let call = metric_call(run, metric, &selection, 0);
-        match resolved.plugin.metric_garbage_collect(&opts, &call, keep as u32).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::warn!(metric = name, "failed to garbage collect measurements: {e}"),
-            Err(e) => tracing::warn!(metric = name, "failed to garbage collect measurements: {e}"),
-        }
+        let failure = match resolved.plugin.metric_garbage_collect(&opts, &call, keep as u32).await {
+            Ok(Ok(())) => return,
+            Ok(Err(e)) => e,
+            Err(e) => e.to_string(),
+        };
+        tracing::warn!(metric = name, "failed to garbage collect measurements: {failure}");
     }
 
     /// A built-in is granted what its configuration names; a registered plugin what its registration lists.
@@ -323,13 +379,13 @@ impl Engine {
         } else {
             (resolved.grants.clone(), resolved.limits)
         };
-        CallOptions { grants, limits, kube: self.kube_access(run) }
+        CallOptions { grants, limits, kube: self.kube_access(run), redact: Vec::new() }
     }
 
     fn kube_access(&self, run: &AnalysisRun) -> Option<KubeAccess> {
         self.kube.as_ref().map(|client| KubeAccess {
             client: client.clone(),
-            namespace: run.metadata.namespace.clone().unwrap_or_else(|| "default".into()),
+            namespace: run.metadata.namespace.clone().unwrap_or_default(),
         })
     }
 }

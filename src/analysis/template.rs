@@ -98,7 +98,7 @@ pub fn merge(templates: &[AnalysisTemplateSpec], supplied: &[Argument]) -> Resul
             spec.metrics.push(metric.clone());
         }
         for arg in t.args.iter().flatten() {
-            match args.iter().find(|a| a.name == arg.name) {
+            match args.iter_mut().find(|a| a.name == arg.name) {
                 None => args.push(arg.clone()),
                 Some(existing)
                     if existing.value.is_some() && arg.value.is_some() && existing.value != arg.value =>
@@ -107,6 +107,10 @@ pub fn merge(templates: &[AnalysisTemplateSpec], supplied: &[Argument]) -> Resul
                         "Argument `{}` specified multiple times with different values",
                         arg.name
                     ));
+                }
+                // A later template may give a value to an argument an earlier one only declared.
+                Some(existing) if existing.value.is_none() && existing.value_from.is_none() => {
+                    *existing = arg.clone()
                 }
                 Some(_) => {}
             }
@@ -215,6 +219,10 @@ mod tests {
         assert_eq!(merge(&[a.clone(), a], &[]).unwrap_err(), "two metrics have the same name 'm'");
         let needs = template(&["m"], &[("x", None)], &[]);
         assert_eq!(merge(std::slice::from_ref(&needs), &[]).unwrap_err(), "args.x was not resolved");
+        let declared = template(&["a"], &[("x", None)], &[]);
+        let valued = template(&["b"], &[("x", Some("5"))], &[]);
+        let spec = merge(&[declared, valued], &[]).expect("the later template gives x its value");
+        assert_eq!(spec.args.expect("args")[0].value.as_deref(), Some("5"));
         let given = [Argument { name: "y".into(), value: Some("1".into()), value_from: None }];
         assert_eq!(
             merge(&[template(&["m"], &[], &[])], &given).unwrap_err(),

@@ -1,6 +1,7 @@
 //! `serin analyze`: run AnalysisTemplates on this machine with the controller's engine and plugins, for real
 //! (intervals honoured), showing measurements as they come and ending with the AnalysisRun status.
 
+use super::UsageError;
 use crate::analysis::template::{self, TemplateRef, TemplateSource};
 use crate::analysis::{Engine, Reconciled};
 use crate::api::analysis::{AnalysisRun, AnalysisRunSpec, AnalysisTemplateSpec, Measurement};
@@ -11,7 +12,7 @@ use crate::plugin::registration;
 use crate::plugin::{Registry, Runtime, RuntimeConfig};
 use anyhow::{Context as _, bail};
 use std::collections::BTreeMap;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -52,14 +53,11 @@ pub struct Args {
 /// Exit codes: 0 Successful, 1 Failed, 2 Error, 3 Inconclusive; 64 when the command line or the templates
 /// cannot be used (with the reason).
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let (engine, name, namespace, spec) = match prepare(&args).await {
-        Ok(prepared) => prepared,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            return Ok(ExitCode::from(64));
-        }
+    let (engine, name, namespace, spec) = prepare(&args).await?;
+    let Some(status) = run_locally(&engine, &name, &namespace, spec, args.output).await else {
+        eprintln!("interrupted");
+        return Ok(ExitCode::from(130));
     };
-    let status = run_locally(&engine, &name, &namespace, spec, args.output).await;
 
     let phase = status.phase.clone().unwrap_or(AnalysisPhase::Error);
     match args.output {
@@ -77,16 +75,26 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
 
 /// Reads the templates and arguments and sets up the engine.
 async fn prepare(args: &Args) -> anyhow::Result<(Engine, String, String, AnalysisRunSpec)> {
+    // Problems with what was given (file, templates, arguments) are usage errors; the rest are failures.
+    let given = |e: anyhow::Error| -> anyhow::Error { UsageError(format!("{e:#}")).into() };
     let text = if args.file.as_os_str() == "-" {
-        std::io::read_to_string(std::io::stdin()).context("reading stdin")?
+        std::io::read_to_string(std::io::stdin()).context("reading stdin").map_err(given)?
     } else {
-        std::fs::read_to_string(&args.file).with_context(|| format!("cannot read {}", args.file.display()))?
+        std::fs::read_to_string(&args.file)
+            .with_context(|| format!("cannot read {}", args.file.display()))
+            .map_err(given)?
     };
-    let templates = Templates::parse(&text).with_context(|| format!("{}", args.file.display()))?;
-    let roots = templates.roots(args.template.as_deref())?;
-    let supplied = parse_args(&args.args)?;
-    let flat = template::flatten(&templates, &roots).await.map_err(anyhow::Error::msg)?;
-    let spec = template::merge(&flat, &supplied).map_err(anyhow::Error::msg)?;
+    let templates =
+        Templates::parse(&text).with_context(|| format!("{}", args.file.display())).map_err(given)?;
+    let roots = templates.roots(args.template.as_deref()).map_err(given)?;
+    let supplied = parse_args(&args.args).map_err(given)?;
+    let flat = template::flatten(&templates, &roots).await.map_err(UsageError)?;
+    let spec = template::merge(&flat, &supplied).map_err(UsageError)?;
+    if let Some(path) = &args.plugin_config
+        && !path.exists()
+    {
+        return Err(UsageError(format!("--plugin-config: {} does not exist", path.display())).into());
+    }
 
     let kube = match &args.kubeconfig {
         Some(path) => Some(client_from(path).await?),
@@ -105,26 +113,34 @@ async fn prepare(args: &Args) -> anyhow::Result<(Engine, String, String, Analysi
     Ok((engine, name, args.namespace.clone(), spec))
 }
 
-/// Reconciles an in-memory AnalysisRun until it completes, sleeping until each next due time; Ctrl-C terminates
-/// the run as `kubectl argo rollouts terminate` would.
+/// Reconciles an in-memory AnalysisRun until it completes, sleeping until each next due time. The first Ctrl-C
+/// terminates the run as `kubectl argo rollouts terminate` would; a second one stops waiting (`None`).
 async fn run_locally(
     engine: &Engine,
     name: &str,
     namespace: &str,
     spec: AnalysisRunSpec,
     output: Output,
-) -> crate::api::analysis::AnalysisRunStatus {
+) -> Option<crate::api::analysis::AnalysisRunStatus> {
     let mut run = AnalysisRun::new(name, spec);
     run.metadata.namespace = Some(namespace.to_string());
     run.metadata.uid = Some(local_uid());
-    let live = std::io::stdout().is_terminal() || output == Output::Text;
-    let mut interrupted = false;
+    let mut interrupts = Interrupts::new();
     loop {
-        let Reconciled { status, requeue_after, measured, .. } =
-            engine.reconcile(&run, jiff::Timestamp::now()).await;
+        let reconciled = tokio::select! {
+            r = engine.reconcile(&run, jiff::Timestamp::now()) => Some(r),
+            () = interrupts.next() => None,
+        };
+        let Some(Reconciled { status, requeue_after, measured, .. }) = reconciled else {
+            if !interrupts.terminate(&mut run) {
+                return None;
+            }
+            continue;
+        };
         for (metric, m) in &measured {
             let line = progress_line(metric, m);
-            if live && output == Output::Text {
+            // With -o json|yaml stdout carries only the final status.
+            if output == Output::Text {
                 println!("{line}");
             } else {
                 eprintln!("{line}");
@@ -134,19 +150,58 @@ async fn run_locally(
         let done = status.phase.as_ref().is_some_and(AnalysisPhase::completed);
         run.status = Some(status);
         if done {
-            return run.status.unwrap_or_default();
+            return run.status;
         }
         let wait = requeue_after
             .unwrap_or(Duration::from_secs(1))
             .clamp(Duration::from_millis(50), Duration::from_secs(60));
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
-            _ = tokio::signal::ctrl_c(), if !interrupted => {
-                interrupted = true;
-                eprintln!("terminating the run (Ctrl-C again to stop waiting)");
-                run.spec.terminate = Some(true);
+            () = interrupts.next() => {
+                if !interrupts.terminate(&mut run) {
+                    return None;
+                }
             }
         }
+    }
+}
+
+/// Ctrl-C, counted: one signal listener for the whole run, so no press is lost between waits.
+struct Interrupts {
+    #[cfg(unix)]
+    signal: Option<tokio::signal::unix::Signal>,
+    count: u32,
+}
+
+impl Interrupts {
+    fn new() -> Interrupts {
+        #[cfg(unix)]
+        let signal = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
+        Interrupts {
+            #[cfg(unix)]
+            signal,
+            count: 0,
+        }
+    }
+
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        if let Some(s) = self.signal.as_mut() {
+            s.recv().await;
+            return;
+        }
+        std::future::pending::<()>().await
+    }
+
+    /// Marks the run terminating on the first interrupt; `false` on the second (stop waiting).
+    fn terminate(&mut self, run: &mut AnalysisRun) -> bool {
+        self.count += 1;
+        if self.count > 1 {
+            return false;
+        }
+        eprintln!("terminating the run (Ctrl-C again to stop waiting)");
+        run.spec.terminate = Some(true);
+        true
     }
 }
 

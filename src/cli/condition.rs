@@ -1,7 +1,6 @@
 //! `serin condition`: judge a result with Argo's condition semantics, through the built-in `expr` evaluator.
 
 use crate::plugin::{CallOptions, MetricValue, Registry, Runtime, RuntimeConfig, Verdict};
-use anyhow::Context as _;
 use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]
@@ -19,7 +18,7 @@ pub struct Args {
 
 /// Prints `Successful`, `Failed` or `Inconclusive` (exit 0), or `Error: <reason>` (exit 1).
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let result = MetricValue::parse(&args.result).map_err(anyhow::Error::msg).context("--result")?;
+    let result = MetricValue::parse(&args.result).map_err(super::usage("--result"))?;
     let registry = Registry::new(Runtime::new(RuntimeConfig::default())?);
     let evaluator = registry.get("expr")?;
     let verdict = evaluator

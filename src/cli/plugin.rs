@@ -136,32 +136,33 @@ async fn run_metric(args: RunArgs) -> anyhow::Result<ExitCode> {
         registry.get(&args.plugin)?
     };
     if plugin.kind() != PluginKind::MetricProvider {
-        anyhow::bail!("{} is a {}, not a metric provider", args.plugin, plugin.kind());
+        return Err(super::UsageError(format!(
+            "{} is a {}, not a metric provider",
+            args.plugin,
+            plugin.kind()
+        ))
+        .into());
     }
     let mut opts = CallOptions {
         limits: Limits {
-            deadline: parse_flag_duration(&args.timeout).map_err(anyhow::Error::msg).context("--timeout")?,
-            memory: parse_bytes(&args.memory).map_err(anyhow::Error::msg).context("--memory")?,
+            deadline: parse_flag_duration(&args.timeout).map_err(super::usage("--timeout"))?,
+            memory: parse_bytes(&args.memory).map_err(super::usage("--memory"))?,
             ..Limits::default()
         },
         ..CallOptions::default()
     };
     for origin in &args.allow_http {
-        opts.grants
-            .http
-            .push(HttpGrant::for_url(origin, false).map_err(anyhow::Error::msg).context("--allow-http")?);
+        opts.grants.http.push(HttpGrant::for_url(origin, false).map_err(super::usage("--allow-http"))?);
     }
     for origin in &args.allow_http_insecure {
-        opts.grants.http.push(
-            HttpGrant::for_url(origin, true).map_err(anyhow::Error::msg).context("--allow-http-insecure")?,
-        );
+        opts.grants
+            .http
+            .push(HttpGrant::for_url(origin, true).map_err(super::usage("--allow-http-insecure"))?);
     }
     for address in &args.allow_prometheus {
-        opts.grants.prometheus.push(
-            PrometheusGrant::for_address(address)
-                .map_err(anyhow::Error::msg)
-                .context("--allow-prometheus")?,
-        );
+        opts.grants
+            .prometheus
+            .push(PrometheusGrant::for_address(address).map_err(super::usage("--allow-prometheus"))?);
     }
     let call = MetricCall {
         run: ObjectRef {

@@ -79,7 +79,12 @@ async fn reconcile(run: Arc<AnalysisRun>, ctx: Arc<Context>) -> Result<Action, E
     }
     let out = ctx.engine.reconcile(&run, jiff::Timestamp::now()).await;
     if out.status != status {
-        let patch = serde_json::json!({ "status": out.status });
+        // Guarded by the resourceVersion read: a run changed meanwhile (or seen through a stale cache) is
+        // reconciled again rather than measured twice.
+        let patch = serde_json::json!({
+            "metadata": { "resourceVersion": run.resource_version() },
+            "status": out.status,
+        });
         api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
             .await
             .map_err(|source| Error::Status { name: name.clone(), source })?;
@@ -113,7 +118,10 @@ async fn expire(
     let (Some(seconds), Some(completed)) = (seconds, status.completed_at.as_ref()) else {
         return Ok(Action::await_change());
     };
-    let expiry = completed.0 + jiff::SignedDuration::from_secs(i64::from(seconds.max(0)));
+    let Ok(expiry) = completed.0.checked_add(jiff::SignedDuration::from_secs(i64::from(seconds.max(0))))
+    else {
+        return Ok(Action::await_change());
+    };
     let now = jiff::Timestamp::now();
     if now < expiry {
         let wait = Duration::try_from(expiry.duration_since(now)).unwrap_or(Duration::ZERO);

@@ -157,7 +157,8 @@ pub fn tasks(
                 let (Some(started), Ok(delay)) = (ts(&status.started_at), parse_go_duration(delay)) else {
                     continue;
                 };
-                if started + delay > now {
+                // A time too far out to add to (a hand-edited status) is never reached.
+                if started.checked_add(delay).ok().is_none_or(|due| due > now) {
                     continue;
                 }
             }
@@ -167,18 +168,18 @@ pub fn tasks(
         if effective_count(metric).is_some_and(|c| i64::from(n(res.and_then(|r| r.count))) >= c) {
             continue;
         }
-        let wait = if last.phase == AnalysisPhase::Error {
-            ERROR_RETRY_INTERVAL
-        } else {
-            match metric.interval.as_deref().filter(|s| !s.is_empty()) {
-                None => ERROR_RETRY_INTERVAL,
-                Some(s) => match parse_go_duration(s) {
-                    Ok(d) => d,
-                    Err(_) => continue,
-                },
-            }
-        };
-        if ts(&last.finished_at).is_some_and(|f| now > f + wait) {
+        // After an Error, and without an interval, the next measurement waits the retry interval; an interval
+        // that does not parse schedules nothing (validation reports it).
+        let wait =
+            if last.phase == AnalysisPhase::Error || metric.interval.as_deref().is_none_or(str::is_empty) {
+                ERROR_RETRY_INTERVAL
+            } else {
+                match interval(metric) {
+                    Some(d) => d,
+                    None => continue,
+                }
+            };
+        if ts(&last.finished_at).and_then(|f| f.checked_add(wait).ok()).is_some_and(|due| now > due) {
             tasks.push((i, Task::Measure));
         }
     }
@@ -381,11 +382,11 @@ pub fn assess_run(
             everything_completed = false;
             continue;
         }
-        let (summary_phase, reason) =
-            match limit_breach(metric, result).or_else(|| why.map(|w| (phase.clone(), w))) {
-                Some((p, w)) => (p, Some(w)),
-                None => (AnalysisPhase::Successful, None),
-            };
+        // Summaries count the limit-derived phase, as upstream (none: Successful); the message also names rules
+        // serin decides on beyond the limits.
+        let breach = limit_breach(metric, result);
+        let summary_phase = breach.as_ref().map_or(AnalysisPhase::Successful, |(p, _)| p.clone());
+        let reason = breach.map(|(_, w)| w).or(why);
         if !is_dry {
             if worst.as_ref().is_none_or(|w| severity(&phase) > severity(w)) {
                 worst = Some(phase.clone());
@@ -469,8 +470,9 @@ pub fn next_reconcile(
         let Some(last) = last_measurement(res) else {
             if let Some(Ok(delay)) =
                 metric.initial_delay.as_deref().filter(|d| !d.is_empty()).map(parse_go_duration)
+                && let Ok(due) = ts(&status.started_at).unwrap_or(now).checked_add(delay)
             {
-                consider(ts(&status.started_at).unwrap_or(now) + delay);
+                consider(due);
             }
             continue;
         };
@@ -485,8 +487,10 @@ pub fn next_reconcile(
         }
         let wait =
             if last.phase == AnalysisPhase::Error { Some(ERROR_RETRY_INTERVAL) } else { interval(metric) };
-        if let Some(wait) = wait {
-            consider(finished + wait);
+        if let Some(wait) = wait
+            && let Ok(due) = finished.checked_add(wait)
+        {
+            consider(due);
         }
     }
     earliest

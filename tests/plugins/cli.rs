@@ -35,7 +35,7 @@ fn condition_prints_the_verdict_or_the_error() {
         assert_eq!(o.status.code(), Some(*code), "{args:?}");
     }
     let o = serin(&["condition", "--success", "result > 1", "--result", "{not json"]);
-    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(o.status.code(), Some(64), "a result that is not JSON is a usage error");
     assert!(stderr(&o).contains("--result: invalid result JSON"), "{}", stderr(&o));
 }
 
