@@ -68,6 +68,8 @@ pub struct ClusterConfig {
     pub bookmark_interval: Duration,
     /// Faults injected from the start.
     pub faults: Faults,
+    /// How long Events (core/v1 and events.k8s.io/v1) are kept, like the API server's `--event-ttl` (default 1 h).
+    pub event_ttl: Duration,
 }
 
 impl Default for ClusterConfig {
@@ -82,6 +84,7 @@ impl Default for ClusterConfig {
             history_window: 10_000,
             bookmark_interval: Duration::from_secs(60),
             faults: Faults::default(),
+            event_ttl: Duration::from_secs(3600),
         }
     }
 }
@@ -158,6 +161,12 @@ impl ClusterConfigBuilder {
         self
     }
 
+    /// How long Events are kept.
+    pub fn event_ttl(mut self, d: Duration) -> Self {
+        self.0.event_ttl = d;
+        self
+    }
+
     /// The finished configuration.
     pub fn build(self) -> ClusterConfig {
         self.0
@@ -185,6 +194,7 @@ impl std::fmt::Debug for ClusterHandle {
 /// Starts the server and the simulated kubelet on the current tokio runtime.
 pub async fn start(config: ClusterConfig) -> anyhow::Result<ClusterHandle> {
     let store = Store::new(config.history_window);
+    store.set_event_ttl(config.event_ttl);
     if let Some(dir) = &config.state_dir {
         let n =
             persist::load(&store, dir).with_context(|| format!("loading state from {}", dir.display()))?;

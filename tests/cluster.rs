@@ -899,6 +899,43 @@ async fn protocol_cases_answer_like_upstream() {
         ("GET", format!("{cms}?resourceVersion=1&resourceVersionMatch=Exact"), "", Value::Null, 200, "", ""),
         (
             "GET",
+            format!("{cms}?resourceVersion=0&resourceVersionMatch=Exact"),
+            "",
+            Value::Null,
+            422,
+            "Invalid",
+            "resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\"",
+        ),
+        (
+            "GET",
+            format!("{cms}?limit=1&continue=abc&resourceVersion=1"),
+            "",
+            Value::Null,
+            400,
+            "BadRequest",
+            "specifying resource version is not allowed when using continue",
+        ),
+        (
+            "PATCH",
+            format!("{cms}/x"),
+            "application/json-patch+json",
+            Value::Array(vec![json!({"op": "test", "path": "/kind", "value": "ConfigMap"}); 10_001]),
+            422,
+            "Invalid",
+            "The allowed maximum operations in a JSON patch is 10000, got 10001",
+        ),
+        (
+            "POST",
+            "/apis/apps/v1/namespaces/default/replicasets".into(),
+            "application/json",
+            json!({"metadata": {"name": "neg"}, "spec": {"replicas": -1, "selector": {"matchLabels": {"a": "1"}},
+                "template": {"metadata": {"labels": {"a": "1"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}}}),
+            422,
+            "Invalid",
+            "spec.replicas: Invalid value: -1: must be greater than or equal to 0",
+        ),
+        (
+            "GET",
             format!("{cms}?watch=1&sendInitialEvents=true"),
             "",
             Value::Null,
@@ -1282,4 +1319,88 @@ async fn faults_and_state_persistence() {
     assert_eq!(kept.data.and_then(|d| d.get("a").cloned()).as_deref(), Some("1"));
     assert!(api2.get_opt("r").await.expect("get").is_none());
     c2.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_collector_rules_unconditional_updates_and_event_ttl() {
+    let (_c, client) = start(ClusterConfig::builder().event_ttl(Duration::ZERO).build()).await;
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let owner = |o: &ConfigMap| json!({"apiVersion": "v1", "kind": "ConfigMap", "name": o.metadata.name, "uid": o.metadata.uid});
+    let a = cms.create(&PostParams::default(), &cm("a", json!({}))).await.expect("a");
+    let b = cms.create(&PostParams::default(), &cm("b", json!({}))).await.expect("b");
+
+    // Two owners: deleting one strips its reference; deleting the last deletes the dependent.
+    let two: ConfigMap = serde_json::from_value(
+        json!({"metadata": {"name": "two", "ownerReferences": [owner(&a), owner(&b)]}}),
+    )
+    .expect("cm");
+    cms.create(&PostParams::default(), &two).await.expect("two owners");
+    cms.delete("a", &DeleteParams::default()).await.expect("delete a");
+    let kept = cms.get("two").await.expect("still owned by b");
+    let uids: Vec<String> =
+        kept.metadata.owner_references.unwrap_or_default().into_iter().map(|r| r.uid).collect();
+    assert_eq!(uids, vec![b.metadata.uid.clone().expect("uid")]);
+    cms.delete("b", &DeleteParams::default()).await.expect("delete b");
+    assert!(cms.get_opt("two").await.expect("get").is_none(), "its last owner went");
+
+    // An object created with only dangling owners is collected at once, as the garbage collector would.
+    let orphan: ConfigMap = serde_json::from_value(json!({"metadata": {"name": "dangling",
+        "ownerReferences": [{"apiVersion": "v1", "kind": "ConfigMap", "name": "gone", "uid": "no-such-uid"}]}}))
+    .expect("cm");
+    cms.create(&PostParams::default(), &orphan).await.expect("create is accepted");
+    assert!(cms.get_opt("dangling").await.expect("get").is_none());
+
+    // Server-side apply of the same configuration twice writes once.
+    let pp = PatchParams::apply("serin-test");
+    let applied =
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ssa"}, "data": {"k": "v"}});
+    let first = cms.patch("ssa", &pp, &Patch::Apply(&applied)).await.expect("apply");
+    let again = cms.patch("ssa", &pp, &Patch::Apply(&applied)).await.expect("apply again");
+    assert_eq!(again.metadata.resource_version, first.metadata.resource_version, "nothing changed");
+
+    // A custom resource cannot be replaced without a resourceVersion.
+    let crds: Api<DynamicObject> = Api::all_with(
+        client.clone(),
+        &ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("apiextensions.k8s.io", "v1", "CustomResourceDefinition"),
+            "customresourcedefinitions",
+        ),
+    );
+    crds.create(&PostParams::default(), &serde_saphyr::from_str(WIDGET_CRD).expect("crd"))
+        .await
+        .expect("crd");
+    let widgets = widget_api(&client, "default");
+    let w: DynamicObject = serde_json::from_value(
+        json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": {"n": 1}}),
+    )
+    .expect("w");
+    widgets.create(&PostParams::default(), &w).await.expect("widget");
+    let Err(kube::Error::Api(s)) = widgets.replace("w", &PostParams::default(), &w).await else {
+        panic!("an unconditional update of a custom resource must fail");
+    };
+    assert_eq!((s.code, s.reason.as_str()), (422, "Invalid"));
+    assert!(
+        s.message.contains("metadata.resourceVersion: Invalid value: 0x0: must be specified for an update")
+    );
+    let cm_without_rv = cm("a2", json!({}));
+    cms.create(&PostParams::default(), &cm_without_rv).await.expect("a2");
+    cms.replace("a2", &PostParams::default(), &cm_without_rv).await.expect("built-in types allow it");
+
+    // Events expire after the TTL (zero here): creating one collects the expired ones of its type.
+    let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(client.clone(), "default");
+    for name in ["e1", "e2"] {
+        let e = serde_json::from_value(json!({"metadata": {"name": name},
+            "involvedObject": {"kind": "ConfigMap", "name": "a2", "namespace": "default"}, "message": "m"}))
+        .expect("event");
+        events.create(&PostParams::default(), &e).await.expect("event");
+    }
+    let names: Vec<String> = events
+        .list(&ListParams::default())
+        .await
+        .expect("list")
+        .items
+        .into_iter()
+        .filter_map(|e| e.metadata.name)
+        .collect();
+    assert_eq!(names, vec!["e2".to_string()]);
 }

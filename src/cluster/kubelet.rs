@@ -48,6 +48,10 @@ pub struct SimConfig {
 
 /// The node every simulated pod runs on.
 pub const NODE_NAME: &str = "serin-node";
+/// Pods a ReplicaSet sync creates at most (the controller-manager's `burstReplicas`).
+const BURST_REPLICAS: usize = 500;
+/// Started pod and Job uids remembered before the ones no longer stored are forgotten.
+const STARTED_PRUNE_AT: usize = 4096;
 
 type NsName = (String, String);
 
@@ -181,6 +185,14 @@ impl Sim {
         }
     }
 
+    /// The uids of every stored object of a type.
+    fn live_uids(&self, rt: &ResourceType) -> HashSet<String> {
+        self.store
+            .list(rt, None, &ListOptions::default())
+            .map(|l| l.items.iter().map(|o| object::uid(o).to_string()).collect())
+            .unwrap_or_default()
+    }
+
     fn handle(&mut self, w: Work) {
         match w {
             Work::ReplicaSet(k) => self.sync_replicaset(&k),
@@ -234,6 +246,10 @@ impl Sim {
             return;
         }
         self.started_pods.insert(uid.clone());
+        if self.started_pods.len() > STARTED_PRUNE_AT {
+            let live = self.live_uids(&self.pods);
+            self.started_pods.retain(|u| live.contains(u));
+        }
         let now = object::now();
         if object::str_at(&pod, "/spec/nodeName").is_empty() {
             let _ = self.store.mutate(&self.pods, &key.0, &key.1, Subresource::Main, |new| {
@@ -310,7 +326,12 @@ impl Sim {
             })
             .collect();
         if active.len() < want {
-            for _ in active.len()..want {
+            // Like the controller-manager's burstReplicas: a bounded batch per sync, the rest on the next one.
+            let batch = (want - active.len()).min(BURST_REPLICAS);
+            if active.len() + batch < want {
+                let _ = self.requeue.send(Work::ReplicaSet(key.clone()));
+            }
+            for _ in 0..batch {
                 let pod = self.new_pod(&rs, "apps/v1", "ReplicaSet", &template);
                 if let Err(e) = self.store.create(&self.pods, &key.0, pod, false) {
                     tracing::warn!(replicaset = %key.1, error = %e, "creating pod failed");
@@ -342,17 +363,16 @@ impl Sim {
                 let _ = self.store.delete(&self.pods, &key.0, object::name(victim), &Default::default());
             }
         }
-        self.update_rs_status(key);
+        self.update_rs_status(key, &rs);
     }
 
-    fn update_rs_status(&mut self, key: &NsName) {
-        let Some(rs) = self.store.get_opt(&self.replicasets, &key.0, &key.1) else {
-            return;
-        };
+    /// Status from the same snapshot of the ReplicaSet the pods were made for, so `observedGeneration` never
+    /// claims a spec that was not acted on.
+    fn update_rs_status(&mut self, key: &NsName, rs: &Value) {
         let min_ready = rs.pointer("/spec/minReadySeconds").and_then(Value::as_i64).unwrap_or(0);
         let template_labels = rs.pointer("/spec/template/metadata/labels").cloned().unwrap_or(json!({}));
         let pods: Vec<Arc<Value>> = self
-            .owned_pods(&key.0, object::uid(&rs))
+            .owned_pods(&key.0, object::uid(rs))
             .into_iter()
             .filter(|p| {
                 !object::is_deleting(p)
@@ -371,7 +391,7 @@ impl Sim {
             }
             if let Some(since) = ready_since(p) {
                 ready += 1;
-                let at = since.as_second() + min_ready;
+                let at = since.as_second().saturating_add(min_ready);
                 if at <= now {
                     available += 1;
                 } else {
@@ -396,7 +416,7 @@ impl Sim {
             status["conditions"] = c.clone();
         }
         let _ = self.store.mutate(&self.replicasets, &key.0, &key.1, Subresource::Status, |new| {
-            if object::uid(new) == object::uid(&rs) {
+            if object::uid(new) == object::uid(rs) {
                 new["status"] = status;
             }
         });
@@ -449,6 +469,10 @@ impl Sim {
         }
         if !self.started_jobs.insert(uid.clone()) {
             return;
+        }
+        if self.started_jobs.len() > STARTED_PRUNE_AT {
+            let live = self.live_uids(&self.jobs);
+            self.started_jobs.retain(|u| live.contains(u));
         }
         let (delay, success) = match self.job_outcome(&job) {
             JobOutcome::Succeed(d) => (d, true),

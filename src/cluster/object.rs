@@ -205,6 +205,25 @@ pub fn validate(rt: &ResourceType, obj: &Value, old: Option<&Value>) -> Vec<Caus
         }
         return causes;
     }
+    for field in ["replicas", "minReadySeconds"] {
+        match obj.pointer(&format!("/spec/{field}")) {
+            None | Some(Value::Null) => {}
+            Some(v) => match v.as_i64() {
+                Some(n) if n < 0 => causes.push(Cause::invalid(
+                    &format!("spec.{field}"),
+                    v,
+                    "must be greater than or equal to 0",
+                )),
+                Some(n) if n > i64::from(i32::MAX) => causes.push(Cause::invalid(
+                    &format!("spec.{field}"),
+                    v,
+                    "must be no more than 2147483647 (an int32)",
+                )),
+                Some(_) => {}
+                None => causes.push(Cause::invalid(&format!("spec.{field}"), v, "must be an int32")),
+            },
+        }
+    }
     let selector = obj.pointer("/spec/selector");
     match selector {
         None | Some(Value::Null) => causes.push(Cause::required("spec.selector", "")),

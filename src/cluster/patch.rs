@@ -69,8 +69,51 @@ fn parent_mut<'a>(doc: &'a mut Value, tokens: &[String], path: &str) -> Result<&
     Ok(cur)
 }
 
+/// The deepest document a patch may build: what serde_json accepts when it parses a request body, so a patched
+/// object can always be read back (and is never deep enough to overflow a stack when cloned or dropped).
+pub const MAX_DEPTH: usize = 128;
+/// Upstream's `maxJSONPatchOperations`.
+const MAX_JSON_PATCH_OPERATIONS: usize = 10_000;
+/// How many JSON nodes one patch may copy in all, so `copy` cannot double a document thousands of times.
+const MAX_COPIED_NODES: usize = 1_000_000;
+
+/// The nesting depth of `v` (a scalar is 1), counted no further than `cap`.
+fn depth(v: &Value, cap: usize) -> usize {
+    if cap == 0 {
+        return 0;
+    }
+    let inner = match v {
+        Value::Object(m) => m.values().map(|c| depth(c, cap - 1)).max().unwrap_or(0),
+        Value::Array(a) => a.iter().map(|c| depth(c, cap - 1)).max().unwrap_or(0),
+        _ => 0,
+    };
+    1 + inner
+}
+
+/// The number of JSON nodes in `v`, counted no further than `cap`.
+fn nodes(v: &Value, cap: usize) -> usize {
+    let mut n = 1;
+    let children: Box<dyn Iterator<Item = &Value>> = match v {
+        Value::Object(m) => Box::new(m.values()),
+        Value::Array(a) => Box::new(a.iter()),
+        _ => return 1,
+    };
+    for c in children {
+        if n >= cap {
+            break;
+        }
+        n += nodes(c, cap - n);
+    }
+    n
+}
+
 fn op_add(doc: &mut Value, path: &str, value: Value) -> Result<(), PatchError> {
     let tokens = parse_pointer(path)?;
+    if tokens.len() + depth(&value, MAX_DEPTH + 1) > MAX_DEPTH {
+        return Err(PatchError::Failed(format!(
+            "adding at {path:?} would nest the object deeper than {MAX_DEPTH} levels"
+        )));
+    }
     let Some((last, parents)) = tokens.split_last() else {
         *doc = value;
         return Ok(());
@@ -135,6 +178,13 @@ pub fn json_patch(target: &mut Value, patch: &Value) -> Result<(), PatchError> {
     let ops = patch
         .as_array()
         .ok_or_else(|| PatchError::Malformed("json patch must be an array of operations".into()))?;
+    if ops.len() > MAX_JSON_PATCH_OPERATIONS {
+        return Err(PatchError::Malformed(format!(
+            "The allowed maximum operations in a JSON patch is {MAX_JSON_PATCH_OPERATIONS}, got {}",
+            ops.len()
+        )));
+    }
+    let mut copied = 0usize;
     let mut doc = target.clone();
     for op in ops {
         let name = op.get("op").and_then(Value::as_str).unwrap_or_default();
@@ -167,6 +217,12 @@ pub fn json_patch(target: &mut Value, patch: &Value) -> Result<(), PatchError> {
             }
             "copy" => {
                 let v = op_get(&doc, from()?)?;
+                copied += nodes(&v, MAX_COPIED_NODES + 1);
+                if copied > MAX_COPIED_NODES {
+                    return Err(PatchError::Failed(format!(
+                        "the patch copies more than {MAX_COPIED_NODES} values in all"
+                    )));
+                }
                 op_add(&mut doc, path, v)?;
             }
             "test" => {
@@ -462,6 +518,30 @@ mod tests {
         assert!(err.is_err());
         assert_eq!(t, before, "failed patch leaves the document untouched");
         assert!(json_patch(&mut t, &json!([{"op": "remove", "path": "/nope"}])).is_err());
+    }
+
+    #[test]
+    fn json_patch_cannot_nest_deep_copy_without_end_or_run_too_long() {
+        // Three operations nest the document one level deeper; repeated, they would overflow a stack.
+        let mut t = json!({"t": {}});
+        let nest = [
+            json!({"op": "add", "path": "/w", "value": {}}),
+            json!({"op": "move", "from": "/t", "path": "/w/t"}),
+            json!({"op": "move", "from": "/w", "path": "/t"}),
+        ];
+        let ops: Vec<Value> = nest.iter().cycle().take(3 * MAX_DEPTH).cloned().collect();
+        let err = json_patch(&mut t, &Value::Array(ops)).expect_err("too deep");
+        assert!(err.to_string().contains("deeper than 128 levels"), "{err}");
+        assert_eq!(t, json!({"t": {}}), "a refused patch changes nothing");
+
+        let ops: Vec<Value> =
+            (0..30).map(|i| json!({"op": "copy", "from": "", "path": format!("/c{i}")})).collect();
+        let err = json_patch(&mut t, &Value::Array(ops)).expect_err("copy bomb");
+        assert!(err.to_string().contains("copies more than"), "{err}");
+
+        let ops = vec![json!({"op": "test", "path": "/t", "value": {}}); MAX_JSON_PATCH_OPERATIONS + 1];
+        let err = json_patch(&mut t, &Value::Array(ops)).expect_err("too many operations");
+        assert_eq!(err.to_string(), "The allowed maximum operations in a JSON patch is 10000, got 10001");
     }
 
     #[test]

@@ -385,8 +385,11 @@ fn watch(ctx: &Ctx<'_>, params: &Params, name: Option<&str>) -> ApiResult<Respon
         (_, n) => Start::After(parse_rv(n)?),
     };
     let timeout = match params.get("timeoutSeconds") {
+        // Clamped to a year so that the deadline cannot overflow the clock.
         Some(t) if !t.is_empty() => Duration::from_secs(
-            t.parse::<u64>().map_err(|_| ApiError::bad_request(format!("invalid timeoutSeconds: {t:?}")))?,
+            t.parse::<u64>()
+                .map_err(|_| ApiError::bad_request(format!("invalid timeoutSeconds: {t:?}")))?
+                .min(365 * 24 * 3600),
         ),
         _ => Duration::from_secs(1800),
     };
@@ -508,6 +511,17 @@ fn apply_patch(kind: PatchKind, target: &mut Value, p: &Value) -> ApiResult<()> 
     })
 }
 
+/// `obj` with the `time` of every `managedFields` entry removed.
+fn without_managed_times(obj: &Value) -> Value {
+    let mut obj = obj.clone();
+    if let Some(list) = obj.pointer_mut("/metadata/managedFields").and_then(Value::as_array_mut) {
+        for e in list.iter_mut().filter_map(Value::as_object_mut) {
+            e.remove("time");
+        }
+    }
+    obj
+}
+
 /// Records (or refreshes) this manager's `Apply` entry in `metadata.managedFields`.
 fn record_apply(obj: &mut Value, manager: &str, applied: &Value, sub: Subresource) {
     let entry = json!({
@@ -574,6 +588,9 @@ fn patch_object(
     let ns = ctx.ns.to_string();
     let (obj, created) = ctx.app.store.modify(&rt, ctx.ns, name, sub, ctx.dry_run, |cur| {
         match (cur, kind) {
+            (None, PatchKind::Apply) if sub == Subresource::Status => {
+                Err(ApiError::not_found(&rt.gr(), name))
+            }
             (None, PatchKind::Apply) => {
                 let mut obj = p.clone();
                 let m = object::meta_mut(&mut obj);
@@ -595,6 +612,11 @@ fn patch_object(
                 }
                 patch::apply_merge(&mut new, &applied);
                 record_apply(&mut new, &manager, &p, sub);
+                // Re-applying what is already there writes nothing: the refreshed timestamp alone is not a change
+                // (upstream's IgnoreManagedFieldsTimestampsTransformer), so appliers that watch see no event.
+                if without_managed_times(&new) == without_managed_times(cur) {
+                    return Ok(cur.clone());
+                }
                 Ok(new)
             }
             (Some(cur), k) => {

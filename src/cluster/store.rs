@@ -116,6 +116,8 @@ struct State {
     registry: Registry,
     rng: Rng,
     next_ip: u32,
+    /// How long Events are kept; older ones go when the next Event of their type is created.
+    event_ttl: std::time::Duration,
 }
 
 /// The object store shared by the HTTP layer and the simulated controllers.
@@ -186,6 +188,7 @@ impl Store {
                 registry: Registry::default(),
                 rng: Rng::from_entropy(),
                 next_ip: 1,
+                event_ttl: std::time::Duration::from_secs(3600),
             }),
             changed,
         })
@@ -230,6 +233,11 @@ impl Store {
     /// A snapshot of the registry (for discovery).
     pub fn registry(&self) -> Registry {
         self.lock().registry.clone()
+    }
+
+    /// Changes how long Events are kept.
+    pub fn set_event_ttl(&self, ttl: std::time::Duration) {
+        self.lock().event_ttl = ttl;
     }
 
     /// Changes how many events are retained; older watch positions then get 410 Gone.
@@ -529,6 +537,22 @@ impl State {
                 )],
             ));
         }
+        if opts.resource_version_match.as_deref() == Some("Exact") && rv_param == "0" {
+            return Err(ApiError::invalid(
+                "ListOptions",
+                "meta.k8s.io",
+                "",
+                vec![Cause::forbidden(
+                    "resourceVersionMatch",
+                    "resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\"",
+                )],
+            ));
+        }
+        if opts.continue_token.as_deref().is_some_and(|t| !t.is_empty()) && !rv_param.is_empty() {
+            return Err(ApiError::bad_request(
+                "specifying resource version is not allowed when using continue",
+            ));
+        }
         let (snapshot_rv, start_after) = if let Some(token) =
             opts.continue_token.as_deref().filter(|t| !t.is_empty())
         {
@@ -744,9 +768,17 @@ impl State {
         if let Some(crt) = crd_type {
             self.registry.set_custom(&name, crt);
         }
+        if rt.plural == "events" && !rt.custom {
+            self.expire_events(rt);
+        }
+        let dangling = self.only_dangling_owners(&obj);
         let obj = Arc::new(obj);
-        self.put(&gr, (if rt.namespaced { ns } else { String::new() }, name), obj.clone());
+        self.put(&gr, (if rt.namespaced { ns.clone() } else { String::new() }, name.clone()), obj.clone());
         self.record(gr, EventType::Added, obj.clone(), None);
+        if dangling {
+            // What the garbage collector does moments later: its owners are gone (or never were).
+            let _ = self.delete(rt, &ns, &name, &DeleteOptions::default());
+        }
         Ok(obj)
     }
 
@@ -791,6 +823,15 @@ impl State {
         }
         let cur = self.get(rt, ns, name).cloned().ok_or_else(|| ApiError::not_found(&rt.gr(), name))?;
         let wanted = object::resource_version(&body);
+        if wanted.is_empty() && rt.custom {
+            // Custom resources allow no unconditional update (their strategy's AllowUnconditionalUpdate is false).
+            let cause = Cause {
+                reason: "FieldValueInvalid",
+                message: "Invalid value: 0x0: must be specified for an update".into(),
+                field: "metadata.resourceVersion".into(),
+            };
+            return Err(ApiError::invalid(&rt.kind, &rt.group, name, vec![cause]));
+        }
         if !wanted.is_empty() && wanted != object::resource_version(&cur) {
             return Err(ApiError::conflict(&rt.gr(), name, MODIFIED_MESSAGE));
         }
@@ -1059,6 +1100,48 @@ impl State {
         new
     }
 
+    /// Deletes the Events of this type older than the TTL (the API server lets etcd expire them).
+    fn expire_events(&mut self, rt: &ResourceType) {
+        let ttl = jiff::SignedDuration::try_from(self.event_ttl).unwrap_or(jiff::SignedDuration::MAX);
+        // Against the same whole-second clock that stamps creationTimestamp.
+        let now = object::parse_time(&object::now()).unwrap_or_else(jiff::Timestamp::now);
+        let cutoff = now.checked_sub(ttl).unwrap_or(jiff::Timestamp::MIN);
+        let expired: Vec<Key> = self
+            .objects
+            .get(&rt.gr())
+            .map(|m| {
+                m.iter()
+                    .filter(|(_, o)| {
+                        object::parse_time(object::str_at(o, "/metadata/creationTimestamp"))
+                            .is_some_and(|t| t <= cutoff)
+                    })
+                    .map(|(k, _)| k.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        for key in expired {
+            let _ = self.delete(rt, &key.0, &key.1, &DeleteOptions::default());
+        }
+    }
+
+    /// Whether any stored object has this uid.
+    fn uid_exists(&self, uid: &str) -> bool {
+        self.objects.values().any(|m| m.values().any(|o| object::uid(o) == uid))
+    }
+
+    /// Whether `obj` has owner references and every one of them dangles: the garbage collector deletes such
+    /// an object (an owner in another namespace counts as absent, as for the real one).
+    fn only_dangling_owners(&self, obj: &Value) -> bool {
+        let owners = object::owner_uids(obj);
+        let ns = object::namespace(obj);
+        !owners.is_empty()
+            && !owners.iter().any(|u| {
+                self.objects
+                    .values()
+                    .any(|m| m.iter().any(|(k, o)| object::uid(o) == u && (k.0.is_empty() || k.0 == ns)))
+            })
+    }
+
     /// Deletes or orphans everything owned by `owner_uid`.
     fn collect_dependents(&mut self, owner_uid: &str, owner_ns: Option<&str>, policy: Propagation) {
         if owner_uid.is_empty() {
@@ -1080,7 +1163,11 @@ impl State {
             let Some(cur) = self.objects.get(&gr).and_then(|m| m.get(&key)).cloned() else {
                 continue;
             };
-            if policy == Propagation::Orphan {
+            // Like the garbage collector, delete a dependent only when no other owner of it is left; otherwise
+            // drop the reference to the owner that went.
+            let other_owner_lives =
+                object::owner_uids(&cur).iter().any(|u| u != owner_uid && self.uid_exists(u));
+            if policy == Propagation::Orphan || other_owner_lives {
                 let mut new = (*cur).clone();
                 if let Some(refs) = new.pointer_mut("/metadata/ownerReferences").and_then(Value::as_array_mut)
                 {
