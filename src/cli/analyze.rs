@@ -249,6 +249,9 @@ fn parse_args(raw: &[String]) -> anyhow::Result<Vec<Argument>> {
         .collect()
 }
 
+/// A uid for a run that exists only here. The `local-` prefix tells the job plugin not to make the run the owner
+/// of its Jobs (`plugins/job/src/jobs.rs`, `LOCAL_UID_PREFIX`): on a cluster that reference would dangle and the
+/// garbage collector would delete the Job at once.
 fn local_uid() -> String {
     let nanos = jiff::Timestamp::now().as_nanosecond();
     format!("local-{:x}-{:x}", nanos, std::process::id())

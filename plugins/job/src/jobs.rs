@@ -76,22 +76,45 @@ pub fn manifest(cfg: &JobMetric, run: Run<'_>, metric: &str, name: &str) -> Valu
     }
     metadata.insert("labels".into(), json!(labels));
     metadata.insert("annotations".into(), json!(annotations));
-    metadata.insert(
-        "ownerReferences".into(),
-        json!([{
-            "apiVersion": "argoproj.io/v1alpha1",
-            "kind": "AnalysisRun",
-            "name": run.name,
-            "uid": run.uid,
-            "controller": true,
-            "blockOwnerDeletion": true,
-        }]),
-    );
+    // A run of `serin analyze` exists on no cluster: an owner reference to it would be dangling, and a cluster's
+    // garbage collector deletes what only dangling references own. Its Jobs are known by the run-uid label.
+    if !is_local(run.uid) {
+        metadata.insert(
+            "ownerReferences".into(),
+            json!([{
+                "apiVersion": "argoproj.io/v1alpha1",
+                "kind": "AnalysisRun",
+                "name": run.name,
+                "uid": run.uid,
+                "controller": true,
+                "blockOwnerDeletion": true,
+            }]),
+        );
+    }
     let spec = match &cfg.spec {
         Some(Value::Null) | None => json!({}),
         Some(spec) => spec.clone(),
     };
     json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": metadata, "spec": spec})
+}
+
+/// The uid prefix `serin analyze` gives the runs it makes up on the local machine (see `src/cli/analyze.rs`).
+pub const LOCAL_UID_PREFIX: &str = "local-";
+
+/// Whether a run uid names a run that exists only in `serin analyze`, not on the cluster.
+pub fn is_local(run_uid: &str) -> bool {
+    run_uid.starts_with(LOCAL_UID_PREFIX)
+}
+
+/// Whether `job` belongs to the run with `run_uid`: the run controls it, or, for a local run, it carries the run's
+/// uid label and no controller at all.
+pub fn owned_by(job: &Value, run_uid: &str) -> bool {
+    if is_local(run_uid) {
+        let label =
+            job.pointer("/metadata/labels").and_then(|l| l.get(RUN_UID_LABEL)).and_then(Value::as_str);
+        return controller_uid(job).is_none() && label == Some(run_uid);
+    }
+    controller_uid(job) == Some(run_uid)
 }
 
 /// The uid of the object's controlling owner (Go's `metav1.GetControllerOf`).
@@ -238,6 +261,23 @@ mod tests {
             let e = JobMetric::parse(config).unwrap_err();
             assert!(e.starts_with("invalid job metric configuration: "), "{e}");
         }
+    }
+
+    #[test]
+    fn a_local_run_owns_its_jobs_by_label_not_by_reference() {
+        let cfg = JobMetric::parse(r#"{"spec": {"template": {"spec": {}}}}"#).expect("config");
+        let local = "local-18f2a-3c1";
+        let job = manifest(&cfg, Run { namespace: "ns", name: "r", uid: local }, "m", "n");
+        assert!(job.pointer("/metadata/ownerReferences").is_none(), "{job}");
+        assert!(owned_by(&job, local));
+        assert!(!owned_by(&job, "local-other"));
+        let owned = manifest(&cfg, Run { namespace: "ns", name: "r", uid: "a1b2" }, "m", "n");
+        assert!(owned_by(&owned, "a1b2"));
+        assert!(!owned_by(&owned, "b2c3"));
+        // A cluster Job someone labelled with a local uid is still not the local run's: it has a controller.
+        let mut squatter = owned.clone();
+        squatter["metadata"]["labels"][RUN_UID_LABEL] = json!(local);
+        assert!(!owned_by(&squatter, local));
     }
 
     #[test]

@@ -126,7 +126,7 @@ fn start(ctx: &MetricContext) -> Result<String, String> {
                 Ok(Some(text)) => serde_json::from_str::<Value>(&text).map_err(|_| create_failed.clone())?,
                 _ => return Err(create_failed),
             };
-            if jobs::controller_uid(&existing) != Some(ctx.run.uid.as_str()) {
+            if !jobs::owned_by(&existing, &ctx.run.uid) {
                 return Err(create_failed);
             }
             log::log(Level::Info, &format!("duplicate job create detected {name}"));
