@@ -75,6 +75,8 @@ fn resume_time(asked: Option<Timestamp>, now: Timestamp) -> Timestamp {
 /// Largest measurement message, value or metadata value kept in a status (an AnalysisRun must stay far below
 /// the API server's object size limit, with ten measurements per metric).
 const MAX_STATUS_TEXT: usize = 4096;
+/// Measurements beyond a metric's retention limit kept while its provider fails to garbage-collect them.
+const MAX_UNCOLLECTED: usize = 50;
 
 fn bounded(mut text: String) -> String {
     if text.len() > MAX_STATUS_TEXT {
@@ -138,7 +140,11 @@ impl Engine {
             Err(e) => return fail(status, format!("Unable to resolve metric arguments: {e}")),
         };
         if let Some(e) = validate_metrics(&metrics, args, &FieldPath::new("spec").child("metrics")).first() {
-            return fail(status, format!("Analysis spec invalid: {}: {}", e.path, e.message));
+            // Upstream's wording names the metric, not the field: `metrics[0]: <message>`.
+            let path = e.path.to_string();
+            let path = path.strip_prefix("spec.").unwrap_or(&path);
+            let metric = path.find(']').map_or(path, |end| &path[..=end]);
+            return fail(status, format!("Analysis spec invalid: {metric}: {}", e.message));
         }
         let dry = match decide::dry_run_metrics(spec.dry_run.as_deref().unwrap_or_default(), &metrics) {
             Ok(d) => d,
@@ -185,8 +191,13 @@ impl Engine {
         }
 
         for (name, keep) in decide::over_retention(&status, &retention) {
-            self.garbage_collect(run, &shaped, &name, keep).await;
-            decide::trim(&mut status, &name, keep);
+            // Like upstream, measurements stay until the provider has collected what they refer to, so a failed
+            // collection is retried next time; but never so many that the run's object outgrows its limit.
+            let held = status.metric_results.iter().flatten().find(|r| r.name == name);
+            let count = held.and_then(|r| r.measurements.as_ref()).map_or(0, Vec::len);
+            if self.garbage_collect(run, &shaped, &name, keep).await || count > keep + MAX_UNCOLLECTED {
+                decide::trim(&mut status, &name, keep);
+            }
         }
 
         out.requeue_after = decide::next_reconcile(&shaped, &status, now)
@@ -356,20 +367,21 @@ impl Engine {
         spec: &crate::api::analysis::AnalysisRunSpec,
         name: &str,
         keep: usize,
-    ) {
-        let Some(metric) = spec.metrics.iter().find(|m| m.name == name) else { return };
-        let Ok(selection) = provider::select(metric) else { return };
+    ) -> bool {
+        let Some(metric) = spec.metrics.iter().find(|m| m.name == name) else { return false };
+        let Ok(selection) = provider::select(metric) else { return false };
         let Ok(resolved) = self.catalog.resolve(&selection.plugin, PluginKind::MetricProvider) else {
-            return;
+            return false;
         };
         let opts = self.options(run, &selection, &resolved);
         let call = metric_call(run, metric, &selection, 0);
         let failure = match resolved.plugin.metric_garbage_collect(&opts, &call, keep as u32).await {
-            Ok(Ok(())) => return,
+            Ok(Ok(())) => return true,
             Ok(Err(e)) => e,
             Err(e) => e.to_string(),
         };
         tracing::warn!(metric = name, "failed to garbage collect measurements: {failure}");
+        false
     }
 
     /// A built-in is granted what its configuration names; a registered plugin what its registration lists.

@@ -56,13 +56,17 @@ impl TemplateSource for ClusterTemplates {
 /// Deepest chain of templates referencing templates that is followed.
 const MAX_DEPTH: usize = 10;
 
-/// Loads `roots` and every template they reference, depth first; a template is included once.
+/// Loads `roots` and every template they reference, depth first, each before the ones it references; then, as
+/// upstream's `FlattenTemplates` orders them, all AnalysisTemplates before all ClusterAnalysisTemplates. A
+/// template reached twice is included once (upstream would include it twice and then fail on its duplicate
+/// metric names).
 pub async fn flatten(
     source: &impl TemplateSource,
     roots: &[TemplateRef],
 ) -> Result<Vec<AnalysisTemplateSpec>, String> {
     let mut seen = BTreeSet::new();
     let mut out = Vec::new();
+    let mut cluster = Vec::new();
     let mut stack: Vec<(TemplateRef, usize)> = roots.iter().rev().map(|r| (r.clone(), 0)).collect();
     while let Some((r, depth)) = stack.pop() {
         if depth > MAX_DEPTH {
@@ -80,12 +84,14 @@ pub async fn flatten(
             stack
                 .push((TemplateRef { name, cluster_scope: child.cluster_scope.unwrap_or(false) }, depth + 1));
         }
-        out.push(spec);
+        if r.cluster_scope { cluster.push(spec) } else { out.push(spec) }
     }
+    out.extend(cluster);
     Ok(out)
 }
 
 /// Merges templates into a run spec, with `supplied` argument values taking precedence over the templates'.
+/// Supplied arguments that no template declares are ignored (see [`undeclared`] to warn about them).
 pub fn merge(templates: &[AnalysisTemplateSpec], supplied: &[Argument]) -> Result<AnalysisRunSpec, String> {
     let mut spec = AnalysisRunSpec::default();
     let mut names = BTreeSet::new();
@@ -100,32 +106,35 @@ pub fn merge(templates: &[AnalysisTemplateSpec], supplied: &[Argument]) -> Resul
         for arg in t.args.iter().flatten() {
             match args.iter_mut().find(|a| a.name == arg.name) {
                 None => args.push(arg.clone()),
-                Some(existing)
-                    if existing.value.is_some() && arg.value.is_some() && existing.value != arg.value =>
-                {
-                    return Err(format!(
-                        "Argument `{}` specified multiple times with different values",
-                        arg.name
-                    ));
-                }
-                // A later template may give a value to an argument an earlier one only declared.
-                Some(existing) if existing.value.is_none() && existing.value_from.is_none() => {
-                    *existing = arg.clone()
-                }
-                Some(_) => {}
+                Some(existing) => match (&existing.value, &arg.value) {
+                    (Some(before), Some(now)) if before != now => {
+                        return Err(format!(
+                            "Argument `{}` specified multiple times with different values: '{before}', '{now}'",
+                            arg.name
+                        ));
+                    }
+                    // Upstream's flattenArgs: a later declaration replaces an earlier one that has no value.
+                    (None, _) => *existing = arg.clone(),
+                    (Some(_), _) => {}
+                },
             }
         }
         for rule in t.dry_run.iter().flatten() {
             let rules = spec.dry_run.get_or_insert_with(Vec::new);
-            if !rules.iter().any(|r| r.metric_name == rule.metric_name) {
-                rules.push(rule.clone());
+            if rules.iter().any(|r| r.metric_name == rule.metric_name) {
+                return Err(format!("two Dry-Run metric rules have the same name '{}'", rule.metric_name));
             }
+            rules.push(rule.clone());
         }
         for rule in t.measurement_retention.iter().flatten() {
             let rules = spec.measurement_retention.get_or_insert_with(Vec::new);
-            if !rules.iter().any(|r| r.metric_name == rule.metric_name) {
-                rules.push(rule.clone());
+            if rules.iter().any(|r| r.metric_name == rule.metric_name) {
+                return Err(format!(
+                    "two Measurement Retention metric rules have the same name '{}'",
+                    rule.metric_name
+                ));
             }
+            rules.push(rule.clone());
         }
     }
     for arg in &mut args {
@@ -139,11 +148,18 @@ pub fn merge(templates: &[AnalysisTemplateSpec], supplied: &[Argument]) -> Resul
             return Err(format!("args.{} was not resolved", arg.name));
         }
     }
-    if let Some(unknown) = supplied.iter().find(|s| !args.iter().any(|a| a.name == s.name)) {
-        return Err(format!("argument {:?} is not declared by any template", unknown.name));
-    }
+    // Supplied arguments no template declares are ignored, as upstream's MergeArgs does.
     spec.args = (!args.is_empty()).then_some(args);
     Ok(spec)
+}
+
+/// The supplied arguments that none of `templates` declares.
+pub fn undeclared<'a>(templates: &[AnalysisTemplateSpec], supplied: &'a [Argument]) -> Vec<&'a str> {
+    supplied
+        .iter()
+        .filter(|s| !templates.iter().flat_map(|t| t.args.iter().flatten()).any(|a| a.name == s.name))
+        .map(|s| s.name.as_str())
+        .collect()
 }
 
 #[cfg(test)]
@@ -205,7 +221,8 @@ mod tests {
             merge(&flat, &[Argument { name: "svc".into(), value: Some("web".into()), value_from: None }])
                 .expect("merge");
         let metrics: Vec<&str> = spec.metrics.iter().map(|m| m.name.as_str()).collect();
-        assert_eq!(metrics, ["a", "b", "c"]);
+        // AnalysisTemplates first (root, then leaf it reaches through shared), ClusterAnalysisTemplates after.
+        assert_eq!(metrics, ["a", "c", "b"]);
         assert_eq!(spec.args.expect("args")[0].value.as_deref(), Some("web"));
         assert_eq!(
             flatten(&files, &[named("missing", true)]).await.unwrap_err(),
@@ -224,9 +241,19 @@ mod tests {
         let spec = merge(&[declared, valued], &[]).expect("the later template gives x its value");
         assert_eq!(spec.args.expect("args")[0].value.as_deref(), Some("5"));
         let given = [Argument { name: "y".into(), value: Some("1".into()), value_from: None }];
+        let plain = [template(&["m"], &[], &[])];
+        assert_eq!(merge(&plain, &given).expect("an extra argument is ignored").args, None);
+        assert_eq!(undeclared(&plain, &given), ["y"]);
+        let five = template(&["a"], &[("x", Some("5"))], &[]);
+        let six = template(&["b"], &[("x", Some("6"))], &[]);
         assert_eq!(
-            merge(&[template(&["m"], &[], &[])], &given).unwrap_err(),
-            "argument \"y\" is not declared by any template"
+            merge(&[five, six], &[]).unwrap_err(),
+            "Argument `x` specified multiple times with different values: '5', '6'"
         );
+        let mut dry = template(&["a"], &[], &[]);
+        dry.dry_run = Some(vec![crate::api::common::DryRun { metric_name: "a".into() }]);
+        let mut dry2 = template(&["b"], &[], &[]);
+        dry2.dry_run = dry.dry_run.clone();
+        assert_eq!(merge(&[dry, dry2], &[]).unwrap_err(), "two Dry-Run metric rules have the same name 'a'");
     }
 }

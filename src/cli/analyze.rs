@@ -90,6 +90,9 @@ async fn prepare(args: &Args) -> anyhow::Result<(Engine, String, String, Analysi
     let supplied = parse_args(&args.args).map_err(given)?;
     let flat = template::flatten(&templates, &roots).await.map_err(UsageError)?;
     let spec = template::merge(&flat, &supplied).map_err(UsageError)?;
+    for name in template::undeclared(&flat, &supplied) {
+        eprintln!("warning: --arg {name}: no template declares this argument; it is ignored");
+    }
     if let Some(path) = &args.plugin_config
         && !path.exists()
     {

@@ -73,6 +73,10 @@ fn error_policy(_run: Arc<AnalysisRun>, _error: &Error, _ctx: Arc<Context>) -> A
 async fn reconcile(run: Arc<AnalysisRun>, ctx: Arc<Context>) -> Result<Action, Error> {
     let name = run.name_any();
     let api: Api<AnalysisRun> = Api::namespaced(ctx.client.clone(), &run.namespace().unwrap_or_default());
+    if run.metadata.deletion_timestamp.is_some() {
+        // Upstream: "No reconciliation as analysis marked for deletion" (nothing new is measured or started).
+        return Ok(Action::await_change());
+    }
     let status = run.status.clone().unwrap_or_default();
     if status.phase.as_ref().is_some_and(AnalysisPhase::completed) {
         return expire(&api, &run, &status).await;
@@ -110,9 +114,9 @@ async fn expire(
     let Some(ttl) = &run.spec.ttl_strategy else { return Ok(Action::await_change()) };
     let seconds = match status.phase {
         Some(AnalysisPhase::Successful) => ttl.seconds_after_success.or(ttl.seconds_after_completion),
-        Some(AnalysisPhase::Failed) | Some(AnalysisPhase::Error) => {
-            ttl.seconds_after_failure.or(ttl.seconds_after_completion)
-        }
+        // Upstream: Successful → secondsAfterSuccess, Failed → secondsAfterFailure, anything else (Error and
+        // Inconclusive too) → secondsAfterCompletion.
+        Some(AnalysisPhase::Failed) => ttl.seconds_after_failure.or(ttl.seconds_after_completion),
         _ => ttl.seconds_after_completion,
     };
     let (Some(seconds), Some(completed)) = (seconds, status.completed_at.as_ref()) else {

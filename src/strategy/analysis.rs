@@ -326,6 +326,24 @@ pub fn assess_metric(
     (AnalysisPhase::Running, None)
 }
 
+/// Why a metric that completed on an earlier pass ended as it did, worked out again from its counters, so the
+/// run's message names it on every later pass too (assess_metric gives no reason for a completed metric).
+fn completed_reason(metric: &Metric, result: &MetricResult) -> Option<String> {
+    let count = i64::from(n(result.count));
+    let csl = consecutive_success_limit(metric);
+    match result.phase {
+        AnalysisPhase::Inconclusive | AnalysisPhase::Failed
+            if csl > 0
+                && i64::from(n(result.consecutive_success)) < csl
+                && effective_count(metric).is_some_and(|e| count >= e) =>
+        {
+            Some(format!("count ({count}) reached before consecutiveSuccessLimit ({csl})"))
+        }
+        AnalysisPhase::Error => only_errors(result).map(|(_, why)| why),
+        _ => None,
+    }
+}
+
 /// Severity, best to worst: Successful < Running < Pending < Inconclusive < Error < Failed.
 fn severity(p: &AnalysisPhase) -> u8 {
     match p {
@@ -386,7 +404,7 @@ pub fn assess_run(
         // serin decides on beyond the limits.
         let breach = limit_breach(metric, result);
         let summary_phase = breach.as_ref().map_or(AnalysisPhase::Successful, |(p, _)| p.clone());
-        let reason = breach.map(|(_, w)| w).or(why);
+        let reason = breach.map(|(_, w)| w).or(why).or_else(|| completed_reason(metric, result));
         if !is_dry {
             if worst.as_ref().is_none_or(|w| severity(&phase) > severity(w)) {
                 worst = Some(phase.clone());

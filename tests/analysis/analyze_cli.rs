@@ -100,7 +100,9 @@ async fn analyze_runs_a_job_metric_on_a_cluster_the_run_does_not_live_in() {
     // The run exists only on this machine: a Job it owned by reference would be garbage-collected by the
     // cluster at once, so its Jobs must carry no dangling owner.
     let cluster = serin::cluster::start(
-        serin::cluster::ClusterConfig::builder().job_complete_after(std::time::Duration::from_millis(200)).build(),
+        serin::cluster::ClusterConfig::builder()
+            .job_complete_after(std::time::Duration::from_millis(200))
+            .build(),
     )
     .await
     .expect("cluster");

@@ -222,7 +222,7 @@ metrics:
     let run = env.completed("invalid").await;
     assert_eq!(phase(&run), AnalysisPhase::Error);
     let message = run.status.and_then(|s| s.message).unwrap_or_default();
-    assert!(message.starts_with("Analysis spec invalid: ") && message.contains("interval"), "{message}");
+    assert_eq!(message, "Analysis spec invalid: metrics[0]: interval must be specified when count > 1");
 
     // A provider serin has no plugin for says so on the measurement.
     let spec: serin::api::analysis::AnalysisRunSpec = yaml(

@@ -205,6 +205,26 @@ fn run_phase_is_the_worst_completed_metric_and_ignores_dry_runs() {
     assert!(is_terminating(&s, &status, &DryRunSet::new()));
     assert_eq!(tasks(&s, &status, &DryRunSet::new(), t(10)), vec![(0, Task::Terminate)]);
     assert_eq!(assess_run(&s, &mut status, &DryRunSet::new(), t(10)).0, Failed);
+
+    // A rule serin decides on beyond the limits is still named on the passes after the metric completed.
+    let strict =
+        Limits { count: Some(3), interval: Some("1s"), failure: Some(-1), successes: Some(3), ..one };
+    let s = spec(vec![metric("a", one), metric("b", strict)]);
+    let mut status = AnalysisRunStatus {
+        metric_results: Some(vec![
+            result_with("a", (0, 0, 0, 0, 0, 0, 0), Some(measured(Running, None))),
+            result_with("b", (3, 2, 1, 0, 0, 0, 2), Some(measured(Successful, Some(3)))),
+        ]),
+        ..Default::default()
+    };
+    let want = "Metric \"b\" assessed Failed due to count (3) reached before consecutiveSuccessLimit (3)";
+    assert_eq!(assess_run(&s, &mut status, &DryRunSet::new(), t(9)), (Running, String::new()));
+    let a = status.metric_results.as_mut().and_then(|rs| rs.iter_mut().find(|r| r.name == "a")).expect("a");
+    a.measurements = Some(vec![measured(Successful, Some(10))]);
+    a.count = Some(1);
+    a.successful = Some(1);
+    a.consecutive_success = Some(1);
+    assert_eq!(assess_run(&s, &mut status, &DryRunSet::new(), t(10)), (Failed, want.to_string()));
 }
 
 #[test]
