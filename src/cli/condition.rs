@@ -21,9 +21,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let result = MetricValue::parse(&args.result).map_err(super::usage("--result"))?;
     let registry = Registry::new(Runtime::new(RuntimeConfig::default())?);
     let evaluator = registry.get("expr")?;
+    // The evaluator failing (a trap, its deadline) is an Error outcome too, as on an AnalysisRun.
     let verdict = evaluator
         .assess(&CallOptions::default(), args.success.as_deref(), args.failure.as_deref(), &result)
-        .await?;
+        .await
+        .unwrap_or_else(|e| Err(e.to_string()));
     match verdict {
         Ok(v) => {
             println!("{}", verdict_name(v));

@@ -129,7 +129,8 @@ fn inspect(file: &Path) -> anyhow::Result<ExitCode> {
 
 async fn run_metric(args: RunArgs) -> anyhow::Result<ExitCode> {
     let registry = registry()?;
-    let plugin = if Path::new(&args.plugin).exists() || args.plugin.ends_with(".wasm") {
+    // A component file (named .wasm, or an existing file); otherwise a plugin name (a directory is not a plugin).
+    let plugin = if args.plugin.ends_with(".wasm") || Path::new(&args.plugin).is_file() {
         let bytes = std::fs::read(&args.plugin).with_context(|| format!("cannot read {}", args.plugin))?;
         registry.insert(&args.plugin, &bytes, None)?
     } else {
@@ -146,7 +147,13 @@ async fn run_metric(args: RunArgs) -> anyhow::Result<ExitCode> {
     let mut opts = CallOptions {
         limits: Limits {
             deadline: parse_flag_duration(&args.timeout).map_err(super::usage("--timeout"))?,
-            memory: parse_bytes(&args.memory).map_err(super::usage("--memory"))?,
+            memory: parse_bytes(&args.memory)
+                .and_then(|m| {
+                    (m <= crate::plugin::limits::MAX_MEMORY)
+                        .then_some(m)
+                        .ok_or_else(|| format!("at most {} bytes (4Gi)", crate::plugin::limits::MAX_MEMORY))
+                })
+                .map_err(super::usage("--memory"))?,
             ..Limits::default()
         },
         ..CallOptions::default()

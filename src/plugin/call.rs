@@ -74,6 +74,7 @@ impl Plugin {
             audit: audit.clone(),
             tls: inner.tls.clone(),
             deadline,
+            in_flight: Arc::new(tokio::sync::Semaphore::new(super::http::MAX_REQUESTS_IN_FLIGHT)),
         };
         let host = HostContext {
             plugin,
@@ -93,16 +94,24 @@ impl Plugin {
         store.epoch_deadline_async_yield_and_update(1);
 
         let slots = inner.slots.clone();
-        let run = async move {
-            // Instance slots are finite: wait for one (within the deadline) rather than fail to instantiate.
-            let _slot = slots.acquire_owned().await;
-            f(&mut store).await.map_err(|e| (e, store))
+        let started = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let run = {
+            let started = started.clone();
+            async move {
+                // Instance slots are finite: wait for one (within the deadline) rather than fail to instantiate.
+                let _slot = slots.acquire_owned().await;
+                started.store(true, std::sync::atomic::Ordering::Relaxed);
+                f(&mut store).await.map_err(|e| (e, store))
+            }
         };
         let outcome = tokio::time::timeout(deadline.saturating_add(DEADLINE_GRACE), run).await;
         if let Some(what) = audit.summary() {
             return Err(CallError::Denied { plugin: self.name.clone(), what });
         }
         match outcome {
+            Err(_elapsed) if !started.load(std::sync::atomic::Ordering::Relaxed) => {
+                Err(CallError::Busy { plugin: self.name.clone(), deadline })
+            }
             Err(_elapsed) => Err(CallError::Timeout { plugin: self.name.clone(), deadline }),
             Ok(Ok(value)) => Ok(value),
             Ok(Err((e, store))) => Err(self.classify(e, store.data(), &opts.limits)),

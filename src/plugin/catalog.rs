@@ -46,7 +46,10 @@ impl Catalog {
 
     /// The plugin `name` of `kind`, or a message saying why it cannot be used.
     pub fn resolve(&self, name: &str, kind: PluginKind) -> Result<Resolved, String> {
-        let entry = self.entries.read().unwrap_or_else(|p| p.into_inner()).get(name).cloned();
+        // The entry (grants, limits) and the code are read under one lock that registration holds while it
+        // changes both, so a replaced plugin never runs with its predecessor's grants.
+        let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
+        let entry = entries.get(name).cloned();
         let (grants, limits) = match entry {
             Some(Entry { error: Some(error), .. }) => {
                 return Err(format!("plugin {name} failed to load: {error}"));
@@ -56,6 +59,7 @@ impl Catalog {
             None => return Err(format!("plugin {name} is not registered")),
         };
         let plugin = self.registry.get(name).map_err(|e| e.to_string())?;
+        drop(entries);
         if plugin.kind() != kind {
             return Err(format!("plugin {name} is a {}, not a {}", plugin.kind().noun(), kind.noun()));
         }
@@ -66,6 +70,7 @@ impl Catalog {
     /// version, if any, stops serving, so nothing runs code its operator meant to replace).
     pub fn register(&self, name: &str, loaded: Result<Arc<Plugin>, String>, entry: Entry) {
         let mut entry = entry;
+        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
         match loaded {
             Ok(plugin) => {
                 self.registry.insert_loaded(plugin);
@@ -76,12 +81,13 @@ impl Catalog {
                 entry.error = Some(error);
             }
         }
-        self.entries.write().unwrap_or_else(|p| p.into_inner()).insert(name.to_string(), entry);
+        entries.insert(name.to_string(), entry);
     }
 
     /// Forgets a registration.
     pub fn unregister(&self, name: &str) {
-        self.entries.write().unwrap_or_else(|p| p.into_inner()).remove(name);
+        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
+        entries.remove(name);
         self.registry.remove(name);
     }
 

@@ -8,6 +8,12 @@ use std::time::Duration;
 pub enum CallError {
     #[error("plugin {plugin} exceeded its deadline of {}", humanize(*deadline))]
     Timeout { plugin: String, deadline: Duration },
+    /// Every instance slot stayed taken for the whole deadline: the plugin never ran.
+    #[error(
+        "plugin {plugin} was not run: no instance slot came free within its deadline of {} (too many calls at once)",
+        humanize(*deadline)
+    )]
+    Busy { plugin: String, deadline: Duration },
     #[error("plugin {plugin} exceeded its memory limit of {limit} bytes")]
     MemoryExceeded { plugin: String, limit: u64 },
     #[error("plugin {plugin} overflowed its stack")]
@@ -31,6 +37,7 @@ impl CallError {
     pub fn label(&self) -> &'static str {
         match self {
             CallError::Timeout { .. } => "timeout",
+            CallError::Busy { .. } => "busy",
             CallError::MemoryExceeded { .. } => "memory",
             CallError::StackOverflow { .. } => "stack",
             CallError::Trap { .. } => "trap",

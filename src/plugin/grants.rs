@@ -221,12 +221,21 @@ pub fn check_resolved_address(host: &str, addr: IpAddr) -> Result<(), String> {
             Err(format!("{host} resolved to a different address {addr}"))
         };
     }
+    // An IPv4 address inside IPv6 (mapped, or NAT64's 64:ff9b::/96) is judged as the IPv4 address it reaches.
     let addr = match addr {
+        IpAddr::V6(v6) if v6.segments()[..6] == [0x64, 0xff9b, 0, 0, 0, 0] => {
+            let o = v6.octets();
+            IpAddr::V4(std::net::Ipv4Addr::new(o[12], o[13], o[14], o[15]))
+        }
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
         v4 => v4,
     };
     let class = match addr {
         IpAddr::V4(v4) if v4.is_link_local() => Some("a link-local address"),
+        // Amazon's instance metadata service on IPv6 (its IPv4 one is link-local).
+        IpAddr::V6(v6) if v6 == std::net::Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254) => {
+            Some("a cloud metadata address")
+        }
         IpAddr::V4(v4) if v4.is_broadcast() => Some("the broadcast address"),
         IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80 => Some("a link-local address"),
         a if a.is_unspecified() => Some("the unspecified address"),
@@ -304,6 +313,10 @@ mod tests {
             ("metrics.example.com", "127.0.0.1", false),
             ("metrics.example.com", "::ffff:169.254.169.254", false),
             ("metrics.example.com", "fe80::1", false),
+            ("metrics.example.com", "fd00:ec2::254", false),
+            ("metrics.example.com", "64:ff9b::a9fe:a9fe", false),
+            ("metrics.example.com", "64:ff9b::a01:203", true),
+            ("metrics.example.com", "2001:db8::1", true),
             ("metrics.example.com", "0.0.0.0", false),
             ("localhost", "127.0.0.1", true),
             ("localhost", "::1", true),

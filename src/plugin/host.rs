@@ -16,7 +16,12 @@ impl log::Host for CallState {
             return;
         }
         self.host.log_budget -= 1;
+        // Redact before cutting, so no secret survives in part; escape control characters, so a plugin cannot
+        // forge log lines of its own.
         let mut message = message;
+        for secret in self.host.redact.iter().filter(|s| !s.is_empty()) {
+            message = message.replace(secret.as_str(), "*****");
+        }
         if message.len() > MAX_LOG_LINE {
             let mut cut = MAX_LOG_LINE;
             while !message.is_char_boundary(cut) {
@@ -25,8 +30,8 @@ impl log::Host for CallState {
             message.truncate(cut);
             message.push('…');
         }
-        for secret in self.host.redact.iter().filter(|s| !s.is_empty()) {
-            message = message.replace(secret.as_str(), "*****");
+        if message.chars().any(char::is_control) {
+            message = message.chars().flat_map(char::escape_debug).collect();
         }
         let plugin = &*self.host.plugin;
         match level {
@@ -123,7 +128,7 @@ impl prom::Host for CallState {
     ) -> Result<QueryResult, QueryError> {
         let client = self.prometheus_client(&endpoint)?;
         // The client takes whole seconds: widen to cover the requested range rather than cut its end short.
-        let end_seconds = end.seconds + i64::from(end.nanoseconds > 0);
+        let end_seconds = end.seconds.saturating_add(i64::from(end.nanoseconds > 0));
         let mut builder = client.query_range(&query, start.seconds, end_seconds, step_seconds);
         for (name, value) in headers(&endpoint)? {
             builder = builder.header(name, value);

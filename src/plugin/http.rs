@@ -21,7 +21,12 @@ pub struct HttpPolicy {
     pub tls: TlsConfigs,
     /// Upper bound for connecting and for the first response byte (the call deadline).
     pub deadline: Duration,
+    /// Requests of this call in flight (each holds a permit until its response and connection are done).
+    pub in_flight: Arc<tokio::sync::Semaphore>,
 }
+
+/// Requests one call may have in flight at once; each costs a name lookup, a connection and host buffers.
+pub const MAX_REQUESTS_IN_FLIGHT: usize = 8;
 
 /// TLS client configurations, built once per runtime.
 #[derive(Clone)]
@@ -68,6 +73,7 @@ impl WasiHttpHooks for HttpPolicy {
         let audit = self.audit.clone();
         let tls = self.tls.clone();
         let deadline = self.deadline;
+        let in_flight = self.in_flight.clone();
         Box::new(async move {
             let deny = |what: String| {
                 audit.deny(what.clone());
@@ -79,26 +85,39 @@ impl WasiHttpHooks for HttpPolicy {
                 return Err(deny(format!("outbound HTTP to {origin} is not granted")));
             };
             let insecure = grant.insecure_tls;
-            let addr = resolve_checked(&origin).await.map_err(deny)?;
+            let permit = in_flight.try_acquire_owned().map_err(|_| {
+                Error::InternalError(Some(format!(
+                    "plugin {plugin} has more than {MAX_REQUESTS_IN_FLIGHT} HTTP requests in flight"
+                )))
+            })?;
 
+            // Name lookup, TCP and TLS all count against the connect timeout, itself within the call's deadline.
             let connect_timeout = options.and_then(|o| o.connect_timeout).unwrap_or(deadline).min(deadline);
             let first_byte_timeout =
                 options.and_then(|o| o.first_byte_timeout).unwrap_or(deadline).min(deadline);
-            let tcp = tokio::time::timeout(connect_timeout, TcpStream::connect(addr))
-                .await
-                .map_err(|_| Error::ConnectionTimeout)?
-                .map_err(Error::Connect)?;
-            let stream: Box<dyn Io> = if origin.is_https() {
-                let config = if insecure { tls.insecure } else { tls.verified };
-                let name = rustls::pki_types::ServerName::try_from(origin.host.clone()).map_err(|_| {
-                    Error::InternalError(Some(format!("invalid TLS server name {}", origin.host)))
-                })?;
-                Box::new(
-                    tokio_rustls::TlsConnector::from(config).connect(name, tcp).await.map_err(Error::Tls)?,
-                )
-            } else {
-                Box::new(tcp)
+            let connect = async {
+                let addr = resolve_checked(&origin).await.map_err(deny)?;
+                let tcp = TcpStream::connect(addr).await.map_err(Error::Connect)?;
+                let stream: Box<dyn Io> = if origin.is_https() {
+                    let config = if insecure { tls.insecure } else { tls.verified };
+                    let name =
+                        rustls::pki_types::ServerName::try_from(origin.host.clone()).map_err(|_| {
+                            Error::InternalError(Some(format!("invalid TLS server name {}", origin.host)))
+                        })?;
+                    Box::new(
+                        tokio_rustls::TlsConnector::from(config)
+                            .connect(name, tcp)
+                            .await
+                            .map_err(Error::Tls)?,
+                    )
+                } else {
+                    Box::new(tcp)
+                };
+                Ok::<_, Error>(stream)
             };
+            let stream = tokio::time::timeout(connect_timeout, connect)
+                .await
+                .map_err(|_| Error::ConnectionTimeout)??;
             let (mut sender, conn) =
                 hyper::client::conn::http1::handshake::<_, WasiBody>(TokioIo::new(stream))
                     .await
@@ -111,16 +130,30 @@ impl WasiHttpHooks for HttpPolicy {
             *request.uri_mut() = path
                 .parse()
                 .map_err(|_| Error::InternalError(Some(format!("invalid request path {path:?}"))))?;
+            // The Host header names the origin that was checked, whatever authority text the plugin sent.
+            let host = host_header(&origin);
+            let host = http::HeaderValue::from_str(&host)
+                .map_err(|_| Error::InternalError(Some(format!("invalid host {host:?}"))))?;
+            request.headers_mut().insert(http::header::HOST, host);
             let response = tokio::time::timeout(first_byte_timeout, sender.send_request(request))
                 .await
                 .map_err(|_| Error::ConnectionReadTimeout)?
                 .map_err(Error::from)?;
             let response = response.map(|body| body.map_err(Error::from).boxed_unsync());
-            let io: Box<dyn Future<Output = Result<(), Error>> + Send> =
-                Box::new(async move { conn.await.map_err(Error::from) });
+            let io: Box<dyn Future<Output = Result<(), Error>> + Send> = Box::new(async move {
+                let _permit = permit;
+                conn.await.map_err(Error::from)
+            });
             Ok((response, io))
         })
     }
+}
+
+/// The `Host` header for an origin: the port only when it is not the scheme's default, IPv6 in brackets.
+fn host_header(origin: &Origin) -> String {
+    let host = if origin.host.contains(':') { format!("[{}]", origin.host) } else { origin.host.clone() };
+    let default_port = if origin.is_https() { 443 } else { 80 };
+    if origin.port == default_port { host } else { format!("{host}:{}", origin.port) }
 }
 
 /// A plain or TLS connection.

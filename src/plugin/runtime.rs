@@ -202,18 +202,25 @@ pub enum PoolReset {
     ScanDirtyPages,
 }
 
-/// The pooling allocator's slots, sized for `config.max_instances` concurrent calls.
+/// Most core instances, memories and tables one component may use.
+const CORE_INSTANCES_PER_COMPONENT: u32 = 32;
+const MEMORIES_PER_COMPONENT: u32 = 2;
+const TABLES_PER_COMPONENT: u32 = 8;
+
+/// The pooling allocator's slots, sized for `config.max_instances` concurrent calls of components that each use
+/// the most a component may: so that one plugin called many times at once cannot use up the slots every other
+/// plugin needs (calls beyond `max_instances` wait for a slot instead).
 pub fn pooling(config: &RuntimeConfig, reset: PoolReset) -> PoolingAllocationConfig {
     let mut pool = PoolingAllocationConfig::default();
     pool.total_component_instances(config.max_instances)
-        .total_core_instances(config.max_instances * 4)
-        .total_memories(config.max_instances * 2)
-        .total_tables(config.max_instances * 4)
+        .total_core_instances(config.max_instances * CORE_INSTANCES_PER_COMPONENT)
+        .total_memories(config.max_instances * MEMORIES_PER_COMPONENT)
+        .total_tables(config.max_instances * TABLES_PER_COMPONENT)
         .total_stacks(config.max_instances)
         .max_memory_size(MAX_MEMORY as usize)
-        .max_memories_per_component(4)
-        .max_tables_per_component(8)
-        .max_core_instances_per_component(32)
+        .max_memories_per_component(MEMORIES_PER_COMPONENT)
+        .max_tables_per_component(TABLES_PER_COMPONENT)
+        .max_core_instances_per_component(CORE_INSTANCES_PER_COMPONENT)
         .max_component_instance_size(1 << 20)
         .max_core_instance_size(1 << 20)
         .table_elements(100_000);

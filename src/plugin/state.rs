@@ -127,6 +127,11 @@ impl tokio::io::AsyncWrite for TailPipe {
     }
 }
 
+/// Live resources one call may hold in the host.
+const MAX_RESOURCES: usize = 1024;
+/// Bytes of one header map a plugin may build.
+const MAX_FIELDS_SIZE: usize = 64 << 10;
+
 impl CallState {
     pub(crate) fn new(host: HostContext, http: HttpPolicy, memory_limit: u64) -> CallState {
         let stderr = TailPipe::default();
@@ -137,10 +142,16 @@ impl CallState {
             .allow_udp(false)
             .allow_ip_name_lookup(false)
             .build();
+        // Host-side state a plugin can make the host hold is bounded too, not only its linear memory: at most
+        // this many live resources (fields, requests, streams, …), each header map at most 64 KiB.
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(MAX_RESOURCES);
+        let mut http_ctx = WasiHttpCtx::new();
+        http_ctx.set_field_size_limit(MAX_FIELDS_SIZE);
         CallState {
             wasi,
-            table: ResourceTable::new(),
-            http_ctx: WasiHttpCtx::new(),
+            table,
+            http_ctx,
             http,
             limiter: Limiter { memory: memory_limit, used: 0, exceeded: false },
             host,

@@ -204,3 +204,39 @@ async fn concurrent_calls_are_isolated_from_each_other() {
         }
     }
 }
+
+#[tokio::test]
+async fn host_side_resources_are_bounded_per_call() {
+    // Header maps live in the host, outside the plugin's memory cap: a plugin piling them up is stopped at the
+    // resource cap long before the host's memory suffers.
+    let out = hostile("resources", &limits(30_000)).await;
+    match out {
+        Err(CallError::Trap { message, .. }) => assert!(message.contains("resource table"), "{message}"),
+        Ok(Observation::Error(message)) => assert!(message.contains("fields refused"), "{message}"),
+        other => panic!("expected the host to refuse more resources, got {other:?}"),
+    }
+    still_answers().await;
+}
+
+#[tokio::test]
+async fn a_call_has_at_most_eight_requests_in_flight() {
+    // A server that accepts connections and never answers, so admitted requests stay in flight.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let accepted = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            open.push(socket);
+        }
+    });
+    let mut opts = limits(30_000);
+    let origin = format!("http://{addr}");
+    opts.grants.http.push(serin::plugin::grants::HttpGrant::for_url(&origin, false).expect("grant"));
+    let out = hostile(&format!("requests {addr}"), &opts).await;
+    match out {
+        Ok(Observation::Decided { value, .. }) => assert_eq!(value.as_deref(), Some("refused 12")),
+        other => panic!("expected 12 requests refused, got {other:?}"),
+    }
+    accepted.abort();
+    still_answers().await;
+}

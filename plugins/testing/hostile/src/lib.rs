@@ -3,7 +3,8 @@
 //!
 //! Config is one word, optionally followed by an argument: `loop`, `sleep`, `memory`, `stack`, `shadow-stack`,
 //! `panic`, `trap`,
-//! `huge-output`, `http URL`, `file PATH`, `env`, `kubernetes`, `prometheus URL`, `ok`.
+//! `huge-output`, `http URL`, `file PATH`, `env`, `kubernetes`, `prometheus URL`, `resources`,
+//! `requests AUTHORITY` (many requests at once to a plain-HTTP authority), `ok`.
 
 wit_bindgen::generate!({
     path: "../../../wit/0.1.0",
@@ -42,6 +43,40 @@ fn recurse_big(depth: u64, sink: &mut [u8; 256]) -> u64 {
     let mut local = [0u8; 256];
     local.copy_from_slice(sink);
     recurse_big(depth + 1, &mut local) + u64::from(local[3])
+}
+
+/// Starts 20 requests at once to `authority` (a server that never answers) and reports how many the host refused
+/// for having too many in flight.
+fn many_requests(authority: &str) -> Observation {
+    use wasip2::http::types::{ErrorCode, Fields, OutgoingRequest, Scheme};
+    let mut futures = Vec::new();
+    for _ in 0..20 {
+        let request = OutgoingRequest::new(Fields::new());
+        let _ = request.set_scheme(Some(&Scheme::Http));
+        let _ = request.set_authority(Some(authority));
+        let _ = request.set_path_with_query(Some("/"));
+        match wasip2::http::outgoing_handler::handle(request, None) {
+            Ok(f) => futures.push(f),
+            Err(e) => return Observation::Error(format!("handle: {e:?}")),
+        }
+    }
+    let mut refused = 0;
+    let mut pending: Vec<usize> = (0..futures.len()).collect();
+    // The requests the host lets through hang; the refused ones end at once. Wait until 12 have ended.
+    while refused + (futures.len() - pending.len() - refused) < 12 {
+        let pollables: Vec<_> = pending.iter().map(|&i| futures[i].subscribe()).collect();
+        let ready = wasip2::io::poll::poll(&pollables.iter().collect::<Vec<_>>());
+        let done: Vec<usize> = ready.iter().map(|&r| pending[r as usize]).collect();
+        for i in &done {
+            if let Some(Ok(Err(ErrorCode::InternalError(Some(m))))) = futures[*i].get()
+                && m.contains("in flight")
+            {
+                refused += 1;
+            }
+        }
+        pending.retain(|i| !done.contains(i));
+    }
+    decided(format!("refused {refused}"))
 }
 
 impl Guest for Hostile {
@@ -89,6 +124,19 @@ impl Guest for Hostile {
                     Err(e) => Observation::Error(e),
                 }
             }
+            "resources" => {
+                // Makes the host hold ever more resources: header maps of 60 KiB each, all kept alive.
+                let value = vec![b'v'; 60 << 10];
+                let mut held = Vec::new();
+                for _ in 0..100_000 {
+                    match wasip2::http::types::Fields::from_list(&[("x".to_string(), value.clone())]) {
+                        Ok(f) => held.push(f),
+                        Err(e) => return Observation::Error(format!("fields refused: {e:?}")),
+                    }
+                }
+                decided(format!("holding {}", held.len()))
+            }
+            "requests" => many_requests(arg),
             "file" => match std::fs::read_to_string(arg) {
                 Ok(s) => {
                     decided(format!("read {} bytes: {}", s.len(), s.chars().take(40).collect::<String>()))
