@@ -7,6 +7,7 @@ pub mod plugins;
 use crate::analysis::Engine;
 use crate::plugin::catalog::Catalog;
 use crate::plugin::{Registry, Runtime, RuntimeConfig};
+use anyhow::Context;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -51,7 +52,8 @@ impl Controller {
     /// Starts the reconcilers and the plugin watcher against `client`.
     pub async fn start(client: kube::Client, options: Options) -> anyhow::Result<Controller> {
         let catalog = Arc::new(Catalog::new(Registry::new(Runtime::new(options.runtime.clone())?)));
-        // Compile (or load from the cache) the built-ins now, off the async workers, not on the first run.
+        // Compile (or load from the cache) the built-ins before reconciling, off the async workers, so that no
+        // reconcile blocks a worker thread compiling one.
         let warm = catalog.clone();
         tokio::task::spawn_blocking(move || {
             for b in crate::plugin::builtin::BUILTINS {
@@ -59,7 +61,9 @@ impl Controller {
                     tracing::error!(plugin = b.name, "built-in plugin failed to load: {e}");
                 }
             }
-        });
+        })
+        .await
+        .context("loading the built-in plugins")?;
         let engine = Engine::new(catalog.clone(), Some(client.clone()));
         let reporter = kube::runtime::events::Reporter {
             controller: "serin".into(),

@@ -7,12 +7,14 @@ use super::component::{Plugin, PluginKind};
 use super::error::LoadError;
 use super::runtime::Runtime;
 use std::collections::BTreeMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 /// Registered plugins by name (`org/name` for third-party plugins, the in-tree name for built-ins).
 pub struct Registry {
     runtime: Runtime,
     plugins: RwLock<BTreeMap<String, Arc<Plugin>>>,
+    /// Held while a built-in is loaded on first use, so concurrent first uses compile it once.
+    loading: Mutex<()>,
 }
 
 /// A row of `serin plugin list`.
@@ -28,7 +30,7 @@ pub struct Listing {
 
 impl Registry {
     pub fn new(runtime: Runtime) -> Registry {
-        Registry { runtime, plugins: RwLock::new(BTreeMap::new()) }
+        Registry { runtime, plugins: RwLock::new(BTreeMap::new()), loading: Mutex::new(()) }
     }
 
     pub fn runtime(&self) -> &Runtime {
@@ -43,8 +45,11 @@ impl Registry {
         let Some(b) = builtin::find(name) else {
             return Err(LoadError::NotFound { plugin: name.to_string() });
         };
+        let _loading = self.loading.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(p) = self.read().get(name) {
+            return Ok(p.clone());
+        }
         let plugin = Arc::new(Plugin::load(&self.runtime, b.name, b.bytes, None)?);
-        // Two first uses may race; both loads are equal, keep whichever landed first.
         Ok(self.write().entry(name.to_string()).or_insert(plugin).clone())
     }
 
