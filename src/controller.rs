@@ -7,7 +7,6 @@ pub mod plugins;
 use crate::analysis::Engine;
 use crate::plugin::catalog::Catalog;
 use crate::plugin::{Registry, Runtime, RuntimeConfig};
-use anyhow::Context;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -52,18 +51,16 @@ impl Controller {
     /// Starts the reconcilers and the plugin watcher against `client`.
     pub async fn start(client: kube::Client, options: Options) -> anyhow::Result<Controller> {
         let catalog = Arc::new(Catalog::new(Registry::new(Runtime::new(options.runtime.clone())?)));
-        // Compile (or load from the cache) the built-ins before reconciling, off the async workers, so that no
-        // reconcile blocks a worker thread compiling one.
+        // Compile (or load from the cache) the built-ins off the async workers; AnalysisRuns are reconciled once
+        // they are loaded, so no reconcile blocks a worker thread compiling one. Health is served meanwhile.
         let warm = catalog.clone();
-        tokio::task::spawn_blocking(move || {
+        let warmed = tokio::task::spawn_blocking(move || {
             for b in crate::plugin::builtin::BUILTINS {
                 if let Err(e) = warm.registry().get(b.name) {
                     tracing::error!(plugin = b.name, "built-in plugin failed to load: {e}");
                 }
             }
-        })
-        .await
-        .context("loading the built-in plugins")?;
+        });
         let engine = Engine::new(catalog.clone(), Some(client.clone()));
         let reporter = kube::runtime::events::Reporter {
             controller: "serin".into(),
@@ -89,7 +86,11 @@ impl Controller {
             stopped(&stop),
         )));
         let ctx = Arc::new(analysis_run::Context { engine, client: client.clone(), recorder });
-        tasks.push(tokio::spawn(analysis_run::run(ctx, options.namespace.clone(), stopped(&stop))));
+        let (namespace, stop_runs) = (options.namespace.clone(), stopped(&stop));
+        tasks.push(tokio::spawn(async move {
+            let _ = warmed.await;
+            analysis_run::run(ctx, namespace, stop_runs).await
+        }));
 
         let mut health_addr = None;
         if let Some(addr) = options.health_addr {

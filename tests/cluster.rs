@@ -908,12 +908,12 @@ async fn protocol_cases_answer_like_upstream() {
         ),
         (
             "GET",
-            format!("{cms}?limit=1&continue=abc&resourceVersion=1"),
+            format!("{cms}?limit=1&continue=abc&resourceVersion=1&resourceVersionMatch=NotOlderThan"),
             "",
             Value::Null,
-            400,
-            "BadRequest",
-            "specifying resource version is not allowed when using continue",
+            422,
+            "Invalid",
+            "resourceVersionMatch is forbidden when continue is provided",
         ),
         (
             "PATCH",
@@ -992,6 +992,14 @@ async fn protocol_cases_answer_like_upstream() {
     raw(&client, "POST", cms, "application/json", json!({"metadata": {"name": "zz-late"}}))
         .await
         .expect("create");
+    let with_rv =
+        raw(&client, "GET", &format!("{cms}?limit=2&continue={token}&resourceVersion=1"), "", Value::Null)
+            .await
+            .expect_err("continue with a resourceVersion");
+    assert_eq!(
+        (with_rv.code, with_rv.message.as_str()),
+        (400, "specifying resource version is not allowed when using continue")
+    );
     let page2 = raw(&client, "GET", &format!("{cms}?limit=2&continue={token}"), "", Value::Null)
         .await
         .expect("page 2");

@@ -12,9 +12,23 @@ fn plugin_unit_tests_pass_on_the_host() {
     cmd.current_dir(root.join("plugins"))
         // `--lib`: the crates are cdylibs for wasm, which do not link as host libraries. The hostile plugin is
         // wasm-only by design (it reaches for wasm intrinsics) and has no logic to test.
-        .args(["test", "--workspace", "--lib", "--exclude", "serin-plugin-hostile", "--target-dir"])
+        .args([
+            "test",
+            "--locked",
+            "--workspace",
+            "--lib",
+            "--exclude",
+            "serin-plugin-hostile",
+            "--target-dir",
+        ])
         .arg(&target_dir);
-    for var in ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_TARGET", "CARGO_TARGET_DIR"] {
+    for var in [
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "CARGO_BUILD_TARGET",
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_RUSTFLAGS",
+    ] {
         cmd.env_remove(var);
     }
     let out = cmd.output().expect("run cargo test in plugins/");

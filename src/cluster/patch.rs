@@ -69,16 +69,17 @@ fn parent_mut<'a>(doc: &'a mut Value, tokens: &[String], path: &str) -> Result<&
     Ok(cur)
 }
 
-/// The deepest document a patch may build: what serde_json accepts when it parses a request body, so a patched
-/// object can always be read back (and is never deep enough to overflow a stack when cloned or dropped).
-pub const MAX_DEPTH: usize = 128;
+/// The deepest object the server stores (by create, update or patch): well inside the 128 levels serde_json
+/// parses, even wrapped in a list or a watch event, so every client can read it back, and never deep enough to
+/// overflow a stack when cloned or dropped.
+pub const MAX_DEPTH: usize = 100;
 /// Upstream's `maxJSONPatchOperations`.
 const MAX_JSON_PATCH_OPERATIONS: usize = 10_000;
 /// How many JSON nodes one patch may copy in all, so `copy` cannot double a document thousands of times.
 const MAX_COPIED_NODES: usize = 1_000_000;
 
 /// The nesting depth of `v` (a scalar is 1), counted no further than `cap`.
-fn depth(v: &Value, cap: usize) -> usize {
+pub fn depth(v: &Value, cap: usize) -> usize {
     if cap == 0 {
         return 0;
     }
@@ -531,7 +532,7 @@ mod tests {
         ];
         let ops: Vec<Value> = nest.iter().cycle().take(3 * MAX_DEPTH).cloned().collect();
         let err = json_patch(&mut t, &Value::Array(ops)).expect_err("too deep");
-        assert!(err.to_string().contains("deeper than 128 levels"), "{err}");
+        assert!(err.to_string().contains("deeper than 100 levels"), "{err}");
         assert_eq!(t, json!({"t": {}}), "a refused patch changes nothing");
 
         let ops: Vec<Value> =

@@ -548,9 +548,16 @@ impl State {
                 )],
             ));
         }
-        if opts.continue_token.as_deref().is_some_and(|t| !t.is_empty()) && !rv_param.is_empty() {
-            return Err(ApiError::bad_request(
-                "specifying resource version is not allowed when using continue",
+        let continuing = opts.continue_token.as_deref().is_some_and(|t| !t.is_empty());
+        if continuing && opts.resource_version_match.as_deref().is_some_and(|m| !m.is_empty()) {
+            return Err(ApiError::invalid(
+                "ListOptions",
+                "meta.k8s.io",
+                "",
+                vec![Cause::forbidden(
+                    "resourceVersionMatch",
+                    "resourceVersionMatch is forbidden when continue is provided",
+                )],
             ));
         }
         let (snapshot_rv, start_after) = if let Some(token) =
@@ -561,6 +568,11 @@ impl State {
                     "continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)",
                 )
             })?;
+            if !rv_param.is_empty() && rv_param != "0" {
+                return Err(ApiError::bad_request(
+                    "specifying resource version is not allowed when using continue",
+                ));
+            }
             if rv < self.compacted {
                 return Err(ApiError::expired(
                     "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.",
@@ -623,6 +635,12 @@ impl State {
     fn check_types(rt: &ResourceType, obj: &mut Value) -> ApiResult<()> {
         if !obj.is_object() {
             return Err(ApiError::bad_request("the body of the request must be a JSON object"));
+        }
+        if super::patch::depth(obj, super::patch::MAX_DEPTH + 1) > super::patch::MAX_DEPTH {
+            return Err(ApiError::bad_request(format!(
+                "the object is nested deeper than {} levels",
+                super::patch::MAX_DEPTH
+            )));
         }
         let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("").to_string();
         if !kind.is_empty() && kind != rt.kind {
@@ -851,6 +869,12 @@ impl State {
         let name = object::name(&old).to_string();
         if !new.is_object() {
             return Err(ApiError::bad_request("the body of the request must be a JSON object"));
+        }
+        if super::patch::depth(&new, super::patch::MAX_DEPTH + 1) > super::patch::MAX_DEPTH {
+            return Err(ApiError::bad_request(format!(
+                "the object is nested deeper than {} levels",
+                super::patch::MAX_DEPTH
+            )));
         }
         if sub == Subresource::Status {
             let status = new.get("status").cloned();
@@ -1111,10 +1135,7 @@ impl State {
             .get(&rt.gr())
             .map(|m| {
                 m.iter()
-                    .filter(|(_, o)| {
-                        object::parse_time(object::str_at(o, "/metadata/creationTimestamp"))
-                            .is_some_and(|t| t <= cutoff)
-                    })
+                    .filter(|(_, o)| last_recorded(o).is_some_and(|t| t <= cutoff))
                     .map(|(k, _)| k.clone())
                     .collect()
             })
@@ -1124,22 +1145,20 @@ impl State {
         }
     }
 
-    /// Whether any stored object has this uid.
-    fn uid_exists(&self, uid: &str) -> bool {
-        self.objects.values().any(|m| m.values().any(|o| object::uid(o) == uid))
+    /// Whether an owner with this uid exists for a dependent in namespace `ns`: in that namespace or cluster-wide
+    /// (an owner in another namespace counts as absent, as for the real garbage collector).
+    fn owner_exists(&self, uid: &str, ns: &str) -> bool {
+        self.objects
+            .values()
+            .any(|m| m.iter().any(|(k, o)| object::uid(o) == uid && (k.0.is_empty() || k.0 == ns)))
     }
 
     /// Whether `obj` has owner references and every one of them dangles: the garbage collector deletes such
-    /// an object (an owner in another namespace counts as absent, as for the real one).
+    /// an object.
     fn only_dangling_owners(&self, obj: &Value) -> bool {
         let owners = object::owner_uids(obj);
         let ns = object::namespace(obj);
-        !owners.is_empty()
-            && !owners.iter().any(|u| {
-                self.objects
-                    .values()
-                    .any(|m| m.iter().any(|(k, o)| object::uid(o) == u && (k.0.is_empty() || k.0 == ns)))
-            })
+        !owners.is_empty() && !owners.iter().any(|u| self.owner_exists(u, ns))
     }
 
     /// Deletes or orphans everything owned by `owner_uid`.
@@ -1165,8 +1184,9 @@ impl State {
             };
             // Like the garbage collector, delete a dependent only when no other owner of it is left; otherwise
             // drop the reference to the owner that went.
-            let other_owner_lives =
-                object::owner_uids(&cur).iter().any(|u| u != owner_uid && self.uid_exists(u));
+            let other_owner_lives = object::owner_uids(&cur)
+                .iter()
+                .any(|u| u != owner_uid && self.owner_exists(u, object::namespace(&cur)));
             if policy == Propagation::Orphan || other_owner_lives {
                 let mut new = (*cur).clone();
                 if let Some(refs) = new.pointer_mut("/metadata/ownerReferences").and_then(Value::as_array_mut)
@@ -1301,4 +1321,13 @@ mod tests {
         assert_eq!(decode_continue(&t), Some((42, ("ns".into(), "a/b".into()))));
         assert_eq!(decode_continue("zz"), None);
     }
+}
+
+/// When an Event was last recorded: its newest timestamp (creation, the legacy lastTimestamp, or a series' last
+/// observation), since the API server renews an Event's TTL whenever it is written.
+fn last_recorded(event: &Value) -> Option<jiff::Timestamp> {
+    ["/metadata/creationTimestamp", "/lastTimestamp", "/deprecatedLastTimestamp", "/series/lastObservedTime"]
+        .iter()
+        .filter_map(|p| object::parse_time(object::str_at(event, p)))
+        .max()
 }

@@ -48,18 +48,25 @@ impl Catalog {
     pub fn resolve(&self, name: &str, kind: PluginKind) -> Result<Resolved, String> {
         // The entry (grants, limits) and the code are read under one lock that registration holds while it
         // changes both, so a replaced plugin never runs with its predecessor's grants.
+        // Built-ins (no entry) are not held under the lock: their first use may compile for a while.
         let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
         let entry = entries.get(name).cloned();
-        let (grants, limits) = match entry {
+        let (grants, limits, plugin) = match entry {
             Some(Entry { error: Some(error), .. }) => {
                 return Err(format!("plugin {name} failed to load: {error}"));
             }
-            Some(Entry { grants, limits, .. }) => (grants, limits),
-            None if builtin::find(name).is_some() => (Grants::default(), Limits::default()),
+            Some(Entry { grants, limits, .. }) => {
+                let plugin = self.registry.get(name).map_err(|e| e.to_string())?;
+                drop(entries);
+                (grants, limits, plugin)
+            }
+            None if builtin::find(name).is_some() => {
+                drop(entries);
+                let plugin = self.registry.get(name).map_err(|e| e.to_string())?;
+                (Grants::default(), Limits::default(), plugin)
+            }
             None => return Err(format!("plugin {name} is not registered")),
         };
-        let plugin = self.registry.get(name).map_err(|e| e.to_string())?;
-        drop(entries);
         if plugin.kind() != kind {
             return Err(format!("plugin {name} is a {}, not a {}", plugin.kind().noun(), kind.noun()));
         }

@@ -232,6 +232,8 @@ pub fn check_resolved_address(host: &str, addr: IpAddr) -> Result<(), String> {
     };
     let class = match addr {
         IpAddr::V4(v4) if v4.is_link_local() => Some("a link-local address"),
+        // NAT64's local-use prefix (RFC 8215) can embed any IPv4 address, wherever the operator placed it.
+        IpAddr::V6(v6) if v6.segments()[..3] == [0x64, 0xff9b, 1] => Some("a NAT64 local-use address"),
         // Amazon's instance metadata service on IPv6 (its IPv4 one is link-local).
         IpAddr::V6(v6) if v6 == std::net::Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254) => {
             Some("a cloud metadata address")
@@ -316,6 +318,7 @@ mod tests {
             ("metrics.example.com", "fd00:ec2::254", false),
             ("metrics.example.com", "64:ff9b::a9fe:a9fe", false),
             ("metrics.example.com", "64:ff9b::a01:203", true),
+            ("metrics.example.com", "64:ff9b:1::a9fe:a9fe", false),
             ("metrics.example.com", "2001:db8::1", true),
             ("metrics.example.com", "0.0.0.0", false),
             ("localhost", "127.0.0.1", true),

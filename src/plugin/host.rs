@@ -8,6 +8,12 @@ use std::time::Duration;
 /// Longest log line forwarded from a plugin.
 const MAX_LOG_LINE: usize = 4096;
 
+/// Characters that could make a plugin's log line pass for something else: controls (new lines, terminal
+/// escapes), line and paragraph separators, and bidirectional overrides.
+fn deceptive(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
 impl types::Host for CallState {}
 
 impl log::Host for CallState {
@@ -22,6 +28,12 @@ impl log::Host for CallState {
         for secret in self.host.redact.iter().filter(|s| !s.is_empty()) {
             message = message.replace(secret.as_str(), "*****");
         }
+        if message.chars().any(deceptive) {
+            message = message
+                .chars()
+                .map(|c| if deceptive(c) { c.escape_unicode().to_string() } else { c.to_string() })
+                .collect();
+        }
         if message.len() > MAX_LOG_LINE {
             let mut cut = MAX_LOG_LINE;
             while !message.is_char_boundary(cut) {
@@ -29,9 +41,6 @@ impl log::Host for CallState {
             }
             message.truncate(cut);
             message.push('…');
-        }
-        if message.chars().any(char::is_control) {
-            message = message.chars().flat_map(char::escape_debug).collect();
         }
         let plugin = &*self.host.plugin;
         match level {

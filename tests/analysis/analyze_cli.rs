@@ -137,6 +137,7 @@ spec:
     let jobs: kube::Api<k8s_openapi::api::batch::v1::Job> =
         kube::Api::namespaced(cluster.client().expect("client"), "default");
     let left = jobs.list(&Default::default()).await.expect("list jobs").items;
+    assert_eq!(left.len(), 1, "the measurement's Job is kept (within its retention), not collected");
     for job in &left {
         assert!(job.metadata.owner_references.is_none(), "{:?}", job.metadata);
     }

@@ -91,15 +91,24 @@ pub fn manifest(cfg: &JobMetric, run: Run<'_>, metric: &str, name: &str) -> Valu
             }]),
         );
     }
-    let spec = match &cfg.spec {
+    let mut spec = match &cfg.spec {
         Some(Value::Null) | None => json!({}),
         Some(spec) => spec.clone(),
     };
+    // Nothing collects a local run's Jobs with it: they go an hour after they finish, unless configured otherwise.
+    if is_local(run.uid)
+        && let Some(spec) = spec.as_object_mut()
+    {
+        spec.entry("ttlSecondsAfterFinished").or_insert(json!(LOCAL_JOB_TTL_SECONDS));
+    }
     json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": metadata, "spec": spec})
 }
 
 /// The uid prefix `serin analyze` gives the runs it makes up on the local machine (see `src/cli/analyze.rs`).
 pub const LOCAL_UID_PREFIX: &str = "local-";
+
+/// `ttlSecondsAfterFinished` of a local run's Jobs when the metric sets none.
+pub const LOCAL_JOB_TTL_SECONDS: i64 = 3600;
 
 /// Whether a run uid names a run that exists only in `serin analyze`, not on the cluster.
 pub fn is_local(run_uid: &str) -> bool {
@@ -269,9 +278,14 @@ mod tests {
         let local = "local-18f2a-3c1";
         let job = manifest(&cfg, Run { namespace: "ns", name: "r", uid: local }, "m", "n");
         assert!(job.pointer("/metadata/ownerReferences").is_none(), "{job}");
+        assert_eq!(job["spec"]["ttlSecondsAfterFinished"], json!(LOCAL_JOB_TTL_SECONDS));
         assert!(owned_by(&job, local));
         assert!(!owned_by(&job, "local-other"));
         let owned = manifest(&cfg, Run { namespace: "ns", name: "r", uid: "a1b2" }, "m", "n");
+        assert!(
+            owned["spec"].get("ttlSecondsAfterFinished").is_none(),
+            "a cluster run's Jobs go with the run"
+        );
         assert!(owned_by(&owned, "a1b2"));
         assert!(!owned_by(&owned, "b2c3"));
         // A cluster Job someone labelled with a local uid is still not the local run's: it has a controller.
