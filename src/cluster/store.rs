@@ -526,38 +526,23 @@ impl State {
     fn list(&self, rt: &ResourceType, ns: Option<&str>, opts: &ListOptions) -> ApiResult<ListResult> {
         let gr = rt.gr();
         let rv_param = opts.resource_version.as_deref().unwrap_or("");
-        if opts.resource_version_match.as_deref().is_some_and(|m| !m.is_empty()) && rv_param.is_empty() {
-            return Err(ApiError::invalid(
-                "ListOptions",
-                "meta.k8s.io",
-                "",
-                vec![Cause::forbidden(
-                    "resourceVersionMatch",
-                    "resourceVersionMatch is forbidden unless resourceVersion is provided",
-                )],
-            ));
-        }
-        if opts.resource_version_match.as_deref() == Some("Exact") && rv_param == "0" {
-            return Err(ApiError::invalid(
-                "ListOptions",
-                "meta.k8s.io",
-                "",
-                vec![Cause::forbidden(
-                    "resourceVersionMatch",
-                    "resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\"",
-                )],
-            ));
-        }
         let continuing = opts.continue_token.as_deref().is_some_and(|t| !t.is_empty());
-        if continuing && opts.resource_version_match.as_deref().is_some_and(|m| !m.is_empty()) {
+        let forbidden = match opts.resource_version_match.as_deref().filter(|m| !m.is_empty()) {
+            Some(_) if rv_param.is_empty() => {
+                Some("resourceVersionMatch is forbidden unless resourceVersion is provided")
+            }
+            Some("Exact") if rv_param == "0" => {
+                Some("resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\"")
+            }
+            Some(_) if continuing => Some("resourceVersionMatch is forbidden when continue is provided"),
+            _ => None,
+        };
+        if let Some(why) = forbidden {
             return Err(ApiError::invalid(
                 "ListOptions",
                 "meta.k8s.io",
                 "",
-                vec![Cause::forbidden(
-                    "resourceVersionMatch",
-                    "resourceVersionMatch is forbidden when continue is provided",
-                )],
+                vec![Cause::forbidden("resourceVersionMatch", why)],
             ));
         }
         let (snapshot_rv, start_after) = if let Some(token) =
