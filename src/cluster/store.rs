@@ -1296,6 +1296,15 @@ impl State {
     }
 }
 
+/// When an Event was last recorded: its newest timestamp (creation, the legacy lastTimestamp, or a series' last
+/// observation), since the API server renews an Event's TTL whenever it is written.
+fn last_recorded(event: &Value) -> Option<jiff::Timestamp> {
+    ["/metadata/creationTimestamp", "/lastTimestamp", "/deprecatedLastTimestamp", "/series/lastObservedTime"]
+        .iter()
+        .filter_map(|p| object::parse_time(object::str_at(event, p)))
+        .max()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1306,13 +1315,4 @@ mod tests {
         assert_eq!(decode_continue(&t), Some((42, ("ns".into(), "a/b".into()))));
         assert_eq!(decode_continue("zz"), None);
     }
-}
-
-/// When an Event was last recorded: its newest timestamp (creation, the legacy lastTimestamp, or a series' last
-/// observation), since the API server renews an Event's TTL whenever it is written.
-fn last_recorded(event: &Value) -> Option<jiff::Timestamp> {
-    ["/metadata/creationTimestamp", "/lastTimestamp", "/deprecatedLastTimestamp", "/series/lastObservedTime"]
-        .iter()
-        .filter_map(|p| object::parse_time(object::str_at(event, p)))
-        .max()
 }

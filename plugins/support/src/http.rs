@@ -236,12 +236,15 @@ fn percent_decode(s: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
+        // Hex digits read as bytes: slicing the str there could split a multi-byte character.
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let (Some(hi), Some(lo)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
+        {
+            out.push((hi * 16 + lo) as u8);
+            i += 3;
+            continue;
         }
         out.push(bytes[i]);
         i += 1;
@@ -283,6 +286,15 @@ mod tests {
         assert_eq!(u.join("https://other/y"), "https://other/y");
         assert_eq!(Url::parse("http://h?x=1").unwrap().path_and_query, "/?x=1");
         assert!(Url::parse("no-scheme").is_err());
+    }
+
+    #[test]
+    fn percent_decoding_leaves_what_is_not_an_escape() {
+        assert_eq!(percent_decode("p%40ss"), "p@ss");
+        assert_eq!(percent_decode("%zz%4"), "%zz%4");
+        // A `%` followed by half a multi-byte character is kept as it is (slicing there would panic).
+        assert_eq!(percent_decode("%aé"), "%aé");
+        assert_eq!(percent_decode("%C3%A9"), "é");
     }
 
     #[test]
