@@ -1,11 +1,13 @@
 //! End-to-end tests of the embedded cluster: the real kubectl, kube-rs clients and controllers, and a table of
 //! protocol cases. Everything waits on conditions (never on sleeps) so it holds on a loaded machine.
 
-use std::future::Future;
+#[path = "common/wait.rs"]
+mod wait;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use wait::{WAIT, eventually};
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::ReplicaSet;
@@ -16,26 +18,6 @@ use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
 use kube::runtime::{Controller, controller::Action, watcher};
 use serde_json::{Value, json};
 use serin::cluster::{self, ClusterConfig, ClusterHandle, Faults, InjectedError, JobOutcome};
-
-const WAIT: Duration = Duration::from_secs(60);
-
-/// Polls `f` with backoff until it yields `Some`, panicking with `what` after a generous timeout.
-async fn eventually<T, F, Fut>(what: &str, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let start = Instant::now();
-    let mut pause = Duration::from_millis(10);
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(start.elapsed() < WAIT, "timed out waiting for {what}");
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(Duration::from_millis(250));
-    }
-}
 
 /// The next item of a stream, with a generous timeout.
 async fn next<S: futures::Stream + Unpin>(s: &mut S, what: &str) -> S::Item {

@@ -2,9 +2,11 @@
 //! completes or fails, the resume backoff, terminate, garbage collection, repeated creates, the Job's metadata
 //! and owner, and the capability check. Everything waits on conditions (never on sleeps).
 
-use std::future::Future;
+#[path = "common/wait.rs"]
+mod wait;
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use wait::eventually;
 
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -18,30 +20,11 @@ use serin::plugin::metric::{DecidedPhase, InFlight, MetricCall, ObjectRef, Obser
 use serin::plugin::{CallError, CallOptions, Grants, Plugin, Registry, Runtime, RuntimeConfig};
 
 const NS: &str = "default";
-const WAIT: Duration = Duration::from_secs(60);
 /// The simulated kubelet fails Jobs running this image.
 const FAILING_IMAGE: &str = "fail:1";
 /// The simulated kubelet never finishes Jobs running this image.
 const ENDLESS_IMAGE: &str = "sleep:forever";
 const UID_LABEL: &str = "analysisrun.argoproj.io/uid";
-
-/// Polls `f` with backoff until it yields `Some`, panicking with `what` after a generous timeout.
-async fn eventually<T, F, Fut>(what: &str, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let start = Instant::now();
-    let mut pause = Duration::from_millis(10);
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(start.elapsed() < WAIT, "timed out waiting for {what}");
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(Duration::from_millis(250));
-    }
-}
 
 /// The `job` built-in, compiled once for every test in this binary.
 fn job_plugin() -> Arc<Plugin> {
