@@ -432,6 +432,48 @@ pub fn apply_merge(live: &mut Value, applied: &Value) {
     }
 }
 
+/// Removes from `live` what the field set `previous` (a manager's last apply) holds and `current` (its new
+/// apply) does not, unless one of `others` (other managers' sets) holds it too: server-side apply's rule that a
+/// manager's fields it stops applying are deleted.
+pub fn remove_dropped(live: &mut Value, previous: &Value, current: &Value, others: &[Value]) {
+    let others: Vec<&Value> = others.iter().collect();
+    drop_fields(live, previous, Some(current), &others);
+}
+
+fn drop_fields(live: &mut Value, previous: &Value, current: Option<&Value>, others: &[&Value]) {
+    let Some(previous) = previous.as_object() else { return };
+    for (key, old) in previous {
+        if key == "." {
+            continue;
+        }
+        let now = current.and_then(|c| c.get(key));
+        let shared: Vec<&Value> = others.iter().filter_map(|o| o.get(key)).collect();
+        let keep = now.is_some() || !shared.is_empty();
+        if let Some(field) = key.strip_prefix("f:") {
+            let Some(map) = live.as_object_mut() else { continue };
+            if !keep {
+                map.remove(field);
+            } else if let Some(child) = map.get_mut(field) {
+                drop_fields(child, old, now, &shared);
+            }
+        } else if let Some(id) = key.strip_prefix("k:") {
+            let Ok(Value::Object(id)) = serde_json::from_str::<Value>(id) else { continue };
+            let Some(items) = live.as_array_mut() else { continue };
+            let matches = |item: &Value| id.iter().all(|(k, v)| item.get(k) == Some(v));
+            if !keep {
+                items.retain(|item| !matches(item));
+            } else if let Some(item) = items.iter_mut().find(|i| matches(i)) {
+                drop_fields(item, old, now, &shared);
+            }
+        } else if let Some(v) = key.strip_prefix("v:") {
+            let Ok(v) = serde_json::from_str::<Value>(v) else { continue };
+            if !keep && let Some(items) = live.as_array_mut() {
+                items.retain(|item| item != &v);
+            }
+        }
+    }
+}
+
 /// The `fieldsV1` set (managedFields format) describing the fields an applied configuration sets.
 pub fn fields_v1(applied: &Value) -> Value {
     fn walk(field: Option<&str>, v: &Value) -> Value {
@@ -492,6 +534,23 @@ pub fn fields_v1(applied: &Value) -> Value {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_manager_that_stops_applying_a_field_removes_it_unless_another_owns_it() {
+        let first = json!({"spec": {"a": 1, "b": 2, "list": [{"name": "x", "v": 1}, {"name": "y", "v": 2}]}});
+        let second = json!({"spec": {"a": 1, "list": [{"name": "y", "v": 2}]}});
+        let mut live = first.clone();
+        live["spec"]["c"] = json!(3);
+        let others = [json!({"f:spec": {"f:c": {}}})];
+        remove_dropped(&mut live, &fields_v1(&first), &fields_v1(&second), &others);
+        apply_merge(&mut live, &second);
+        assert_eq!(live, json!({"spec": {"a": 1, "c": 3, "list": [{"name": "y", "v": 2}]}}));
+
+        let mut shared = first.clone();
+        let others = [json!({"f:spec": {"f:b": {}}})];
+        remove_dropped(&mut shared, &fields_v1(&first), &fields_v1(&second), &others);
+        assert_eq!(shared["spec"]["b"], json!(2), "another manager owns b");
+    }
 
     #[test]
     fn merge_patch_follows_rfc7386() {

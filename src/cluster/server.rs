@@ -522,6 +522,26 @@ fn without_managed_times(obj: &Value) -> Value {
     obj
 }
 
+/// This manager's previous `Apply` field set for `sub`, and every other entry's field set.
+fn managed_fields(obj: &Value, manager: &str, sub: Subresource) -> (Option<Value>, Vec<Value>) {
+    let mut previous = None;
+    let mut others = Vec::new();
+    let entries = obj.pointer("/metadata/managedFields").and_then(Value::as_array);
+    for e in entries.into_iter().flatten() {
+        let Some(fields) = e.get("fieldsV1") else { continue };
+        let mine = e.get("manager").and_then(Value::as_str) == Some(manager)
+            && e.get("operation").and_then(Value::as_str) == Some("Apply")
+            && (e.get("subresource").and_then(Value::as_str) == Some("status"))
+                == (sub == Subresource::Status);
+        if mine {
+            previous = Some(fields.clone());
+        } else {
+            others.push(fields.clone());
+        }
+    }
+    (previous, others)
+}
+
 /// Records (or refreshes) this manager's `Apply` entry in `metadata.managedFields`.
 fn record_apply(obj: &mut Value, manager: &str, applied: &Value, sub: Subresource) {
     let entry = json!({
@@ -609,6 +629,12 @@ fn patch_object(
                     // apiVersion/kind are checked, not merged, and the stored ones win.
                     m.remove("apiVersion");
                     m.remove("kind");
+                }
+                // Fields this manager applied before and no longer applies go, unless another manager owns
+                // them too, as the real server's field ownership does.
+                let (previous, others) = managed_fields(cur, &manager, sub);
+                if let Some(previous) = previous {
+                    patch::remove_dropped(&mut new, &previous, &patch::fields_v1(&p), &others);
                 }
                 patch::apply_merge(&mut new, &applied);
                 record_apply(&mut new, &manager, &p, sub);
