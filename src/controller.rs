@@ -12,6 +12,25 @@ use std::sync::Arc;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+/// How long in-flight reconciles may take to finish once shutdown begins.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Runs a kube-runtime controller until it ends by itself after `shutdown`, or until [`SHUTDOWN_GRACE`] has
+/// passed since `shutdown`. kube-runtime's graceful shutdown waits for the first listing to finish when
+/// shutdown comes before it, which on a real API server can take until its watch times out.
+pub(crate) async fn bounded_shutdown(
+    controller: impl std::future::Future<Output = ()>,
+    shutdown: impl std::future::Future<Output = ()>,
+    name: &str,
+) {
+    tokio::select! {
+        () = controller => {}
+        () = async { shutdown.await; tokio::time::sleep(SHUTDOWN_GRACE).await } => {
+            tracing::warn!("the {name} controller did not stop within {SHUTDOWN_GRACE:?}; stopping it now");
+        }
+    }
+}
+
 /// How the controller runs.
 #[derive(Debug, Clone)]
 pub struct Options {

@@ -4,7 +4,7 @@
 use crate::analysis::{Engine, RunEvent};
 use crate::api::analysis::{AnalysisRun, AnalysisRunStatus};
 use crate::api::common::AnalysisPhase;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event, EventType, Recorder};
@@ -51,8 +51,9 @@ pub async fn run(
         Some(ns) => Api::namespaced(ctx.client.clone(), ns),
         None => Api::all(ctx.client.clone()),
     };
-    Controller::new(api, watcher::Config::default())
-        .graceful_shutdown_on(shutdown)
+    let shutdown = shutdown.shared();
+    let controller = Controller::new(api, watcher::Config::default())
+        .graceful_shutdown_on(shutdown.clone())
         .run(reconcile, error_policy, ctx)
         .for_each(|res| async move {
             match res {
@@ -62,8 +63,8 @@ pub async fn run(
                 }
                 Err(e) => tracing::debug!(error = %e, "controller event"),
             }
-        })
-        .await;
+        });
+    super::bounded_shutdown(controller, shutdown, "AnalysisRun").await;
 }
 
 fn error_policy(_run: Arc<AnalysisRun>, _error: &Error, _ctx: Arc<Context>) -> Action {
