@@ -95,24 +95,15 @@ async fn the_demo_shows_measurements_live_and_ends_with_the_verdict() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn analyze_runs_a_job_metric_on_a_cluster_the_run_does_not_live_in() {
-    // The run exists only on this machine: a Job it owned by reference would be garbage-collected by the
-    // cluster at once, so its Jobs must carry no dangling owner.
-    let cluster = serin::cluster::start(
-        serin::cluster::ClusterConfig::builder()
-            .job_complete_after(std::time::Duration::from_millis(200))
-            .build(),
-    )
-    .await
-    .expect("cluster");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kubeconfig = dir.path().join("kubeconfig");
-    cluster.write_kubeconfig(&kubeconfig).expect("kubeconfig");
-    let file = dir.path().join("job.yaml");
-    std::fs::write(
-        &file,
-        r#"
+on_both_substrates! {
+    async fn analyze_runs_a_job_metric_on_a_cluster_the_run_does_not_live_in(s: &Substrate) {
+        // The run exists only on this machine: a Job it owned by reference would be garbage-collected by the
+        // cluster at once, so its Jobs must carry no dangling owner.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("job.yaml");
+        std::fs::write(
+            &file,
+            r#"
 apiVersion: argoproj.io/v1alpha1
 kind: AnalysisTemplate
 metadata: {name: smoke}
@@ -128,17 +119,18 @@ spec:
               restartPolicy: Never
               containers: [{name: smoke, image: busybox}]
 "#,
-    )
-    .expect("write template");
-    let out = analyze(&file, &["--kubeconfig", kubeconfig.to_str().expect("utf-8"), "-o", "json"]).await;
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-    let status: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status JSON");
-    assert_eq!(status["phase"], "Successful", "{status}");
-    let jobs: kube::Api<k8s_openapi::api::batch::v1::Job> =
-        kube::Api::namespaced(cluster.client().expect("client"), "default");
-    let left = jobs.list(&Default::default()).await.expect("list jobs").items;
-    assert_eq!(left.len(), 1, "the measurement's Job is kept (within its retention), not collected");
-    for job in &left {
-        assert!(job.metadata.owner_references.is_none(), "{:?}", job.metadata);
+        )
+        .expect("write template");
+        let kubeconfig = s.kubeconfig().to_str().expect("utf-8");
+        let out = analyze(&file, &["--kubeconfig", kubeconfig, "-n", &s.namespace, "-o", "json"]).await;
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        let status: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status JSON");
+        assert_eq!(status["phase"], "Successful", "{status}");
+        let jobs: kube::Api<k8s_openapi::api::batch::v1::Job> = s.api();
+        let left = jobs.list(&Default::default()).await.expect("list jobs").items;
+        assert_eq!(left.len(), 1, "the measurement's Job is kept (within its retention), not collected");
+        for job in &left {
+            assert!(job.metadata.owner_references.is_none(), "{:?}", job.metadata);
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! Plugins registered at run time: a drop-in ConfigMap is picked up, replaced by a new version, and removed
 //! while the controller runs; a plugin that fails to load is named on the runs that use it.
 
-use super::fixture::{Env, PLUGIN_NAMESPACE, metric, phase, yaml};
+use super::fixture::{Env, metric, phase, yaml};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, DeleteParams, ObjectMeta, PostParams};
@@ -14,13 +14,19 @@ fn test_plugin(name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
 }
 
-fn drop_in(cm_name: &str, plugin: &str, component: Vec<u8>, registration_extra: &str) -> ConfigMap {
+fn drop_in(
+    namespace: &str,
+    cm_name: &str,
+    plugin: &str,
+    component: Vec<u8>,
+    registration_extra: &str,
+) -> ConfigMap {
     let mut labels = BTreeMap::new();
     labels.insert("serin.dev/plugin".to_string(), "true".to_string());
     ConfigMap {
         metadata: ObjectMeta {
             name: Some(cm_name.into()),
-            namespace: Some(PLUGIN_NAMESPACE.into()),
+            namespace: Some(namespace.into()),
             labels: Some(labels),
             ..Default::default()
         },
@@ -54,92 +60,94 @@ async fn measured_value(env: &Env, name: &str) -> (AnalysisPhase, Option<String>
     (phase(&run), first.value, first.message)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_drop_in_plugin_is_loaded_replaced_and_removed_without_a_restart() {
-    let env = Env::start().await;
-    let cms: Api<ConfigMap> = Api::namespaced(env.client.clone(), PLUGIN_NAMESPACE);
+on_both_substrates! {
+    async fn a_drop_in_plugin_is_loaded_replaced_and_removed_without_a_restart(s: &Substrate) {
+        let env = Env::start(s).await;
+        let cms: Api<ConfigMap> = Api::namespaced(env.client.clone(), &env.ns);
 
-    // Version 1: the `constant` plugin judges the number in its config (1 when it is not a number).
-    cms.create(&PostParams::default(), &drop_in("acme-measure", "acme/measure", test_plugin("constant"), ""))
+        // Version 1: the `constant` plugin judges the number in its config (1 when it is not a number).
+        cms.create(&PostParams::default(), &drop_in(&env.ns, "acme-measure", "acme/measure", test_plugin("constant"), ""))
+            .await
+            .expect("drop-in v1");
+        wait_registered(&env, "acme/measure", |e| e.error.is_none()).await;
+        env.create_run("v1", run_spec("acme/measure", "ok")).await;
+        assert_eq!(measured_value(&env, "v1").await, (AnalysisPhase::Successful, Some("1".into()), None));
+
+        // Version 2 replaces it in place: the `hostile` plugin decides "fine" for the config `ok`.
+        let v1_digest =
+            env.controller.catalog().registry().get("acme/measure").expect("v1").info().sha256.clone();
+        cms.replace(
+            "acme-measure",
+            &PostParams::default(),
+            &drop_in(&env.ns, "acme-measure", "acme/measure", test_plugin("hostile"), ""),
+        )
         .await
-        .expect("drop-in v1");
-    wait_registered(&env, "acme/measure", |e| e.error.is_none()).await;
-    env.create_run("v1", run_spec("acme/measure", "ok")).await;
-    assert_eq!(measured_value(&env, "v1").await, (AnalysisPhase::Successful, Some("1".into()), None));
+        .expect("drop-in v2");
+        wait_for_digest_change(&env, "acme/measure", &v1_digest).await;
+        env.create_run("v2", run_spec("acme/measure", "ok")).await;
+        assert_eq!(measured_value(&env, "v2").await, (AnalysisPhase::Successful, Some("fine".into()), None));
 
-    // Version 2 replaces it in place: the `hostile` plugin decides "fine" for the config `ok`.
-    let v1_digest =
-        env.controller.catalog().registry().get("acme/measure").expect("v1").info().sha256.clone();
-    cms.replace(
-        "acme-measure",
-        &PostParams::default(),
-        &drop_in("acme-measure", "acme/measure", test_plugin("hostile"), ""),
-    )
-    .await
-    .expect("drop-in v2");
-    wait_for_digest_change(&env, "acme/measure", &v1_digest).await;
-    env.create_run("v2", run_spec("acme/measure", "ok")).await;
-    assert_eq!(measured_value(&env, "v2").await, (AnalysisPhase::Successful, Some("fine".into()), None));
-
-    // Removed: runs say the plugin is not registered.
-    cms.delete("acme-measure", &DeleteParams::default()).await.expect("delete");
-    wait_unregistered(&env, "acme/measure").await;
-    env.create_run("gone", run_spec("acme/measure", "ok")).await;
-    let (p, _, message) = measured_value(&env, "gone").await;
-    assert_eq!(
-        (p, message.as_deref()),
-        (AnalysisPhase::Error, Some("plugin acme/measure is not registered"))
-    );
-    env.stop().await;
+        // Removed: runs say the plugin is not registered.
+        cms.delete("acme-measure", &DeleteParams::default()).await.expect("delete");
+        wait_unregistered(&env, "acme/measure").await;
+        env.create_run("gone", run_spec("acme/measure", "ok")).await;
+        let (p, _, message) = measured_value(&env, "gone").await;
+        assert_eq!(
+            (p, message.as_deref()),
+            (AnalysisPhase::Error, Some("plugin acme/measure is not registered"))
+        );
+        env.stop().await;
+    }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_plugin_that_fails_to_load_is_named_on_every_run_that_uses_it() {
-    let env = Env::start().await;
-    let cms: Api<ConfigMap> = Api::namespaced(env.client.clone(), PLUGIN_NAMESPACE);
-    cms.create(&PostParams::default(), &drop_in("broken", "acme/broken", b"not a component".to_vec(), ""))
+on_both_substrates! {
+    async fn a_plugin_that_fails_to_load_is_named_on_every_run_that_uses_it(s: &Substrate) {
+        let env = Env::start(s).await;
+        let cms: Api<ConfigMap> = Api::namespaced(env.client.clone(), &env.ns);
+        cms.create(&PostParams::default(), &drop_in(&env.ns, "broken", "acme/broken", b"not a component".to_vec(), ""))
+            .await
+            .expect("broken drop-in");
+        let wrong_digest = format!("sha256: {}\n", "0".repeat(64));
+        cms.create(
+            &PostParams::default(),
+            &drop_in(&env.ns, "tampered", "acme/tampered", test_plugin("constant"), &wrong_digest),
+        )
         .await
-        .expect("broken drop-in");
-    let wrong_digest = format!("sha256: {}\n", "0".repeat(64));
-    cms.create(
-        &PostParams::default(),
-        &drop_in("tampered", "acme/tampered", test_plugin("constant"), &wrong_digest),
-    )
-    .await
-    .expect("tampered drop-in");
-    wait_registered(&env, "acme/broken", |e| e.error.is_some()).await;
-    wait_registered(&env, "acme/tampered", |e| e.error.is_some()).await;
+        .expect("tampered drop-in");
+        wait_registered(&env, "acme/broken", |e| e.error.is_some()).await;
+        wait_registered(&env, "acme/tampered", |e| e.error.is_some()).await;
 
-    env.create_run("broken", run_spec("acme/broken", "x")).await;
-    let (p, _, message) = measured_value(&env, "broken").await;
-    assert_eq!(p, AnalysisPhase::Error);
-    let message = message.unwrap_or_default();
-    assert!(
-        message.starts_with(
-            "plugin acme/broken failed to load: plugin acme/broken is not a valid WebAssembly component"
-        ),
-        "{message}"
-    );
+        env.create_run("broken", run_spec("acme/broken", "x")).await;
+        let (p, _, message) = measured_value(&env, "broken").await;
+        assert_eq!(p, AnalysisPhase::Error);
+        let message = message.unwrap_or_default();
+        assert!(
+            message.starts_with(
+                "plugin acme/broken failed to load: plugin acme/broken is not a valid WebAssembly component"
+            ),
+            "{message}"
+        );
 
-    env.create_run("tampered", run_spec("acme/tampered", "x")).await;
-    let (_, _, message) = measured_value(&env, "tampered").await;
-    assert!(message.unwrap_or_default().contains("sha256 mismatch"));
+        env.create_run("tampered", run_spec("acme/tampered", "x")).await;
+        let (_, _, message) = measured_value(&env, "tampered").await;
+        assert!(message.unwrap_or_default().contains("sha256 mismatch"));
 
-    // A hostile plugin is contained by its registered limits; the controller keeps serving.
-    cms.create(
-        &PostParams::default(),
-        &drop_in("looping", "acme/looping", test_plugin("hostile"), "limits: {timeout: 300ms}\n"),
-    )
-    .await
-    .expect("hostile drop-in");
-    wait_registered(&env, "acme/looping", |e| e.error.is_none()).await;
-    env.create_run("loop", run_spec("acme/looping", "loop")).await;
-    let (p, _, message) = measured_value(&env, "loop").await;
-    assert_eq!(
-        (p, message.as_deref()),
-        (AnalysisPhase::Error, Some("plugin acme/looping exceeded its deadline of 300ms"))
-    );
-    env.stop().await;
+        // A hostile plugin is contained by its registered limits; the controller keeps serving.
+        cms.create(
+            &PostParams::default(),
+            &drop_in(&env.ns, "looping", "acme/looping", test_plugin("hostile"), "limits: {timeout: 300ms}\n"),
+        )
+        .await
+        .expect("hostile drop-in");
+        wait_registered(&env, "acme/looping", |e| e.error.is_none()).await;
+        env.create_run("loop", run_spec("acme/looping", "loop")).await;
+        let (p, _, message) = measured_value(&env, "loop").await;
+        assert_eq!(
+            (p, message.as_deref()),
+            (AnalysisPhase::Error, Some("plugin acme/looping exceeded its deadline of 300ms"))
+        );
+        env.stop().await;
+    }
 }
 
 async fn wait_registered(env: &Env, name: &str, cond: impl Fn(&serin::plugin::catalog::Entry) -> bool) {

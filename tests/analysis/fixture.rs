@@ -1,54 +1,36 @@
-//! An embedded cluster with serin's CRDs, a running controller, and helpers to create and await AnalysisRuns.
+//! The controller running against a substrate (the embedded cluster or the real control plane), watching the
+//! test's namespace, and helpers to create and await AnalysisRuns there.
 
-use k8s_openapi::api::core::v1::Namespace;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, ObjectMeta, PostParams};
+use crate::e2e::substrate::Substrate;
+use kube::api::{Api, PostParams};
 use serin::analysis::template::{self, ClusterTemplates, TemplateRef};
 use serin::api::analysis::{AnalysisRun, AnalysisRunSpec};
 use serin::api::common::{AnalysisPhase, Argument};
-use serin::cluster::{ClusterConfig, ClusterHandle};
 use serin::controller::{Controller, Options};
 use std::time::Duration;
 
-/// Namespace of plugin ConfigMaps in these tests.
-pub const PLUGIN_NAMESPACE: &str = "serin";
-
 pub struct Env {
-    pub cluster: ClusterHandle,
     pub client: kube::Client,
+    /// The test's namespace: the controller watches only it, and reads plugin ConfigMaps from it.
+    pub ns: String,
     pub controller: Controller,
 }
 
 impl Env {
-    pub async fn start() -> Env {
-        Env::start_with(ClusterConfig::builder().ready_after(Duration::from_millis(50)).build()).await
-    }
-
-    pub async fn start_with(config: ClusterConfig) -> Env {
-        let cluster = serin::cluster::start(config).await.expect("embedded cluster");
-        let client = cluster.client().expect("client");
-        let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-        for crd in serin::api::crds::crds() {
-            crds.create(&PostParams::default(), &crd).await.expect("create CRD");
-        }
-        let namespaces: Api<Namespace> = Api::all(client.clone());
-        let ns = Namespace {
-            metadata: ObjectMeta { name: Some(PLUGIN_NAMESPACE.into()), ..Default::default() },
-            ..Default::default()
-        };
-        namespaces.create(&PostParams::default(), &ns).await.expect("create namespace");
+    pub async fn start(s: &Substrate) -> Env {
         let options = Options {
-            plugin_namespace: PLUGIN_NAMESPACE.into(),
+            namespace: Some(s.namespace.clone()),
+            plugin_namespace: s.namespace.clone(),
             health_addr: Some("127.0.0.1:0".parse().expect("addr")),
             ..Options::default()
         };
-        let controller = Controller::start(client.clone(), options).await.expect("controller");
+        let controller = Controller::start(s.client.clone(), options).await.expect("controller");
         controller.ready().await;
-        Env { cluster, client, controller }
+        Env { client: s.client.clone(), ns: s.namespace.clone(), controller }
     }
 
     pub fn runs(&self) -> Api<AnalysisRun> {
-        Api::namespaced(self.client.clone(), "default")
+        Api::namespaced(self.client.clone(), &self.ns)
     }
 
     /// Creates a run from templates in the cluster, as `kubectl argo rollouts create analysisrun --from` does.
@@ -58,7 +40,7 @@ impl Env {
         templates: &[TemplateRef],
         args: &[(&str, &str)],
     ) -> AnalysisRun {
-        let source = ClusterTemplates { client: self.client.clone(), namespace: "default".into() };
+        let source = ClusterTemplates { client: self.client.clone(), namespace: self.ns.clone() };
         let flat = template::flatten(&source, templates).await.expect("templates");
         let supplied: Vec<Argument> = args
             .iter()
@@ -70,7 +52,7 @@ impl Env {
 
     pub async fn create_run(&self, name: &str, spec: AnalysisRunSpec) -> AnalysisRun {
         let mut run = AnalysisRun::new(name, spec);
-        run.metadata.namespace = Some("default".into());
+        run.metadata.namespace = Some(self.ns.clone());
         self.runs().create(&PostParams::default(), &run).await.expect("create AnalysisRun")
     }
 
@@ -108,7 +90,6 @@ impl Env {
 
     pub async fn stop(self) {
         self.controller.shutdown().await;
-        let _ = self.cluster.shutdown().await;
     }
 }
 
