@@ -1,4 +1,8 @@
-//! Pure decision logic, no I/O: the controllers call these with observed state and act on the answers.
+//! Pure decision logic, no I/O: the controllers call these with observed state and act on the answers. Time
+//! comes in as an argument.
 
 pub mod analysis;
+pub mod canary;
+pub mod fenceposts;
 pub mod hash;
+pub mod replicaset;

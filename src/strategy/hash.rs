@@ -59,6 +59,20 @@ pub struct HashError {
 /// The `rollouts-pod-template-hash` of a Rollout's `spec.template` (as JSON) and `status.collisionCount`.
 pub fn pod_template_hash(template: &Value, collision_count: Option<i32>) -> Result<String, HashError> {
     let json = go_json(&Ty::Struct(POD_TEMPLATE_SPEC), Some(template), "spec.template")?;
+    Ok(template_json_hash(&json, collision_count))
+}
+
+/// The hash Argo Rollouts releases built with Kubernetes libraries before `omitzero` computed for the same
+/// template: their encoding wrote `"creationTimestamp":null` into every template's metadata. ReplicaSets those
+/// releases created carry it, and are found by it rather than replaced.
+pub fn legacy_pod_template_hash(template: &Value, collision_count: Option<i32>) -> Result<String, HashError> {
+    let decoded = decode(&Ty::Struct(POD_TEMPLATE_SPEC), Some(template), "spec.template")?;
+    let mut json = String::new();
+    encode(&decoded, &mut json, Omit::EmptyOnly);
+    Ok(template_json_hash(&json, collision_count))
+}
+
+fn template_json_hash(json: &str, collision_count: Option<i32>) -> String {
     let mut hasher = Fnv1a32::new();
     hasher.write(json.as_bytes());
     if let Some(count) = collision_count {
@@ -66,7 +80,7 @@ pub fn pod_template_hash(template: &Value, collision_count: Option<i32>) -> Resu
         hasher.write(&(count as u32).to_le_bytes());
         hasher.write(&[0; 4]);
     }
-    Ok(safe_encode(&hasher.finish().to_string()))
+    safe_encode(&hasher.finish().to_string())
 }
 
 /// `status.currentStepHash`: the hash of `spec.strategy.canary.steps` (absent steps hash as Go's `null`).
@@ -136,8 +150,16 @@ enum GoValue {
 fn go_json(ty: &Ty, value: Option<&Value>, path: &str) -> Result<String, HashError> {
     let decoded = decode(ty, value, path)?;
     let mut out = String::new();
-    encode(&decoded, &mut out);
+    encode(&decoded, &mut out, Omit::EmptyAndZero);
     Ok(out)
+}
+
+/// Which of a field's options leave a value out: today's `omitempty` and `omitzero`, or `omitempty` alone as
+/// encoders before Go 1.24 (and Kubernetes libraries before they adopted `omitzero`) did.
+#[derive(Clone, Copy, PartialEq)]
+enum Omit {
+    EmptyAndZero,
+    EmptyOnly,
 }
 
 fn error(path: &str, message: impl Into<String>) -> HashError {
@@ -296,10 +318,10 @@ fn is_zero(v: &GoValue) -> bool {
     }
 }
 
-fn encode(v: &GoValue, out: &mut String) {
+fn encode(v: &GoValue, out: &mut String, omit: Omit) {
     match v {
         GoValue::Nil | GoValue::Time(None) => out.push_str("null"),
-        GoValue::Ptr(inner) => encode(inner, out),
+        GoValue::Ptr(inner) => encode(inner, out, omit),
         GoValue::Str(s) | GoValue::Quantity(s) | GoValue::IntOrStringStr(s) | GoValue::Time(Some(s)) => {
             quote(s, out)
         }
@@ -311,7 +333,8 @@ fn encode(v: &GoValue, out: &mut String) {
             out.push('{');
             let mut first = true;
             for (field, value) in fields {
-                if (field.omitempty && is_empty(value)) || (field.omitzero && is_zero(value)) {
+                let omitzero = field.omitzero && omit == Omit::EmptyAndZero;
+                if (field.omitempty && is_empty(value)) || (omitzero && is_zero(value)) {
                     continue;
                 }
                 if !first {
@@ -320,7 +343,7 @@ fn encode(v: &GoValue, out: &mut String) {
                 first = false;
                 quote(field.json, out);
                 out.push(':');
-                encode(value, out);
+                encode(value, out, omit);
             }
             out.push('}');
         }
@@ -330,7 +353,7 @@ fn encode(v: &GoValue, out: &mut String) {
                 if i > 0 {
                     out.push(',');
                 }
-                encode(item, out);
+                encode(item, out, omit);
             }
             out.push(']');
         }
@@ -342,7 +365,7 @@ fn encode(v: &GoValue, out: &mut String) {
                 }
                 quote(k, out);
                 out.push(':');
-                encode(item, out);
+                encode(item, out, omit);
             }
             out.push('}');
         }
@@ -450,6 +473,18 @@ mod tests {
         for (template, expected) in cases {
             assert_eq!(pod_template_go_json(&template).as_deref(), Ok(expected), "{template}");
         }
+    }
+
+    #[test]
+    fn the_legacy_hash_is_the_one_of_creation_timestamp_null() {
+        let template = json!({"spec": {"containers": [{"name": "c"}]}});
+        let legacy = legacy_pod_template_hash(&template, None).expect("hash");
+        let mut h = Fnv1a32::new();
+        h.write(
+            br#"{"metadata":{"creationTimestamp":null},"spec":{"containers":[{"name":"c","resources":{}}]}}"#,
+        );
+        assert_eq!(legacy, safe_encode(&h.finish().to_string()));
+        assert_ne!(legacy, pod_template_hash(&template, None).expect("hash"));
     }
 
     #[test]

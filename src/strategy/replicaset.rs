@@ -1,0 +1,241 @@
+//! Reading ReplicaSets the way upstream's `utils/replicaset` does: counts, the pod-template hash label, the
+//! revision annotation, and which ReplicaSet of a Rollout is new, stable or other (`FindNewReplicaSet`,
+//! `GetStableRS`, `GetOtherRSs`, `MaxRevision`).
+
+use crate::api::rollout::Rollout;
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use std::cmp::Ordering;
+
+/// The label (and selector key) holding a ReplicaSet's pod-template hash.
+pub const POD_TEMPLATE_HASH_LABEL: &str = "rollouts-pod-template-hash";
+/// A ReplicaSet's (and the Rollout's) revision number.
+pub const REVISION_ANNOTATION: &str = "rollout.argoproj.io/revision";
+/// Earlier revisions a ReplicaSet held, comma-separated, when it was brought back by a rollback.
+pub const REVISION_HISTORY_ANNOTATION: &str = "rollout.argoproj.io/revision-history";
+/// `spec.replicas` of the Rollout when the ReplicaSet was last scaled.
+pub const DESIRED_REPLICAS_ANNOTATION: &str = "rollout.argoproj.io/desired-replicas";
+/// When a ReplicaSet kept up after being replaced is to be scaled down (RFC 3339, UTC).
+pub const SCALE_DOWN_DEADLINE_ANNOTATION: &str = "scale-down-deadline";
+/// The canary/stable metadata injected into a ReplicaSet's pods, so it can be taken out again.
+pub const EPHEMERAL_METADATA_ANNOTATION: &str = "rollout.argoproj.io/ephemeral-metadata";
+/// ReplicaSets of Experiments carry this annotation; they do not count towards rollback windows.
+pub const EXPERIMENT_NAME_ANNOTATION: &str = "experiment.argoproj.io/name";
+
+/// `spec.replicas` (the API server defaults it to 1).
+pub fn spec_replicas(rs: &ReplicaSet) -> i32 {
+    rs.spec.replicas.unwrap_or(1)
+}
+
+/// `status.replicas`.
+pub fn actual(rs: &ReplicaSet) -> i32 {
+    rs.status.as_ref().map(|s| s.replicas).unwrap_or(0)
+}
+
+/// `status.availableReplicas`.
+pub fn available(rs: &ReplicaSet) -> i32 {
+    rs.status.as_ref().and_then(|s| s.available_replicas).unwrap_or(0)
+}
+
+/// `status.readyReplicas`.
+pub fn ready(rs: &ReplicaSet) -> i32 {
+    rs.status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0)
+}
+
+/// The `rollouts-pod-template-hash` label, or "".
+pub fn pod_hash(rs: &ReplicaSet) -> &str {
+    rs.metadata.labels.as_ref().and_then(|l| l.get(POD_TEMPLATE_HASH_LABEL)).map(String::as_str).unwrap_or("")
+}
+
+/// An annotation of the ReplicaSet.
+pub fn annotation<'a>(rs: &'a ReplicaSet, key: &str) -> Option<&'a str> {
+    rs.metadata.annotations.as_ref()?.get(key).map(String::as_str)
+}
+
+/// `Revision`: the revision annotation; absent is 0, unparsable is an error.
+pub fn revision(annotations: Option<&std::collections::BTreeMap<String, String>>) -> Result<i64, String> {
+    match annotations.and_then(|a| a.get(REVISION_ANNOTATION)) {
+        None => Ok(0),
+        Some(v) => v.parse().map_err(|_| format!("invalid revision {v:?}")),
+    }
+}
+
+/// The revision of a ReplicaSet (0 when absent or unreadable, as upstream's callers treat it).
+pub fn rs_revision(rs: &ReplicaSet) -> i64 {
+    revision(rs.metadata.annotations.as_ref()).unwrap_or(0)
+}
+
+/// `MaxRevision`: the highest readable revision among `rss`.
+pub fn max_revision<'a>(rss: impl IntoIterator<Item = &'a ReplicaSet>) -> i64 {
+    rss.into_iter().filter_map(|rs| revision(rs.metadata.annotations.as_ref()).ok()).max().unwrap_or(0).max(0)
+}
+
+/// `FilterActiveReplicaSets`: ReplicaSets that have, or ought to have, pods.
+pub fn is_active(rs: &ReplicaSet) -> bool {
+    spec_replicas(rs) > 0
+}
+
+/// Whether the ReplicaSet has a scale-down deadline.
+pub fn has_scale_down_deadline(rs: &ReplicaSet) -> bool {
+    annotation(rs, SCALE_DOWN_DEADLINE_ANNOTATION).is_some_and(|v| !v.is_empty())
+}
+
+/// Time left before the scale-down deadline, if it has one that has not passed; an unreadable deadline is an
+/// error.
+pub fn time_before_scale_down(
+    rs: &ReplicaSet,
+    now: jiff::Timestamp,
+) -> Result<Option<jiff::SignedDuration>, String> {
+    let Some(raw) = annotation(rs, SCALE_DOWN_DEADLINE_ANNOTATION).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    let at: jiff::Timestamp =
+        raw.parse().map_err(|_| format!("unable to read scaleDownAt label on rs '{}'", name(rs)))?;
+    Ok((at > now).then(|| now.duration_until(at)))
+}
+
+/// The ReplicaSet's name.
+pub fn name(rs: &ReplicaSet) -> &str {
+    rs.metadata.name.as_deref().unwrap_or("")
+}
+
+fn created(rs: &ReplicaSet) -> Option<jiff::Timestamp> {
+    rs.metadata.creation_timestamp.as_ref().map(|t| t.0)
+}
+
+/// `ReplicaSetsByCreationTimestamp`: oldest first, name as the tie breaker.
+pub fn by_creation(a: &ReplicaSet, b: &ReplicaSet) -> Ordering {
+    created(a).cmp(&created(b)).then_with(|| name(a).cmp(name(b)))
+}
+
+/// Whether `a` was created strictly before `b` (`CreationTimestamp.Before`).
+pub fn created_before(a: &ReplicaSet, b: &ReplicaSet) -> bool {
+    match (created(a), created(b)) {
+        (Some(x), Some(y)) => x < y,
+        _ => false,
+    }
+}
+
+/// `ReplicaSetsByRevisionNumber`: by revision, creation time breaking ties; unreadable revisions sort by
+/// creation time among themselves.
+pub fn by_revision(a: &ReplicaSet, b: &ReplicaSet) -> Ordering {
+    let ra = annotation(a, REVISION_ANNOTATION).and_then(|v| v.parse::<i64>().ok());
+    let rb = annotation(b, REVISION_ANNOTATION).and_then(|v| v.parse::<i64>().ok());
+    match (ra, rb) {
+        (Some(x), Some(y)) if x != y => x.cmp(&y),
+        (Some(_), None) => Ordering::Greater,
+        (None, Some(_)) => Ordering::Less,
+        _ => by_creation(a, b),
+    }
+}
+
+/// The Rollout's ReplicaSets split as upstream's rollout context holds them.
+#[derive(Debug, Clone, Default)]
+pub struct ReplicaSets {
+    /// Every ReplicaSet the Rollout controls.
+    pub all: Vec<ReplicaSet>,
+    /// Index into `all` of the ReplicaSet for the desired template.
+    pub new: Option<usize>,
+    /// Index into `all` of the ReplicaSet whose hash is `status.stableRS`.
+    pub stable: Option<usize>,
+}
+
+impl ReplicaSets {
+    /// Sorts `all` oldest first and finds the new and stable ReplicaSets: the new one by the first of
+    /// `desired_hashes` some ReplicaSet carries (`FindNewReplicaSet`: the hash, then the hash earlier versions
+    /// computed for the same template), the stable one by `status.stableRS` (`GetStableRS`).
+    pub fn classify(mut all: Vec<ReplicaSet>, rollout: &Rollout, desired_hashes: &[&str]) -> ReplicaSets {
+        all.sort_by(by_creation);
+        let new = desired_hashes.iter().find_map(|h| all.iter().position(|rs| pod_hash(rs) == *h));
+        let stable_hash = rollout.status.as_ref().and_then(|s| s.stable_rs.as_deref()).unwrap_or("");
+        let stable = if stable_hash.is_empty() {
+            None
+        } else if new.is_some_and(|i| pod_hash(&all[i]) == stable_hash) {
+            new
+        } else {
+            all.iter().position(|rs| pod_hash(rs) == stable_hash)
+        };
+        ReplicaSets { all, new, stable }
+    }
+
+    pub fn new_rs(&self) -> Option<&ReplicaSet> {
+        self.new.map(|i| &self.all[i])
+    }
+
+    pub fn stable_rs(&self) -> Option<&ReplicaSet> {
+        self.stable.map(|i| &self.all[i])
+    }
+
+    /// `GetOtherRSs`: neither new nor stable.
+    pub fn others(&self) -> Vec<&ReplicaSet> {
+        self.all
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| Some(*i) != self.new && Some(*i) != self.stable)
+            .map(|(_, rs)| rs)
+            .collect()
+    }
+
+    /// `FindOldReplicaSets`: every ReplicaSet but the new one (the stable one included).
+    pub fn older(&self) -> Vec<&ReplicaSet> {
+        self.all.iter().enumerate().filter(|(i, _)| Some(*i) != self.new).map(|(_, rs)| rs).collect()
+    }
+
+    /// `CheckStableRSExists`: a stable ReplicaSet that is not the new one.
+    pub fn stable_differs(&self) -> bool {
+        self.stable.is_some() && self.stable != self.new
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::apps::v1::{ReplicaSetSpec, ReplicaSetStatus};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+
+    pub(crate) fn rs(hash: &str, revision: &str, created_s: i64) -> ReplicaSet {
+        ReplicaSet {
+            metadata: ObjectMeta {
+                name: Some(format!("r-{hash}")),
+                labels: Some([(POD_TEMPLATE_HASH_LABEL.to_string(), hash.to_string())].into()),
+                annotations: (!revision.is_empty())
+                    .then(|| [(REVISION_ANNOTATION.to_string(), revision.to_string())].into()),
+                creation_timestamp: Some(Time(jiff::Timestamp::from_second(created_s).expect("ts"))),
+                ..Default::default()
+            },
+            spec: ReplicaSetSpec { replicas: Some(1), ..Default::default() },
+            status: Some(ReplicaSetStatus::default()),
+        }
+    }
+
+    #[test]
+    fn revisions_sort_numerically_with_unreadable_ones_first() {
+        let mut list = vec![rs("c", "10", 3), rs("a", "2", 1), rs("x", "bad", 5), rs("b", "2", 2)];
+        list.sort_by(by_revision);
+        let names: Vec<&str> = list.iter().map(name).collect();
+        assert_eq!(names, ["r-x", "r-a", "r-b", "r-c"]);
+        assert_eq!(max_revision(&list), 10);
+        assert_eq!(max_revision(&[rs("a", "", 1)]), 0);
+    }
+
+    #[test]
+    fn scale_down_deadlines_are_read_as_rfc3339() {
+        let now: jiff::Timestamp = "2026-01-01T00:00:00Z".parse().expect("ts");
+        let mut r = rs("a", "1", 1);
+        assert_eq!(time_before_scale_down(&r, now), Ok(None));
+        r.metadata
+            .annotations
+            .get_or_insert_default()
+            .insert(SCALE_DOWN_DEADLINE_ANNOTATION.into(), "2026-01-01T00:00:30Z".into());
+        assert_eq!(time_before_scale_down(&r, now), Ok(Some(jiff::SignedDuration::from_secs(30))));
+        r.metadata
+            .annotations
+            .get_or_insert_default()
+            .insert(SCALE_DOWN_DEADLINE_ANNOTATION.into(), "2025-01-01T00:00:00Z".into());
+        assert_eq!(time_before_scale_down(&r, now), Ok(None));
+        r.metadata
+            .annotations
+            .get_or_insert_default()
+            .insert(SCALE_DOWN_DEADLINE_ANNOTATION.into(), "soon".into());
+        assert!(time_before_scale_down(&r, now).is_err());
+    }
+}
