@@ -3,6 +3,10 @@
 
 pub mod analysis;
 pub mod canary;
+pub mod conditions;
 pub mod fenceposts;
 pub mod hash;
+pub mod pause;
+pub mod phase;
 pub mod replicaset;
+pub mod steps;
