@@ -4,9 +4,11 @@
 pub mod analysis;
 pub mod canary;
 pub mod conditions;
+pub mod ephemeral;
 pub mod fenceposts;
 pub mod hash;
 pub mod pause;
 pub mod phase;
 pub mod replicaset;
+pub mod rollout_analysis;
 pub mod steps;
