@@ -111,6 +111,17 @@ fn resource_json(rt: &ResourceType) -> Vec<Value> {
             "verbs": SUB_VERBS,
         }));
     }
+    if rt.group.is_empty() && rt.plural == "pods" {
+        out.push(json!({
+            "name": "pods/eviction",
+            "singularName": "",
+            "namespaced": true,
+            "group": "policy",
+            "version": "v1",
+            "kind": "Eviction",
+            "verbs": ["create"],
+        }));
+    }
     out
 }
 

@@ -239,6 +239,7 @@ fn resource(
     match t.sub {
         None | Some("status") if t.sub.is_none() || rt.status => {}
         Some("scale") if rt.scale.is_some() => {}
+        Some("eviction") if rt.group.is_empty() && rt.plural == "pods" => {}
         _ => return Err(ApiError::no_route()),
     }
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or(JSON);
@@ -306,6 +307,7 @@ fn resource(
             patch_object(&ctx, params, name, sub, &content_type, &body)
         }
         (Some(name), None, Method::DELETE) => delete(&ctx, params, name, &body),
+        (Some(name), Some("eviction"), Method::POST) => evict(&ctx, params, name, &body),
         (Some(name), Some("scale"), Method::GET) => {
             let obj = app.store.get(&rt, ctx.ns, name)?;
             Ok(ok(&scale_of(&rt, &obj)))
@@ -467,6 +469,28 @@ fn delete(ctx: &Ctx<'_>, params: &Params, name: &str, body: &Bytes) -> ApiResult
         })));
     }
     Ok(ok(&ctx.render(&last)))
+}
+
+/// `POST pods/{name}/eviction`: the pod is deleted with the eviction's delete options. The embedded
+/// cluster has no PodDisruptionBudgets, so an eviction is never refused.
+fn evict(ctx: &Ctx<'_>, params: &Params, name: &str, body: &Bytes) -> ApiResult<Response> {
+    let eviction = parse_body(body)?;
+    let named = eviction.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+    if named != name {
+        return Err(ApiError::bad_request(format!(
+            "name in URL does not match name in Eviction object: {name:?} != {named:?}"
+        )));
+    }
+    let options = match eviction.get("deleteOptions") {
+        Some(o) if !o.is_null() => Bytes::from(o.to_string()),
+        _ => Bytes::new(),
+    };
+    let opts = delete_options(params, &options)?;
+    ctx.app.store.delete(&ctx.rt, ctx.ns, name, &opts)?;
+    Ok(json_response(
+        StatusCode::CREATED,
+        &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
+    ))
 }
 
 /// Which patch format a content type names.

@@ -279,6 +279,40 @@ async fn status_and_scale_subresources() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eviction_deletes_the_pod_and_checks_its_name() {
+    let (c, client) = start(ClusterConfig::builder().ready_after(Duration::from_millis(50)).build()).await;
+    let rs_api: Api<ReplicaSet> = Api::default_namespaced(client.clone());
+    let rs: ReplicaSet = serde_json::from_value(rs_manifest("ev", 1, "img:1")).expect("rs");
+    rs_api.create(&PostParams::default(), &rs).await.expect("create");
+    let pods: Api<Pod> = Api::default_namespaced(client.clone());
+    let first = eventually("a pod", || async {
+        pods.list(&ListParams::default().labels("app=ev")).await.ok()?.items.into_iter().next()
+    })
+    .await;
+    let name = first.metadata.name.clone().expect("name");
+    let mismatch = client
+        .request::<serde_json::Value>(
+            http::Request::post(format!("/api/v1/namespaces/default/pods/{name}/eviction"))
+                .header("content-type", "application/json")
+                .body(serde_json::to_vec(&json!({"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": "other"}})).expect("body"))
+                .expect("request"),
+        )
+        .await;
+    assert!(
+        matches!(&mismatch, Err(kube::Error::Api(e)) if e.code == 400 && e.message.contains("does not match")),
+        "{mismatch:?}"
+    );
+    pods.evict(&name, &Default::default()).await.expect("evict");
+    eventually("a replacement pod", || async {
+        let list = pods.list(&ListParams::default().labels("app=ev")).await.ok()?.items;
+        (list.len() == 1 && list[0].metadata.name.as_deref() != Some(name.as_str())).then_some(())
+    })
+    .await;
+    assert!(pods.get_opt(&name).await.expect("get").is_none(), "the evicted pod is gone");
+    c.shutdown().await.expect("clean shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jobs_complete_or_fail_and_never_ready_images_stay_unready() {
     let cfg = ClusterConfig::builder()
         .ready_after(Duration::from_millis(20))
