@@ -191,6 +191,8 @@ pub fn builtins() -> Vec<ResourceType> {
     ];
     v.push(pod);
 
+    v.push(builtin("", "v1", "PodTemplate", "podtemplates", true, &[]));
+
     let mut svc = builtin("", "v1", "Service", "services", true, &["svc"]);
     svc.status = true;
     svc.categories = all.clone();
