@@ -149,11 +149,14 @@ pub fn rollout_progressing(rollout: &Rollout, new: &RolloutStatus) -> bool {
     let mut strategy_progress = false;
     if rollout.blue_green().is_some() {
         let (o, n) = (old.blue_green.clone().unwrap_or_default(), new.blue_green.clone().unwrap_or_default());
-        strategy_progress = o.active_selector != n.active_selector || o.preview_selector != n.preview_selector;
+        strategy_progress =
+            o.active_selector != n.active_selector || o.preview_selector != n.preview_selector;
     }
     if rollout.canary().is_some() {
-        let step_moved = matches!((new.current_step_index, old.current_step_index), (Some(a), Some(b)) if a != b);
-        strategy_progress = new.stable_rs != old.stable_rs || step_moved || new.current_step_hash != old.current_step_hash;
+        let step_moved =
+            matches!((new.current_step_index, old.current_step_index), (Some(a), Some(b)) if a != b);
+        strategy_progress =
+            new.stable_rs != old.stable_rs || step_moved || new.current_step_hash != old.current_step_hash;
     }
     let old_old = count(old.replicas) - count(old.updated_replicas);
     let new_old = count(new.replicas) - count(new.updated_replicas);
@@ -228,15 +231,18 @@ pub fn calculate(rollout: &Rollout, new: &mut RolloutStatus, o: &Observed, now: 
     use RolloutConditionType as T;
     let mut events = Vec::new();
     let old = rollout.status.clone().unwrap_or_default();
-    let paused = new.pause_conditions.as_ref().is_some_and(|p| !p.is_empty()) || rollout.spec.paused.unwrap_or(false);
+    let paused =
+        new.pause_conditions.as_ref().is_some_and(|p| !p.is_empty()) || rollout.spec.paused.unwrap_or(false);
 
     let healthy = rollout_healthy(rollout, new);
     let mut became_unhealthy = false;
     if !paused && healthy {
         set(new, new_condition(T::Healthy, "True", ROLLOUT_HEALTHY_REASON, ROLLOUT_HEALTHY_MESSAGE, now));
     } else if get(&old, &T::Healthy).is_some() {
-        became_unhealthy =
-            set(new, new_condition(T::Healthy, "False", ROLLOUT_HEALTHY_REASON, ROLLOUT_NOT_HEALTHY_MESSAGE, now));
+        became_unhealthy = set(
+            new,
+            new_condition(T::Healthy, "False", ROLLOUT_HEALTHY_REASON, ROLLOUT_NOT_HEALTHY_MESSAGE, now),
+        );
     }
 
     if o.aborted {
@@ -296,8 +302,14 @@ pub fn calculate(rollout: &Rollout, new: &mut RolloutStatus, o: &Observed, now: 
     }
 
     if rollout_completed(new) {
-        set(new, new_condition(T::Completed, "True", ROLLOUT_COMPLETED_REASON, ROLLOUT_COMPLETED_REASON, now));
-    } else if set(new, new_condition(T::Completed, "False", ROLLOUT_COMPLETED_REASON, ROLLOUT_COMPLETED_REASON, now)) {
+        set(
+            new,
+            new_condition(T::Completed, "True", ROLLOUT_COMPLETED_REASON, ROLLOUT_COMPLETED_REASON, now),
+        );
+    } else if set(
+        new,
+        new_condition(T::Completed, "False", ROLLOUT_COMPLETED_REASON, ROLLOUT_COMPLETED_REASON, now),
+    ) {
         let hash = new.current_pod_hash.clone().unwrap_or_default();
         events.push(Event::normal(
             ROLLOUT_NOT_COMPLETED_REASON,

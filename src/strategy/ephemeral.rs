@@ -52,15 +52,21 @@ pub fn sync(
         existing.and_then(|e| e.annotations.as_ref()),
         desired.and_then(|d| d.annotations.as_ref()),
     );
-    let labels =
-        sync_map(&mut meta.labels, existing.and_then(|e| e.labels.as_ref()), desired.and_then(|d| d.labels.as_ref()));
+    let labels = sync_map(
+        &mut meta.labels,
+        existing.and_then(|e| e.labels.as_ref()),
+        desired.and_then(|d| d.labels.as_ref()),
+    );
     annotations || labels
 }
 
 /// The injected metadata as upstream records it in the annotation: Go's JSON, empty maps left out.
 fn record(metadata: &PodTemplateMetadata) -> String {
     let non_empty = |m: &Option<BTreeMap<String, String>>| m.clone().filter(|m| !m.is_empty());
-    let m = PodTemplateMetadata { labels: non_empty(&metadata.labels), annotations: non_empty(&metadata.annotations) };
+    let m = PodTemplateMetadata {
+        labels: non_empty(&metadata.labels),
+        annotations: non_empty(&metadata.annotations),
+    };
     serde_json::to_string(&m).unwrap_or_default()
 }
 
@@ -76,7 +82,10 @@ pub fn sync_replica_set(rs: &ReplicaSet, desired: Option<&PodTemplateMetadata>) 
     }
     match desired {
         Some(d) => {
-            rs.metadata.annotations.get_or_insert_with(BTreeMap::new).insert(EPHEMERAL_METADATA_ANNOTATION.into(), record(d));
+            rs.metadata
+                .annotations
+                .get_or_insert_with(BTreeMap::new)
+                .insert(EPHEMERAL_METADATA_ANNOTATION.into(), record(d));
         }
         None => {
             if let Some(a) = rs.metadata.annotations.as_mut() {
@@ -101,7 +110,9 @@ mod tests {
     #[test]
     fn only_what_was_injected_is_taken_out() {
         let mut meta = ObjectMeta {
-            labels: Some([("app".to_string(), "x".to_string()), ("role".to_string(), "canary".to_string())].into()),
+            labels: Some(
+                [("app".to_string(), "x".to_string()), ("role".to_string(), "canary".to_string())].into(),
+            ),
             ..Default::default()
         };
         let existing = md(&[("role", "canary")], &[]);
@@ -111,7 +122,11 @@ mod tests {
         assert_eq!(meta.labels.as_ref().and_then(|l| l.get("role")).map(String::as_str), Some("stable"));
         assert!(!sync(&mut meta, Some(&desired), Some(&desired)), "nothing to change");
         assert!(sync(&mut meta, Some(&desired), None));
-        assert_eq!(meta.labels, Some([("app".to_string(), "x".to_string())].into()), "the user's label stays");
+        assert_eq!(
+            meta.labels,
+            Some([("app".to_string(), "x".to_string())].into()),
+            "the user's label stays"
+        );
         assert_eq!(meta.annotations, Some(BTreeMap::new()));
     }
 
@@ -121,7 +136,12 @@ mod tests {
         let desired = md(&[("role", "canary")], &[]);
         let injected_rs = sync_replica_set(&rs, Some(&desired)).expect("changed");
         assert_eq!(
-            injected_rs.metadata.annotations.as_ref().and_then(|a| a.get(EPHEMERAL_METADATA_ANNOTATION)).map(String::as_str),
+            injected_rs
+                .metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(EPHEMERAL_METADATA_ANNOTATION))
+                .map(String::as_str),
             Some(r#"{"labels":{"role":"canary"}}"#)
         );
         assert_eq!(injected(&injected_rs), Some(desired.clone()));

@@ -77,8 +77,13 @@ impl PauseContext {
             return;
         }
         let mut controller_pause = old.controller_pause.unwrap_or(false);
-        let mut conditions: Vec<PauseCondition> =
-            old.pause_conditions.iter().flatten().filter(|c| !self.remove.contains(&c.reason)).cloned().collect();
+        let mut conditions: Vec<PauseCondition> = old
+            .pause_conditions
+            .iter()
+            .flatten()
+            .filter(|c| !self.remove.contains(&c.reason))
+            .cloned()
+            .collect();
         for reason in &self.add {
             if !old.pause_conditions.iter().flatten().any(|c| &c.reason == reason) {
                 conditions.push(PauseCondition { reason: reason.clone(), start_time: meta_time(now) });

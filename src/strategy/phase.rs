@@ -49,8 +49,10 @@ pub fn calculate(spec: &RolloutSpec, status: &RolloutStatus) -> (RolloutPhase, S
             return (RolloutPhase::Progressing, "active service cutover pending".into());
         }
         if stable.is_empty() || !fully_promoted {
-            let post = strategy.and_then(|s| s.blue_green.as_ref()).and_then(|b| b.post_promotion_analysis.as_ref());
-            let run_done = bg.post_promotion_analysis_run_status.as_ref().is_some_and(|r| r.status.completed());
+            let post =
+                strategy.and_then(|s| s.blue_green.as_ref()).and_then(|b| b.post_promotion_analysis.as_ref());
+            let run_done =
+                bg.post_promotion_analysis_run_status.as_ref().is_some_and(|r| r.status.completed());
             if post.is_some() && !run_done {
                 return (RolloutPhase::Progressing, "waiting for analysis to complete".into());
             }
@@ -76,7 +78,8 @@ pub fn observed(rollout: &Rollout) -> (RolloutPhase, String) {
     if observed.is_some_and(|g| g < generation) {
         return (RolloutPhase::Progressing, "waiting for rollout spec update to be observed".into());
     }
-    if status.controller_pause.unwrap_or(false) && status.pause_conditions.as_ref().is_none_or(Vec::is_empty) {
+    if status.controller_pause.unwrap_or(false) && status.pause_conditions.as_ref().is_none_or(Vec::is_empty)
+    {
         return (RolloutPhase::Progressing, "waiting for rollout to unpause".into());
     }
     match status.phase.clone() {

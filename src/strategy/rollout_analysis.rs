@@ -80,15 +80,14 @@ pub fn run_metadata(
     if let Kind::Step(i) = kind {
         labels.insert(STEP_INDEX_LABEL.into(), i.to_string());
     }
-    if let Some(id) = rollout.metadata.labels.as_ref().and_then(|l| l.get(INSTANCE_ID_LABEL)).filter(|v| !v.is_empty())
+    if let Some(id) =
+        rollout.metadata.labels.as_ref().and_then(|l| l.get(INSTANCE_ID_LABEL)).filter(|v| !v.is_empty())
     {
         labels.insert(INSTANCE_ID_LABEL.into(), id.clone());
     }
     let meta = analysis.analysis_run_metadata.as_ref();
     labels.extend(meta.and_then(|m| m.labels.clone()).unwrap_or_default());
-    labels.extend(
-        rollout.spec.selector.as_ref().and_then(|s| s.match_labels.clone()).unwrap_or_default(),
-    );
+    labels.extend(rollout.spec.selector.as_ref().and_then(|s| s.match_labels.clone()).unwrap_or_default());
     let revision = rollout.metadata.annotations.as_ref().and_then(|a| a.get(REVISION_ANNOTATION)).cloned();
     let mut annotations = BTreeMap::from([(REVISION_ANNOTATION.to_string(), revision.unwrap_or_default())]);
     annotations.extend(meta.and_then(|m| m.annotations.clone()).unwrap_or_default());
@@ -141,9 +140,8 @@ pub fn build_args(
 /// `fieldpath.ExtractFieldPathAsString` for the metadata paths the downward API supports.
 pub fn metadata_field(rollout: &Rollout, path: &str) -> Result<String, String> {
     let m = &rollout.metadata;
-    let map_key = |prefix: &str| {
-        path.strip_prefix(prefix)?.strip_prefix("['")?.strip_suffix("']").map(str::to_string)
-    };
+    let map_key =
+        |prefix: &str| path.strip_prefix(prefix)?.strip_prefix("['")?.strip_suffix("']").map(str::to_string);
     let format_map = |map: Option<&BTreeMap<String, String>>| {
         map.into_iter()
             .flatten()
@@ -200,7 +198,9 @@ pub fn needs_new_run(current: Option<&AnalysisRun>, rollout: &Rollout) -> bool {
     let Some(current) = current else { return true };
     let status = rollout.status.clone().unwrap_or_default();
     let has = |reason: PauseReason| status.pause_conditions.iter().flatten().any(|c| c.reason == reason);
-    if status.controller_pause.unwrap_or(false) && !has(PauseReason::CanaryPauseStep) && !has(PauseReason::BlueGreenPause)
+    if status.controller_pause.unwrap_or(false)
+        && !has(PauseReason::CanaryPauseStep)
+        && !has(PauseReason::BlueGreenPause)
     {
         return phase(current) == AnalysisPhase::Inconclusive;
     }
@@ -227,7 +227,8 @@ pub fn verdict(run: &AnalysisRun, kind: Kind) -> Verdict {
         AnalysisPhase::Inconclusive => Verdict::Pause,
         AnalysisPhase::Error | AnalysisPhase::Failed => {
             let mut message = kind.failure_message().to_string();
-            if let Some(m) = run.status.as_ref().and_then(|s| s.message.as_deref()).filter(|m| !m.is_empty()) {
+            if let Some(m) = run.status.as_ref().and_then(|s| s.message.as_deref()).filter(|m| !m.is_empty())
+            {
                 message = format!("{message}: {m}");
             }
             Verdict::Abort(message)
@@ -238,7 +239,10 @@ pub fn verdict(run: &AnalysisRun, kind: Kind) -> Verdict {
 
 /// `IsSemanticallyEqual`: the same metrics, dry-run and retention rules and arguments.
 pub fn semantically_equal(a: &AnalysisRunSpec, b: &AnalysisRunSpec) -> bool {
-    a.metrics == b.metrics && a.dry_run == b.dry_run && a.measurement_retention == b.measurement_retention && a.args == b.args
+    a.metrics == b.metrics
+        && a.dry_run == b.dry_run
+        && a.measurement_retention == b.measurement_retention
+        && a.args == b.args
 }
 
 /// `FilterAnalysisRunsToDelete`: newest first, keep `keep_successful` Successful and `keep_unsuccessful`
@@ -269,7 +273,11 @@ pub fn runs_to_delete<'a>(
         }
         match phase(run) {
             AnalysisPhase::Successful => {
-                if ok < keep_successful { ok += 1 } else { out.push(run) }
+                if ok < keep_successful {
+                    ok += 1
+                } else {
+                    out.push(run)
+                }
             }
             AnalysisPhase::Failed | AnalysisPhase::Error | AnalysisPhase::Inconclusive => {
                 if bad < keep_unsuccessful { bad += 1 } else { out.push(run) }

@@ -65,14 +65,53 @@ mod tests {
         let cases = [
             (CanaryStep { set_weight: Some(20), ..Default::default() }, "setWeight: 20"),
             (CanaryStep { pause: Some(RolloutPause::default()), ..Default::default() }, "pause"),
-            (CanaryStep { pause: Some(RolloutPause { duration: Some(IntOrString::String("10s".into())) }), ..Default::default() }, "pause: 10s"),
-            (CanaryStep { pause: Some(RolloutPause { duration: Some(IntOrString::Int(30)) }), ..Default::default() }, "pause: 30"),
+            (
+                CanaryStep {
+                    pause: Some(RolloutPause { duration: Some(IntOrString::String("10s".into())) }),
+                    ..Default::default()
+                },
+                "pause: 10s",
+            ),
+            (
+                CanaryStep {
+                    pause: Some(RolloutPause { duration: Some(IntOrString::Int(30)) }),
+                    ..Default::default()
+                },
+                "pause: 30",
+            ),
             (CanaryStep { analysis: Some(Default::default()), ..Default::default() }, "analysis"),
             (CanaryStep { experiment: Some(Default::default()), ..Default::default() }, "experiment"),
-            (CanaryStep { set_canary_scale: Some(SetCanaryScale { replicas: Some(3), ..Default::default() }), ..Default::default() }, "setCanaryScale{replicas: 3}"),
-            (CanaryStep { set_canary_scale: Some(SetCanaryScale { weight: Some(5), ..Default::default() }), ..Default::default() }, "setCanaryScale{weight: 5}"),
-            (CanaryStep { set_canary_scale: Some(SetCanaryScale { match_traffic_weight: Some(true), ..Default::default() }), ..Default::default() }, "setCanaryScale{matchTrafficWeight: true}"),
-            (CanaryStep { plugin: Some(PluginStep { name: "org/p".into(), config: None }), ..Default::default() }, "plugin: org/p"),
+            (
+                CanaryStep {
+                    set_canary_scale: Some(SetCanaryScale { replicas: Some(3), ..Default::default() }),
+                    ..Default::default()
+                },
+                "setCanaryScale{replicas: 3}",
+            ),
+            (
+                CanaryStep {
+                    set_canary_scale: Some(SetCanaryScale { weight: Some(5), ..Default::default() }),
+                    ..Default::default()
+                },
+                "setCanaryScale{weight: 5}",
+            ),
+            (
+                CanaryStep {
+                    set_canary_scale: Some(SetCanaryScale {
+                        match_traffic_weight: Some(true),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+                "setCanaryScale{matchTrafficWeight: true}",
+            ),
+            (
+                CanaryStep {
+                    plugin: Some(PluginStep { name: "org/p".into(), config: None }),
+                    ..Default::default()
+                },
+                "plugin: org/p",
+            ),
             (CanaryStep::default(), "invalid"),
         ];
         for (step, text) in cases {

@@ -237,12 +237,16 @@ fn without_a_separate_stable_the_new_replica_set_goes_to_full_size() {
     assert_eq!(basic_canary_counts(&ro, Some(&same_name), Some(&stable), &[]), (10, 0));
 }
 
+/// (replicas, setWeight, abort, extra steps, (canary weight, stable weight), canary rs, stable rs (spec, avail),
+/// expected (canary, stable)).
+type DynamicScaleCase = (i32, i32, bool, &'static [i32], (i32, i32), i32, (i32, i32), (i32, i32));
+
 #[test]
 fn dynamic_stable_scale_follows_the_recorded_weights() {
     // (replicas, setWeight, abort, extra steps, (canary weight, stable weight), canary rs, stable rs (spec, avail),
     //  expected (canary, stable)); upstream's TestCalculateReplicaCountsForCanaryTrafficRoutingDynamicScale.
     #[rustfmt::skip]
-    let cases: [(i32, i32, bool, &[i32], (i32, i32), i32, (i32, i32), (i32, i32)); 8] = [
+    let cases: [DynamicScaleCase; 8] = [
         (10, 20, true, &[60], (60, 40), 6, (4, 4), (6, 8)),
         (10, 20, true, &[60], (60, 40), 1, (4, 4), (6, 8)),
         (10, 20, true, &[60], (60, 40), 2, (8, 4), (6, 8)),

@@ -51,7 +51,10 @@ fn a_finished_rollout_is_healthy_available_and_completed() {
         condition_of(&new, T::Progressing),
         triple("True", "NewReplicaSetAvailable", "ReplicaSet \"app-h2\" has successfully progressed.")
     );
-    assert_eq!(condition_of(&new, T::Available), triple("True", "AvailableReason", "Rollout has minimum availability"));
+    assert_eq!(
+        condition_of(&new, T::Available),
+        triple("True", "AvailableReason", "Rollout has minimum availability")
+    );
     assert_eq!(condition_of(&new, T::Completed), triple("True", "RolloutCompleted", "RolloutCompleted"));
     assert!(events.is_empty(), "{events:?}");
 }
@@ -65,7 +68,13 @@ fn progress_aborts_and_deadlines_set_progressing_as_upstream() {
     status.current_pod_hash = Some("h3".into());
     status.current_step_index = Some(1);
     status.updated_replicas = Some(0);
-    status.conditions = Some(vec![new_condition(T::Progressing, "True", "ReplicaSetUpdated", "old", at("2026-01-01T00:00:00Z"))]);
+    status.conditions = Some(vec![new_condition(
+        T::Progressing,
+        "True",
+        "ReplicaSetUpdated",
+        "old",
+        at("2026-01-01T00:00:00Z"),
+    )]);
     let mid = ro.clone();
 
     // Pods moved: progressing, lastUpdateTime refreshed, transition kept.
@@ -74,11 +83,17 @@ fn progress_aborts_and_deadlines_set_progressing_as_upstream() {
     let o = Observed { new_rs_name: Some("app-h3".into()), ..observed() };
     let events = calculate(&mid, &mut new, &o, at(NOW));
     let c = get(&new, &T::Progressing).expect("progressing").clone();
-    assert_eq!((c.reason.as_str(), c.message.as_str()), ("ReplicaSetUpdated", "ReplicaSet \"app-h3\" is progressing."));
+    assert_eq!(
+        (c.reason.as_str(), c.message.as_str()),
+        ("ReplicaSetUpdated", "ReplicaSet \"app-h3\" is progressing.")
+    );
     assert_eq!((c.last_update_time.0, c.last_transition_time.0), (at(NOW), at("2026-01-01T00:00:00Z")));
     assert_eq!(
         events,
-        vec![Event::normal("RolloutNotCompleted", "Rollout not completed, started update to revision 2 (h3)")]
+        vec![Event::normal(
+            "RolloutNotCompleted",
+            "Rollout not completed, started update to revision 2 (h3)"
+        )]
     );
 
     // Nothing moved for over ten minutes: the deadline passed...
@@ -89,14 +104,21 @@ fn progress_aborts_and_deadlines_set_progressing_as_upstream() {
         triple("False", "ProgressDeadlineExceeded", "ReplicaSet \"app-h3\" has timed out progressing.")
     );
     // ...unless the current step waits indefinitely or a ReplicaSet waits for its scale-down deadline.
-    for o in [Observed { indefinite_step: true, ..o.clone() }, Observed { waiting_for_scale_down: true, ..o.clone() }] {
+    for o in [
+        Observed { indefinite_step: true, ..o.clone() },
+        Observed { waiting_for_scale_down: true, ..o.clone() },
+    ] {
         let mut new = mid.status.clone().expect("status");
         calculate(&mid, &mut new, &o, at(NOW));
         assert_eq!(condition_of(&new, T::Progressing).1, "ReplicaSetUpdated");
     }
 
     // Aborted: Progressing False with the abort message, once, with a Warning.
-    let aborted = Observed { aborted: true, abort_message: "Step-based analysis phase error/failed".into(), ..o.clone() };
+    let aborted = Observed {
+        aborted: true,
+        abort_message: "Step-based analysis phase error/failed".into(),
+        ..o.clone()
+    };
     let mut new = mid.status.clone().expect("status");
     let events = calculate(&mid, &mut new, &aborted, at(NOW));
     let message = "Rollout aborted update to revision 2: Step-based analysis phase error/failed";
@@ -136,7 +158,8 @@ fn a_promoted_rollout_losing_pods_is_not_available() {
 fn replica_failures_are_copied_and_removed() {
     use RolloutConditionType as T;
     let ro = finished();
-    let failure = new_condition(T::ReplicaFailure, "True", "FailedCreate", "pods \"x\" is forbidden", at(NOW));
+    let failure =
+        new_condition(T::ReplicaFailure, "True", "FailedCreate", "pods \"x\" is forbidden", at(NOW));
     let mut new = ro.status.clone().expect("status");
     calculate(&ro, &mut new, &Observed { replica_failure: Some(failure), ..observed() }, at(NOW));
     assert_eq!(condition_of(&new, T::ReplicaFailure).1, "FailedCreate");

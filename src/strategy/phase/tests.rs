@@ -1,9 +1,7 @@
 //! The phase table of argo-semantics §d.10, one row per rule, in rule order.
 
 use super::*;
-use crate::api::rollout::{
-    BlueGreenStatus, PauseCondition, PauseReason, RolloutCondition, RolloutStrategy,
-};
+use crate::api::rollout::{BlueGreenStatus, PauseCondition, PauseReason, RolloutCondition, RolloutStrategy};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 fn t(s: &str) -> Time {
@@ -39,28 +37,89 @@ fn the_phase_is_the_first_rule_that_applies() {
     type Edit = fn(&mut RolloutSpec, &mut RolloutStatus);
     let cases: [(&str, Edit, RolloutPhase, &str); 12] = [
         ("healthy", |_, _| {}, RolloutPhase::Healthy, ""),
-        ("invalid spec", |_, s| {
-            s.conditions = Some(vec![condition(RolloutConditionType::InvalidSpec, "InvalidSpec", "bad")]);
-        }, RolloutPhase::Degraded, "InvalidSpec: bad"),
-        ("aborted", |_, s| {
-            s.conditions = Some(vec![condition(RolloutConditionType::Progressing, "RolloutAborted", "Rollout aborted update to revision 2")]);
-        }, RolloutPhase::Degraded, "RolloutAborted: Rollout aborted update to revision 2"),
-        ("deadline", |_, s| {
-            s.conditions = Some(vec![condition(RolloutConditionType::Progressing, "ProgressDeadlineExceeded", "ReplicaSet \"x\" has timed out progressing.")]);
-        }, RolloutPhase::Degraded, "ProgressDeadlineExceeded: ReplicaSet \"x\" has timed out progressing."),
+        (
+            "invalid spec",
+            |_, s| {
+                s.conditions = Some(vec![condition(RolloutConditionType::InvalidSpec, "InvalidSpec", "bad")]);
+            },
+            RolloutPhase::Degraded,
+            "InvalidSpec: bad",
+        ),
+        (
+            "aborted",
+            |_, s| {
+                s.conditions = Some(vec![condition(
+                    RolloutConditionType::Progressing,
+                    "RolloutAborted",
+                    "Rollout aborted update to revision 2",
+                )]);
+            },
+            RolloutPhase::Degraded,
+            "RolloutAborted: Rollout aborted update to revision 2",
+        ),
+        (
+            "deadline",
+            |_, s| {
+                s.conditions = Some(vec![condition(
+                    RolloutConditionType::Progressing,
+                    "ProgressDeadlineExceeded",
+                    "ReplicaSet \"x\" has timed out progressing.",
+                )]);
+            },
+            RolloutPhase::Degraded,
+            "ProgressDeadlineExceeded: ReplicaSet \"x\" has timed out progressing.",
+        ),
         ("manually paused", |sp, _| sp.paused = Some(true), RolloutPhase::Paused, "manually paused"),
-        ("pause step", |_, s| {
-            s.pause_conditions = Some(vec![PauseCondition { reason: PauseReason::CanaryPauseStep, start_time: t("2026-01-01T00:00:00Z") }]);
-        }, RolloutPhase::Paused, "CanaryPauseStep"),
-        ("restarting", |sp, _| sp.restart_at = Some(t("2026-01-01T00:00:00Z")), RolloutPhase::Progressing, "rollout is restarting"),
-        ("restarted", |sp, s| {
-            sp.restart_at = Some(t("2026-01-01T00:00:00Z"));
-            s.restarted_at = Some(t("2026-01-01T00:00:00Z"));
-        }, RolloutPhase::Healthy, ""),
-        ("updating", |sp, _| sp.replicas = Some(3), RolloutPhase::Progressing, "more replicas need to be updated"),
-        ("becoming available", |_, s| s.available_replicas = Some(0), RolloutPhase::Progressing, "updated replicas are still becoming available"),
-        ("old pods", |_, s| s.replicas = Some(2), RolloutPhase::Progressing, "old replicas are pending termination"),
-        ("steps", |_, s| s.stable_rs = Some("old".into()), RolloutPhase::Progressing, "waiting for all steps to complete"),
+        (
+            "pause step",
+            |_, s| {
+                s.pause_conditions = Some(vec![PauseCondition {
+                    reason: PauseReason::CanaryPauseStep,
+                    start_time: t("2026-01-01T00:00:00Z"),
+                }]);
+            },
+            RolloutPhase::Paused,
+            "CanaryPauseStep",
+        ),
+        (
+            "restarting",
+            |sp, _| sp.restart_at = Some(t("2026-01-01T00:00:00Z")),
+            RolloutPhase::Progressing,
+            "rollout is restarting",
+        ),
+        (
+            "restarted",
+            |sp, s| {
+                sp.restart_at = Some(t("2026-01-01T00:00:00Z"));
+                s.restarted_at = Some(t("2026-01-01T00:00:00Z"));
+            },
+            RolloutPhase::Healthy,
+            "",
+        ),
+        (
+            "updating",
+            |sp, _| sp.replicas = Some(3),
+            RolloutPhase::Progressing,
+            "more replicas need to be updated",
+        ),
+        (
+            "becoming available",
+            |_, s| s.available_replicas = Some(0),
+            RolloutPhase::Progressing,
+            "updated replicas are still becoming available",
+        ),
+        (
+            "old pods",
+            |_, s| s.replicas = Some(2),
+            RolloutPhase::Progressing,
+            "old replicas are pending termination",
+        ),
+        (
+            "steps",
+            |_, s| s.stable_rs = Some("old".into()),
+            RolloutPhase::Progressing,
+            "waiting for all steps to complete",
+        ),
     ];
     for (name, edit, phase, message) in cases {
         let (mut spec, mut status) = healthy_canary();

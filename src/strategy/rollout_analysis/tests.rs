@@ -43,7 +43,9 @@ fn run_metadata_layers_type_labels_user_metadata_and_the_selector() {
     ro.metadata.labels.get_or_insert_default().insert(INSTANCE_ID_LABEL.into(), "blue".into());
     let analysis = RolloutAnalysis {
         analysis_run_metadata: Some(AnalysisRunMetadata {
-            labels: Some([("app".to_string(), "overridden".to_string()), ("x".to_string(), "y".to_string())].into()),
+            labels: Some(
+                [("app".to_string(), "overridden".to_string()), ("x".to_string(), "y".to_string())].into(),
+            ),
             annotations: Some([("note".to_string(), "n".to_string())].into()),
         }),
         ..Default::default()
@@ -73,8 +75,15 @@ fn arguments_take_values_hashes_and_fields_of_the_rollout() {
         value: value.map(str::to_string),
         value_from: from,
     };
-    let hash = |w: ValueFromPodTemplateHash| Some(ArgumentValueFrom { pod_template_hash_value: Some(w), field_ref: None });
-    let field = |p: &str| Some(ArgumentValueFrom { pod_template_hash_value: None, field_ref: Some(FieldRef { field_path: p.into() }) });
+    let hash = |w: ValueFromPodTemplateHash| {
+        Some(ArgumentValueFrom { pod_template_hash_value: Some(w), field_ref: None })
+    };
+    let field = |p: &str| {
+        Some(ArgumentValueFrom {
+            pod_template_hash_value: None,
+            field_ref: Some(FieldRef { field_path: p.into() }),
+        })
+    };
     let args = [
         arg("literal", Some("v"), None),
         arg("latest", None, hash(ValueFromPodTemplateHash::Latest)),
@@ -110,7 +119,11 @@ fn arguments_take_values_hashes_and_fields_of_the_rollout() {
         ("spec.template.spec.containers[3]", "index 3 out of range"),
         ("spec.template", "path spec.template in rollout must terminate in a primitive value"),
     ] {
-        assert_eq!(build_args(&[arg("a", None, field(path))], None, None, &ro), Err(error.to_string()), "{path}");
+        assert_eq!(
+            build_args(&[arg("a", None, field(path))], None, None, &ro),
+            Err(error.to_string()),
+            "{path}"
+        );
     }
 }
 
@@ -119,7 +132,11 @@ fn run(phase: AnalysisPhase, message: Option<&str>, hash: &str, created: i64) ->
     r.metadata.name = Some(format!("r-{created}"));
     r.metadata.creation_timestamp = Some(Time(jiff::Timestamp::from_second(created).expect("ts")));
     r.metadata.labels = Some([(POD_TEMPLATE_HASH_LABEL.to_string(), hash.to_string())].into());
-    r.status = Some(AnalysisRunStatus { phase: Some(phase), message: message.map(str::to_string), ..Default::default() });
+    r.status = Some(AnalysisRunStatus {
+        phase: Some(phase),
+        message: message.map(str::to_string),
+        ..Default::default()
+    });
     r
 }
 
@@ -127,11 +144,12 @@ fn run(phase: AnalysisPhase, message: Option<&str>, hash: &str, created: i64) ->
 fn a_new_run_is_made_when_missing_after_a_resumed_inconclusive_pause_or_on_retry() {
     let inconclusive = run(AnalysisPhase::Inconclusive, None, "h", 1);
     let running = run(AnalysisPhase::Running, None, "h", 1);
-    let paused = |reason: PauseReason| PauseCondition { reason, start_time: Time(jiff::Timestamp::UNIX_EPOCH) };
+    let paused =
+        |reason: PauseReason| PauseCondition { reason, start_time: Time(jiff::Timestamp::UNIX_EPOCH) };
     let status = |controller_pause: bool, pauses: Vec<PauseCondition>, aborted: bool| RolloutStatus {
         controller_pause: Some(controller_pause),
         pause_conditions: Some(pauses),
-        aborted_at: aborted.then(|| Time(jiff::Timestamp::UNIX_EPOCH)),
+        aborted_at: aborted.then_some(Time(jiff::Timestamp::UNIX_EPOCH)),
         ..Default::default()
     };
     let cases = [
@@ -155,9 +173,18 @@ fn failed_and_errored_runs_abort_with_their_message_and_inconclusive_ones_pause(
         (AnalysisPhase::Successful, None, Kind::Step(0), Verdict::Continue),
         (AnalysisPhase::Running, None, Kind::Background, Verdict::Continue),
         (AnalysisPhase::Inconclusive, None, Kind::Step(0), Verdict::Pause),
-        (AnalysisPhase::Failed, Some("Metric \"m\" assessed Failed"), Kind::Step(1),
-            Verdict::Abort("Step-based analysis phase error/failed: Metric \"m\" assessed Failed".into())),
-        (AnalysisPhase::Error, None, Kind::Background, Verdict::Abort("Background analysis phase error/failed".into())),
+        (
+            AnalysisPhase::Failed,
+            Some("Metric \"m\" assessed Failed"),
+            Kind::Step(1),
+            Verdict::Abort("Step-based analysis phase error/failed: Metric \"m\" assessed Failed".into()),
+        ),
+        (
+            AnalysisPhase::Error,
+            None,
+            Kind::Background,
+            Verdict::Abort("Background analysis phase error/failed".into()),
+        ),
     ];
     for (phase, message, kind, expected) in cases {
         assert_eq!(verdict(&run(phase.clone(), message, "h", 1), kind), expected, "{phase:?}");
