@@ -1,6 +1,7 @@
 //! Pure decision logic, no I/O: the controllers call these with observed state and act on the answers. Time
 //! comes in as an argument.
 
+pub mod affinity;
 pub mod analysis;
 pub mod canary;
 pub mod conditions;

@@ -5,6 +5,7 @@
 use crate::api::rollout::Rollout;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use std::cmp::Ordering;
+use std::collections::BTreeMap;
 
 /// The label (and selector key) holding a ReplicaSet's pod-template hash.
 pub const POD_TEMPLATE_HASH_LABEL: &str = "rollouts-pod-template-hash";
@@ -36,6 +37,12 @@ pub fn available(rs: &ReplicaSet) -> i32 {
     rs.status.as_ref().and_then(|s| s.available_replicas).unwrap_or(0)
 }
 
+/// `IsReplicaSetAvailable`: it should have pods and every one of them is available.
+pub fn fully_available(rs: &ReplicaSet) -> bool {
+    let spec = spec_replicas(rs);
+    spec != 0 && available(rs) != 0 && spec <= available(rs)
+}
+
 /// `status.readyReplicas`.
 pub fn ready(rs: &ReplicaSet) -> i32 {
     rs.status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0)
@@ -52,7 +59,7 @@ pub fn annotation<'a>(rs: &'a ReplicaSet, key: &str) -> Option<&'a str> {
 }
 
 /// `Revision`: the revision annotation; absent is 0, unparsable is an error.
-pub fn revision(annotations: Option<&std::collections::BTreeMap<String, String>>) -> Result<i64, String> {
+pub fn revision(annotations: Option<&BTreeMap<String, String>>) -> Result<i64, String> {
     match annotations.and_then(|a| a.get(REVISION_ANNOTATION)) {
         None => Ok(0),
         Some(v) => v.parse().map_err(|_| format!("invalid revision {v:?}")),
@@ -126,6 +133,83 @@ pub fn by_revision(a: &ReplicaSet, b: &ReplicaSet) -> Ordering {
         (None, Some(_)) => Ordering::Less,
         _ => by_creation(a, b),
     }
+}
+
+/// Rollout annotations that are not copied to its ReplicaSets.
+const NOT_COPIED: &[&str] = &[
+    "kubectl.kubernetes.io/last-applied-configuration",
+    REVISION_ANNOTATION,
+    REVISION_HISTORY_ANNOTATION,
+    DESIRED_REPLICAS_ANNOTATION,
+    "notified.notifications.argoproj.io",
+];
+
+/// `SetNewReplicaSetAnnotations`: copies the Rollout's annotations to the new ReplicaSet, raises its revision to
+/// `new_revision` (recording the revisions it held before, when it is brought back), and on creation sets the
+/// desired-replicas annotation. Returns whether anything changed.
+pub fn set_new_rs_annotations(
+    rollout_annotations: Option<&BTreeMap<String, String>>,
+    rs: &mut BTreeMap<String, String>,
+    new_revision: i64,
+    exists: bool,
+    replicas: i32,
+) -> bool {
+    let mut changed = false;
+    for (k, v) in rollout_annotations.into_iter().flatten() {
+        if NOT_COPIED.contains(&k.as_str()) || rs.get(k) == Some(v) {
+            continue;
+        }
+        rs.insert(k.clone(), v.clone());
+        changed = true;
+    }
+    let old = rs.get(REVISION_ANNOTATION).cloned();
+    let old_revision = match old.as_deref() {
+        None | Some("") => 0,
+        Some(v) => match v.parse::<i64>() {
+            Ok(n) => n,
+            Err(_) => return false,
+        },
+    };
+    if old_revision < new_revision {
+        rs.insert(REVISION_ANNOTATION.into(), new_revision.to_string());
+        changed = true;
+    }
+    if let Some(old) = old
+        && changed
+    {
+        let history = rs.get(REVISION_HISTORY_ANNOTATION).cloned().unwrap_or_default();
+        let value = if history.is_empty() { old } else { format!("{history},{old}") };
+        rs.insert(REVISION_HISTORY_ANNOTATION.into(), value);
+    }
+    if !exists && set_desired_replicas(rs, replicas) {
+        changed = true;
+    }
+    changed
+}
+
+/// `SetReplicasAnnotations`.
+pub fn set_desired_replicas(annotations: &mut BTreeMap<String, String>, replicas: i32) -> bool {
+    let desired = replicas.to_string();
+    if annotations.get(DESIRED_REPLICAS_ANNOTATION) == Some(&desired) {
+        return false;
+    }
+    annotations.insert(DESIRED_REPLICAS_ANNOTATION.into(), desired);
+    true
+}
+
+/// `ReplicasAnnotationsNeedUpdate`: the desired-replicas annotation differs from `replicas`, or a ReplicaSet
+/// being scaled to nothing still has a scale-down deadline.
+pub fn replicas_annotations_need_update(rs: &ReplicaSet, replicas: i32) -> bool {
+    let Some(a) = rs.metadata.annotations.as_ref() else { return true };
+    if a.get(DESIRED_REPLICAS_ANNOTATION) != Some(&replicas.to_string()) {
+        return true;
+    }
+    replicas == 0 && a.get(SCALE_DOWN_DEADLINE_ANNOTATION).is_some_and(|v| !v.is_empty())
+}
+
+/// `GetDesiredReplicasAnnotation`.
+pub fn desired_replicas_annotation(rs: &ReplicaSet) -> Option<i32> {
+    annotation(rs, DESIRED_REPLICAS_ANNOTATION)?.parse().ok()
 }
 
 /// The Rollout's ReplicaSets split as upstream's rollout context holds them.
@@ -205,6 +289,35 @@ mod tests {
             spec: ReplicaSetSpec { replicas: Some(1), ..Default::default() },
             status: Some(ReplicaSetStatus::default()),
         }
+    }
+
+    #[test]
+    fn new_replica_sets_get_the_rollouts_annotations_and_the_next_revision() {
+        let rollout: BTreeMap<String, String> = [
+            ("team", "a"),
+            (REVISION_ANNOTATION, "9"),
+            ("kubectl.kubernetes.io/last-applied-configuration", "{}"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let mut created = BTreeMap::new();
+        assert!(set_new_rs_annotations(Some(&rollout), &mut created, 3, false, 5));
+        let keys: Vec<&str> = created.keys().map(String::as_str).collect();
+        assert_eq!(keys, [DESIRED_REPLICAS_ANNOTATION, REVISION_ANNOTATION, "team"]);
+        assert_eq!(
+            (created[REVISION_ANNOTATION].as_str(), created[DESIRED_REPLICAS_ANNOTATION].as_str()),
+            ("3", "5")
+        );
+        // Unchanged on the next pass; brought back by a rollback, it remembers its old revisions.
+        assert!(!set_new_rs_annotations(Some(&rollout), &mut created, 3, true, 5));
+        assert!(set_new_rs_annotations(Some(&rollout), &mut created, 5, true, 5));
+        assert!(set_new_rs_annotations(Some(&rollout), &mut created, 7, true, 5));
+        assert_eq!(created[REVISION_HISTORY_ANNOTATION], "3,5");
+        assert_eq!(created[REVISION_ANNOTATION], "7");
+        // A revision that is not a number is left alone.
+        let mut odd = BTreeMap::from([(REVISION_ANNOTATION.to_string(), "x".to_string())]);
+        assert!(!set_new_rs_annotations(None, &mut odd, 2, true, 1));
     }
 
     #[test]
