@@ -1,8 +1,10 @@
-//! The controller: reconcilers for serin's resources (AnalysisRuns now; Rollouts and Experiments as they
-//! arrive), plugin registration from ConfigMaps, health endpoints and graceful shutdown.
+//! The controller: reconcilers for serin's resources (Rollouts and AnalysisRuns; Experiments are next), plugin
+//! registration from ConfigMaps, health endpoints and graceful shutdown.
 
 pub mod analysis_run;
+pub mod events;
 pub mod plugins;
+pub mod rollout;
 
 use crate::analysis::Engine;
 use crate::plugin::catalog::Catalog;
@@ -43,7 +45,12 @@ pub struct Options {
     /// Where to serve `/healthz` and `/readyz` (none: not served).
     pub health_addr: Option<SocketAddr>,
     pub runtime: RuntimeConfig,
+    /// Rollouts reconciled at the same time.
+    pub rollout_threads: u16,
 }
+
+/// Upstream's `--rollout-threads` default.
+pub const DEFAULT_ROLLOUT_THREADS: u16 = 10;
 
 impl Default for Options {
     fn default() -> Self {
@@ -53,6 +60,7 @@ impl Default for Options {
             config_map: "serin-config".into(),
             health_addr: None,
             runtime: RuntimeConfig::default(),
+            rollout_threads: DEFAULT_ROLLOUT_THREADS,
         }
     }
 }
@@ -103,6 +111,13 @@ impl Controller {
             recorder.clone(),
             ready_tx,
             stopped(&stop),
+        )));
+        let (rollout_namespace, stop_rollouts) = (options.namespace.clone(), stopped(&stop));
+        tasks.push(tokio::spawn(rollout::run(
+            client.clone(),
+            rollout_namespace,
+            options.rollout_threads.max(1),
+            stop_rollouts,
         )));
         let ctx = Arc::new(analysis_run::Context { engine, client: client.clone(), recorder });
         let (namespace, stop_runs) = (options.namespace.clone(), stopped(&stop));

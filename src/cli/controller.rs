@@ -22,6 +22,9 @@ pub struct Args {
     /// Address for `/healthz` and `/readyz`.
     #[arg(long, default_value = "0.0.0.0:8080")]
     health_addr: SocketAddr,
+    /// Rollouts reconciled at the same time (upstream's flag and default).
+    #[arg(long, default_value_t = crate::controller::DEFAULT_ROLLOUT_THREADS)]
+    rollout_threads: u16,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
@@ -41,6 +44,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         plugin_namespace: args.plugin_namespace,
         config_map: args.config_map,
         health_addr: Some(args.health_addr),
+        rollout_threads: args.rollout_threads,
         ..Options::default()
     };
     let controller = Controller::start(client, options).await?;

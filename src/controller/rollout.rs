@@ -1,0 +1,441 @@
+//! The Rollout reconciler: upstream's `rollout/` package with the decisions moved into `strategy` (replica
+//! math, pauses, conditions, phase, hashes) and only the reading and writing of objects here, split by the
+//! resource each part changes: `replicaset` (create, revise, scale, trim), `service` (selectors), `analysis`
+//! (AnalysisRuns), `ephemeral` (canary/stable pod metadata), `restart` (pod evictions), `validation`
+//! (references), and `status` (the status, conditions and Events). `canary` is upstream's `rolloutCanary`:
+//! one pass in upstream's order, stopping where upstream stops.
+//!
+//! Every pass reads the world once (the Rollout, its ReplicaSets and AnalysisRuns from the watch caches, the
+//! Services it names), acts, and writes the status with the Rollout's resourceVersion as a precondition; a
+//! pass on stale data fails that write and runs again. A pass whose caches do not show this controller's own
+//! last writes yet waits for them (`expectations`) rather than deciding again what was already done. Names are
+//! deterministic, so a pass repeated after a crash finds what the first one created instead of creating it
+//! twice.
+
+mod analysis;
+mod canary;
+mod ephemeral;
+mod expectations;
+mod replicaset;
+mod restart;
+mod service;
+mod status;
+mod validation;
+
+use crate::api::analysis::AnalysisRun;
+use crate::api::rollout::{Rollout, RolloutStatus};
+use crate::strategy::conditions::Event;
+use crate::strategy::pause::PauseContext;
+use crate::strategy::replicaset::ReplicaSets;
+use futures::{FutureExt, StreamExt};
+use jiff::Timestamp;
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::runtime::controller::{Action, Config, Controller};
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Resource, ResourceExt};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Requeue after a failed pass.
+const RETRY_AFTER_ERROR: Duration = Duration::from_secs(5);
+/// Requeue of a Rollout with an invalid spec (the problem may be a Service or template not created yet).
+const INVALID_SPEC_REQUEUE: Duration = Duration::from_secs(20);
+/// Requeue of a pass that found the caches behind this controller's own writes.
+const EARLY_PASS_REQUEUE: Duration = Duration::from_secs(2);
+/// Look at every Rollout again at least this often.
+const RESYNC: Duration = Duration::from_secs(10 * 60);
+/// The component named on the Rollout controller's Events.
+pub const EVENT_COMPONENT: &str = "rollouts-controller";
+/// The field manager of serin's writes.
+pub(crate) const FIELD_MANAGER: &str = "serin-rollouts";
+
+/// Shared by every pass.
+pub struct Context {
+    pub client: kube::Client,
+    pub recorder: super::events::EventRecorder,
+    pub replicasets: Store<ReplicaSet>,
+    pub analysis_runs: Store<AnalysisRun>,
+    pub expectations: expectations::Expectations,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{what}: {source}")]
+    Kube { what: String, source: kube::Error },
+    #[error("{0}")]
+    Other(String),
+}
+
+impl Error {
+    /// A stable label for metrics and logs.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Error::Kube { source: kube::Error::Api(s), .. } if s.code == 409 => "conflict",
+            Error::Kube { .. } => "api",
+            Error::Other(_) => "reconcile",
+        }
+    }
+}
+
+pub(crate) fn kube_err(what: impl Into<String>) -> impl FnOnce(kube::Error) -> Error {
+    let what = what.into();
+    move |source| Error::Kube { what, source }
+}
+
+pub(crate) fn is_status(e: &kube::Error, code: u16) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == code)
+}
+
+/// Runs the Rollout controller with `workers` concurrent reconciles until `shutdown` resolves.
+pub async fn run(
+    client: kube::Client,
+    namespace: Option<String>,
+    workers: u16,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    fn api<K>(client: &kube::Client, namespace: &Option<String>) -> Api<K>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+    {
+        match namespace {
+            Some(ns) => Api::namespaced(client.clone(), ns),
+            None => Api::all(client.clone()),
+        }
+    }
+    // Only ReplicaSets with a pod-template hash label can belong to a Rollout.
+    let (replicasets, rs_writer) = reflector::store();
+    let rs_stream = watcher(
+        api::<ReplicaSet>(&client, &namespace),
+        watcher::Config::default().labels(crate::strategy::replicaset::POD_TEMPLATE_HASH_LABEL),
+    )
+    .default_backoff()
+    .modify(|rs| rs.managed_fields_mut().clear())
+    .reflect(rs_writer)
+    .touched_objects();
+    let (analysis_runs, ar_writer) = reflector::store();
+    let ar_stream = watcher(api::<AnalysisRun>(&client, &namespace), watcher::Config::default())
+        .default_backoff()
+        .modify(|ar| ar.managed_fields_mut().clear())
+        .reflect(ar_writer)
+        .touched_objects();
+    let recorder = super::events::EventRecorder::new(client.clone(), EVENT_COMPONENT);
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        recorder,
+        replicasets,
+        analysis_runs,
+        expectations: expectations::Expectations::default(),
+    });
+    let shutdown = shutdown.shared();
+    let controller = Controller::new(api::<Rollout>(&client, &namespace), watcher::Config::default())
+        .owns_stream(rs_stream)
+        .owns_stream(ar_stream)
+        .with_config(Config::default().concurrency(workers))
+        .graceful_shutdown_on(shutdown.clone())
+        .run(reconcile, error_policy, ctx)
+        .for_each(|res| async move {
+            match res {
+                Ok((obj, _)) => tracing::debug!(rollout = %obj.name, namespace = ?obj.namespace, "reconciled"),
+                Err(kube::runtime::controller::Error::ReconcilerFailed(e, obj)) => {
+                    tracing::warn!(rollout = %obj.name, namespace = ?obj.namespace, error = %e, label = e.label(), "reconcile failed")
+                }
+                Err(e) => tracing::debug!(error = %e, "rollout controller event"),
+            }
+        });
+    super::bounded_shutdown(controller, shutdown, "Rollout").await;
+}
+
+fn error_policy(_ro: Arc<Rollout>, _error: &Error, _ctx: Arc<Context>) -> Action {
+    Action::requeue(RETRY_AFTER_ERROR)
+}
+
+async fn reconcile(rollout: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action, Error> {
+    if rollout.metadata.deletion_timestamp.is_some() {
+        // Upstream: "No reconciliation as rollout marked for deletion".
+        return Ok(Action::await_change());
+    }
+    let mut pass = Pass::new(&ctx, (*rollout).clone(), Timestamp::now());
+    let result = pass.run().await;
+    pass.publish_events().await;
+    result?;
+    Ok(Action::requeue(pass.requeue.unwrap_or(RESYNC).min(RESYNC).max(Duration::from_millis(200))))
+}
+
+/// The AnalysisRuns of a Rollout: the ones its status names as current, and the others.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Runs {
+    pub step: Option<AnalysisRun>,
+    pub background: Option<AnalysisRun>,
+    pub others: Vec<AnalysisRun>,
+}
+
+/// One reconcile of one Rollout: what it read, what it decided so far, and what it will write.
+pub(crate) struct Pass<'a> {
+    pub ctx: &'a Context,
+    pub api: Api<Rollout>,
+    /// The Rollout as last read or written by this pass.
+    pub rollout: Rollout,
+    pub rss: ReplicaSets,
+    pub runs: Runs,
+    /// The status this pass builds: upstream's `newStatus` seed (what is carried over), completed at the end.
+    pub new_status: RolloutStatus,
+    pub pause: PauseContext,
+    /// Events of things done (an object created, scaled, switched): recorded whatever happens next.
+    pub events: Vec<Event>,
+    /// Events of status transitions (a step completed, a pause, a run's phase): recorded only once the status
+    /// that carries the transition is written, so a pass that loses its write does not announce it twice.
+    pub status_events: Vec<Event>,
+    /// When to look at the Rollout again, at the latest.
+    pub requeue: Option<Duration>,
+    /// The pass changed the Rollout object itself: the next pass continues from the new version.
+    pub modified: bool,
+    pub now: Timestamp,
+}
+
+impl<'a> Pass<'a> {
+    fn new(ctx: &'a Context, rollout: Rollout, now: Timestamp) -> Pass<'a> {
+        let ns = rollout.namespace().unwrap_or_default();
+        let status = rollout.status.clone().unwrap_or_default();
+        let new_status = RolloutStatus {
+            restarted_at: status.restarted_at.clone(),
+            alb: status.alb.clone(),
+            albs: status.albs.clone(),
+            ..Default::default()
+        };
+        Pass {
+            ctx,
+            api: Api::namespaced(ctx.client.clone(), &ns),
+            rollout,
+            rss: ReplicaSets::default(),
+            runs: Runs::default(),
+            new_status,
+            pause: PauseContext::default(),
+            events: Vec::new(),
+            status_events: Vec::new(),
+            requeue: None,
+            modified: false,
+            now,
+        }
+    }
+
+    pub fn namespace(&self) -> String {
+        self.rollout.namespace().unwrap_or_default()
+    }
+
+    pub fn name(&self) -> String {
+        self.rollout.name_any()
+    }
+
+    pub fn status(&self) -> RolloutStatus {
+        self.rollout.status.clone().unwrap_or_default()
+    }
+
+    /// Asks to be reconciled again within `after`.
+    pub fn requeue_within(&mut self, after: Duration) {
+        self.requeue = Some(self.requeue.map_or(after, |r| r.min(after)));
+    }
+
+    pub fn event(&mut self, e: Event) {
+        self.events.push(e);
+    }
+
+    pub fn status_event(&mut self, e: Event) {
+        self.status_events.push(e);
+    }
+
+    async fn publish_events(&mut self) {
+        let reference = self.rollout.object_ref(&());
+        for e in std::mem::take(&mut self.events) {
+            self.ctx.recorder.record(&reference, e.warning, &e.reason, &e.message).await;
+        }
+    }
+
+    /// The Rollout's ReplicaSets and AnalysisRuns, from the watch caches.
+    fn read_owned(&mut self) -> (Vec<ReplicaSet>, Vec<AnalysisRun>) {
+        let uid = self.rollout.metadata.uid.clone().unwrap_or_default();
+        let ns = self.namespace();
+        let controlled_by = |meta: &kube::api::ObjectMeta| {
+            meta.namespace.as_deref() == Some(ns.as_str())
+                && meta.owner_references.iter().flatten().any(|o| o.controller == Some(true) && o.uid == uid)
+        };
+        let rss = self
+            .ctx
+            .replicasets
+            .state()
+            .iter()
+            .filter(|rs| controlled_by(&rs.metadata))
+            .map(|rs| (**rs).clone())
+            .collect();
+        let runs = self
+            .ctx
+            .analysis_runs
+            .state()
+            .iter()
+            .filter(|r| controlled_by(&r.metadata))
+            .map(|r| (**r).clone())
+            .collect();
+        (rss, runs)
+    }
+
+    /// The Rollout's uid, which keys its expectations.
+    fn uid(&self) -> String {
+        self.rollout.metadata.uid.clone().unwrap_or_default()
+    }
+
+    /// Remembers that a write replaced `meta`'s current version, so that a pass which still sees it waits.
+    pub fn wrote(&self, meta: &kube::api::ObjectMeta) {
+        let (uid, rv) = (meta.uid.as_deref().unwrap_or(""), meta.resource_version.as_deref().unwrap_or(""));
+        self.ctx.expectations.superseded(&self.uid(), uid, rv);
+    }
+
+    /// Remembers that this pass created `kind`/`name`.
+    pub fn created(&self, kind: &str, name: &str) {
+        self.ctx.expectations.created(&self.uid(), kind, name);
+    }
+
+    /// Remembers that this pass deleted `meta`'s object.
+    pub fn deleted(&self, meta: &kube::api::ObjectMeta) {
+        self.ctx.expectations.deleted(&self.uid(), meta.uid.as_deref().unwrap_or(""));
+    }
+
+    /// The first of this controller's writes that the caches this pass read do not show yet.
+    fn unmet_expectations(&self, rss: &[ReplicaSet], runs: &[AnalysisRun]) -> Option<String> {
+        use expectations::{Seen, SeenObject};
+        fn seen<'a>(kind: &'a str, meta: &'a kube::api::ObjectMeta) -> SeenObject<'a> {
+            SeenObject {
+                kind,
+                uid: meta.uid.as_deref().unwrap_or(""),
+                name: meta.name.as_deref().unwrap_or(""),
+                resource_version: meta.resource_version.as_deref().unwrap_or(""),
+                terminating: meta.deletion_timestamp.is_some(),
+            }
+        }
+        let mut objects = vec![seen("Rollout", &self.rollout.metadata)];
+        objects.extend(rss.iter().map(|rs| seen("ReplicaSet", &rs.metadata)));
+        objects.extend(runs.iter().map(|r| seen("AnalysisRun", &r.metadata)));
+        self.ctx.expectations.unmet(&self.uid(), &Seen { objects })
+    }
+
+    /// Replaces the Rollout (spec and metadata), as `Update` does.
+    async fn update_rollout(&mut self, rollout: Rollout) -> Result<(), Error> {
+        let updated = self
+            .api
+            .replace(
+                &self.name(),
+                &PostParams { field_manager: Some(FIELD_MANAGER.into()), ..Default::default() },
+                &rollout,
+            )
+            .await
+            .map_err(kube_err(format!("updating Rollout {}", self.name())))?;
+        self.wrote(&self.rollout.metadata);
+        self.rollout = updated;
+        Ok(())
+    }
+
+    /// Writes `status` as the whole status through the status subresource (upstream's `UpdateStatus`).
+    async fn update_status(&mut self, status: RolloutStatus) -> Result<(), Error> {
+        // Written whole, in the shape Go's encoder gives upstream's status struct.
+        let mut ro = serde_json::to_value(&self.rollout).map_err(|e| Error::Other(e.to_string()))?;
+        ro["status"] = status::go_status(&status);
+        let ro: Rollout = serde_json::from_value(ro).map_err(|e| Error::Other(e.to_string()))?;
+        let updated = self
+            .api
+            .replace_status(
+                &self.name(),
+                &PostParams { field_manager: Some(FIELD_MANAGER.into()), ..Default::default() },
+                &ro,
+            )
+            .await
+            .map_err(kube_err(format!("updating the status of Rollout {}", self.name())))?;
+        self.wrote(&self.rollout.metadata);
+        self.rollout = updated;
+        Ok(())
+    }
+
+    /// A JSON merge patch of the status, guarded by the Rollout's resourceVersion.
+    async fn patch_status(&mut self, patch: serde_json::Value) -> Result<(), Error> {
+        let body = serde_json::json!({
+            "metadata": {"resourceVersion": self.rollout.resource_version()},
+            "status": patch,
+        });
+        let params = PatchParams { field_manager: Some(FIELD_MANAGER.into()), ..Default::default() };
+        let updated = self
+            .api
+            .patch_status(&self.name(), &params, &Patch::Merge(&body))
+            .await
+            .map_err(kube_err(format!("patching the status of Rollout {}", self.name())))?;
+        self.wrote(&self.rollout.metadata);
+        self.rollout = updated;
+        Ok(())
+    }
+
+    /// upstream's `syncHandler` and `newRolloutContext`, then `reconcile`.
+    async fn run(&mut self) -> Result<(), Error> {
+        let (owned, runs) = self.read_owned();
+        if let Some(unmet) = self.unmet_expectations(&owned, &runs) {
+            // The watch delivering the write triggers the next pass; the requeue only covers a lost event.
+            tracing::debug!(rollout = %self.name(), "waiting for the caches to show this controller's writes: {unmet}");
+            self.requeue_within(EARLY_PASS_REQUEUE);
+            return Ok(());
+        }
+        let hashes = match self.template_hashes() {
+            Ok(h) => h,
+            Err(message) => return self.invalid_spec(message).await,
+        };
+        self.rss = ReplicaSets::classify(owned, &self.rollout, &[hashes.0.as_str(), hashes.1.as_str()]);
+        if self.rss.new.is_none() {
+            self.find_new_by_template().await?;
+        }
+        self.runs = analysis::current_and_other(&self.rollout, runs);
+
+        if let Err(message) = self.validate().await? {
+            return self.invalid_spec(message).await;
+        }
+        if self.rss.new.is_none() {
+            self.create_desired_replica_set(&hashes.0).await?;
+            if self.modified {
+                return Ok(());
+            }
+        }
+        if self.rollout.spec.replicas.is_none() {
+            // HPA needs spec.replicas to be set.
+            let mut ro = self.rollout.clone();
+            ro.spec.replicas = Some(crate::api::defaults::REPLICAS);
+            self.modified = true;
+            return self.update_rollout(ro).await;
+        }
+        if self.status().abort.unwrap_or(false)
+            && crate::strategy::conditions::rollout_completed(&self.status())
+        {
+            tracing::warn!(rollout = %self.name(), "removing the abort of a fully promoted rollout");
+            self.pause.remove_abort();
+        }
+        self.new_status.canary = Some(crate::api::rollout::CanaryStatus {
+            weights: self.status().canary.and_then(|c| c.weights),
+            ..Default::default()
+        });
+
+        self.check_paused_conditions().await?;
+        if self.modified {
+            return Ok(());
+        }
+        if self.is_scaling_event().await? {
+            return self.sync_replicas_only().await;
+        }
+        self.rollout_canary().await
+    }
+
+    /// The desired pod-template hash, and the one earlier Argo Rollouts releases computed for it.
+    fn template_hashes(&self) -> Result<(String, String), String> {
+        let template = serde_json::to_value(self.rollout.spec.template.clone().unwrap_or_default())
+            .map_err(|e| e.to_string())?;
+        let collisions = self.status().collision_count;
+        let current =
+            crate::strategy::hash::pod_template_hash(&template, collisions).map_err(|e| e.to_string())?;
+        let legacy = crate::strategy::hash::legacy_pod_template_hash(&template, collisions)
+            .map_err(|e| e.to_string())?;
+        Ok((current, legacy))
+    }
+}

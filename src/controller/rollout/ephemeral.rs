@@ -1,0 +1,109 @@
+//! `canaryMetadata` and `stableMetadata` (upstream's `rollout/ephemeralmetadata.go`): the labels and
+//! annotations of a role follow the ReplicaSet playing it, on its pod template and on its live pods.
+
+use super::{Error, Pass, is_status, kube_err};
+use crate::api::common::PodTemplateMetadata;
+use crate::strategy::ephemeral;
+use crate::strategy::replicaset::spec_replicas;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, ListParams, Patch, PatchParams};
+
+impl Pass<'_> {
+    pub(super) async fn reconcile_ephemeral_metadata(&mut self) -> Result<(), Error> {
+        let Some(canary) = self.rollout.canary() else { return Ok(()) };
+        if canary.canary_metadata.is_none() && canary.stable_metadata.is_none() {
+            return Ok(());
+        }
+        let (canary_md, stable_md) = (canary.canary_metadata.clone(), canary.stable_metadata.clone());
+        let stable_hash = self.status().stable_rs.unwrap_or_default();
+        let new_hash = self.rss.new_rs().map(crate::strategy::replicaset::pod_hash).unwrap_or("").to_string();
+        let fully_rolled_out = stable_hash.is_empty() || stable_hash == new_hash;
+        let mut plan: Vec<(usize, Option<PodTemplateMetadata>)> = Vec::new();
+        if let Some(n) = self.rss.new {
+            plan.push((n, if fully_rolled_out { stable_md.clone() } else { canary_md }));
+        }
+        if !fully_rolled_out && let Some(s) = self.rss.stable {
+            plan.push((s, stable_md));
+        }
+        for i in 0..self.rss.all.len() {
+            if Some(i) != self.rss.new && Some(i) != self.rss.stable {
+                plan.push((i, None));
+            }
+        }
+        for (i, metadata) in plan {
+            self.sync_ephemeral_metadata(i, metadata.as_ref()).await?;
+        }
+        Ok(())
+    }
+
+    /// The ReplicaSet first (so pods it creates from now on carry the metadata), then its pods.
+    async fn sync_ephemeral_metadata(
+        &mut self,
+        i: usize,
+        desired: Option<&PodTemplateMetadata>,
+    ) -> Result<(), Error> {
+        let before = ephemeral::injected(&self.rss.all[i]);
+        if let Some(updated) = ephemeral::sync_replica_set(&self.rss.all[i], desired) {
+            self.update_replica_set(i, updated).await?;
+        }
+        let rs = &self.rss.all[i];
+        if spec_replicas(rs) == 0 {
+            return Ok(());
+        }
+        let selector = super::canary::format_selector(Some(&rs.spec.selector));
+        let uid = rs.metadata.uid.clone().unwrap_or_default();
+        let api: Api<Pod> = Api::namespaced(self.ctx.client.clone(), &self.namespace());
+        let pods =
+            api.list(&ListParams::default().labels(&selector)).await.map_err(kube_err("listing pods"))?.items;
+        for pod in pods {
+            if !pod
+                .metadata
+                .owner_references
+                .iter()
+                .flatten()
+                .any(|o| o.controller == Some(true) && o.uid == uid)
+            {
+                continue;
+            }
+            let mut meta = pod.metadata.clone();
+            if !ephemeral::sync(&mut meta, before.as_ref(), desired) {
+                continue;
+            }
+            let name = pod.metadata.name.clone().unwrap_or_default();
+            let patch = serde_json::json!({"metadata": {
+                "labels": map_patch(pod.metadata.labels.as_ref(), meta.labels.as_ref()),
+                "annotations": map_patch(pod.metadata.annotations.as_ref(), meta.annotations.as_ref()),
+            }});
+            match api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch)).await {
+                Ok(_) => {}
+                Err(e) if is_status(&e, 404) => {}
+                Err(e) => {
+                    return Err(Error::Kube {
+                        what: format!("syncing ephemeral metadata to Pod {name}"),
+                        source: e,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A merge patch turning map `old` into `new`.
+fn map_patch(
+    old: Option<&std::collections::BTreeMap<String, String>>,
+    new: Option<&std::collections::BTreeMap<String, String>>,
+) -> serde_json::Value {
+    let mut out = serde_json::Map::new();
+    for (k, v) in new.into_iter().flatten() {
+        if old.and_then(|o| o.get(k)) != Some(v) {
+            out.insert(k.clone(), serde_json::Value::String(v.clone()));
+        }
+    }
+    for k in old.into_iter().flatten().map(|(k, _)| k) {
+        if !new.is_some_and(|n| n.contains_key(k)) {
+            out.insert(k.clone(), serde_json::Value::Null);
+        }
+    }
+    serde_json::Value::Object(out)
+}
