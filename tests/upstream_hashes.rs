@@ -8,6 +8,7 @@
 #[path = "common/e2e.rs"]
 mod e2e;
 
+#[allow(dead_code)]
 #[path = "api/support.rs"]
 mod support;
 

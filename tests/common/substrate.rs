@@ -5,7 +5,7 @@
 //!
 //! Both substrates follow the same conventions for pods: every pod becomes Ready soon after it is created; a
 //! Job's pod succeeds shortly after, unless its image is [`FAILING_IMAGE`] (it fails) or [`ENDLESS_IMAGE`] (it
-//! keeps running).
+//! keeps running); a pod running [`NEVER_READY_IMAGE`] never becomes ready.
 
 #![allow(dead_code)]
 
@@ -22,6 +22,8 @@ use std::time::Duration;
 pub const FAILING_IMAGE: &str = "fail:1";
 /// A Job running this image never finishes.
 pub const ENDLESS_IMAGE: &str = "sleep:forever";
+/// A pod running this image never becomes ready.
+pub const NEVER_READY_IMAGE: &str = "unready:1";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -56,6 +58,7 @@ pub fn embedded_config() -> serin::cluster::ClusterConfigBuilder {
         .job_complete_after(Duration::from_millis(200))
         .job_outcome(FAILING_IMAGE, JobOutcome::Fail(Duration::from_millis(200)))
         .job_outcome(ENDLESS_IMAGE, JobOutcome::Never)
+        .image_never_ready(NEVER_READY_IMAGE)
 }
 
 impl Substrate {
@@ -66,6 +69,7 @@ impl Substrate {
 
     /// The embedded substrate with a configuration of the test's own (faults, timings).
     pub async fn embedded_with(test: &str, config: ClusterConfig) -> Substrate {
+        init_test_log();
         let cluster = serin::cluster::start(config).await.expect("embedded cluster");
         let client = cluster.client().expect("client");
         let scratch = tempfile::tempdir().expect("tempdir");
@@ -77,6 +81,7 @@ impl Substrate {
 
     /// The real control plane shared by this test binary, or `None` (printed) when it is skipped.
     pub async fn real(test: &str) -> Option<Substrate> {
+        init_test_log();
         let cp = match tokio::task::spawn_blocking(controlplane::shared).await.expect("start control plane") {
             Ok(cp) => cp,
             Err(Unavailable::Skipped(why)) => {
@@ -198,6 +203,17 @@ async fn create_namespace(client: &kube::Client, name: &str) {
         ..Default::default()
     };
     namespaces.create(&PostParams::default(), &ns).await.expect("create namespace");
+}
+
+/// With `SERIN_TEST_LOG` set (a tracing filter such as `serin=debug`), the code under test logs into the
+/// test's captured output.
+fn init_test_log() {
+    if let Ok(filter) = std::env::var("SERIN_TEST_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_test_writer()
+            .try_init();
+    }
 }
 
 /// Applies serin's CRDs (server-side, so concurrent tests on the shared control plane agree) and waits until

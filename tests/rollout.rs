@@ -1,0 +1,21 @@
+//! The Rollout controller end to end, on both substrates (the embedded cluster and the real control plane),
+//! driven through the real `kubectl` as users and upstream's `kubectl argo rollouts` drive it.
+
+#[macro_use]
+#[path = "common/e2e.rs"]
+mod e2e;
+
+#[allow(dead_code)]
+#[path = "api/support.rs"]
+mod support;
+
+mod rollout {
+    pub mod fixture;
+
+    mod analysis;
+    mod canary;
+    mod corpus;
+    mod events;
+    mod progress;
+    mod resilience;
+}
