@@ -37,6 +37,12 @@ spec:
       web:
         url: "{{args.app-url}}/health"
         jsonPath: "{$.ok}"
+  - name: banner
+    successCondition: result == "ready"
+    provider:
+      web:
+        url: "{{args.app-url}}/banner"
+        jsonPath: "{$.status}"
   - name: error-rate
     interval: 1s
     count: 3
@@ -56,13 +62,25 @@ on_both_substrates! {
         prom.wait_for_data("app_error_ratio").await;
         let healthy = Arc::new(AtomicBool::new(true));
         let flag = healthy.clone();
-        let app = serve(axum::Router::new().route(
-            "/health",
-            axum::routing::get(move || {
-                let ok = flag.load(Ordering::SeqCst);
-                async move { axum::Json(serde_json::json!({ "ok": ok })) }
-            }),
-        ))
+        let banner = healthy.clone();
+        let app = serve(
+            axum::Router::new()
+                .route(
+                    "/health",
+                    axum::routing::get(move || {
+                        let ok = flag.load(Ordering::SeqCst);
+                        async move { axum::Json(serde_json::json!({ "ok": ok })) }
+                    }),
+                )
+                // Plain text: the body itself is the result, whatever the jsonPath, and the conditions judge it.
+                .route(
+                    "/banner",
+                    axum::routing::get(move || {
+                        let ok = banner.load(Ordering::SeqCst);
+                        async move { if ok { "ready" } else { "starting" } }
+                    }),
+                ),
+        )
         .await;
 
         let env = Env::start(s).await;
@@ -91,8 +109,13 @@ on_both_substrates! {
             metric(&run, "health").measurements.as_ref().expect("health")[0].value.as_deref(),
             Some("true")
         );
+        assert_eq!(
+            metric(&run, "banner").measurements.as_ref().expect("banner")[0].value.as_deref(),
+            Some("ready"),
+            "a text body is recorded as it came"
+        );
         let summary = run.status.as_ref().and_then(|s| s.run_summary.clone()).expect("summary");
-        assert_eq!((summary.count, summary.successful), (Some(2), Some(2)));
+        assert_eq!((summary.count, summary.successful), (Some(3), Some(3)));
 
         // The error rate rises: the run fails after failureLimit + 1 = 2 failed measurements.
         exporter.set("app_error_ratio", "0.2");
@@ -114,6 +137,7 @@ on_both_substrates! {
         let run = env.completed("unhealthy").await;
         assert_eq!(phase(&run), AnalysisPhase::Failed);
         assert_eq!(metric(&run, "health").phase, AnalysisPhase::Failed);
+        assert_eq!(metric(&run, "banner").phase, AnalysisPhase::Failed, "the condition judged the text");
         env.stop().await;
     }
 }

@@ -142,9 +142,15 @@ async fn upstream_errors_are_error_measurements_with_upstream_texts() {
 #[tokio::test]
 async fn a_body_that_is_not_json_is_the_value_itself() {
     let base = server().await;
-    let (v, d) = judged(web(&granted(&base), serde_json::json!({"url": format!("{base}/text")})).await);
-    assert_eq!(v, MetricValue::Text("plain words".into()));
-    assert_eq!(d, "\"plain words\"");
+    // With or without a jsonPath (upstream's "When_200Response_And_NonJsonBody_Then_Succeed"): the raw body,
+    // recorded as it came, where a JSON string match would be recorded re-marshalled.
+    for config in [
+        serde_json::json!({"url": format!("{base}/text")}),
+        serde_json::json!({"url": format!("{base}/text"), "jsonPath": "{$.key[0].key2.value}"}),
+    ] {
+        let (v, d) = judged(web(&granted(&base), config.clone()).await);
+        assert_eq!((v, d.as_str()), (MetricValue::Text("plain words".into()), "plain words"), "{config}");
+    }
 }
 
 #[tokio::test]

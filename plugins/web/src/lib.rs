@@ -114,8 +114,16 @@ fn measure(config: &str) -> Result<Observation, String> {
     }
     let data: serde_json::Value = match serde_json::from_slice(&response.body) {
         Ok(v) => v,
-        // Argo: a body that is not JSON is the value itself, as a string.
-        Err(_) => serde_json::Value::String(String::from_utf8_lossy(&response.body).into_owned()),
+        // As upstream: a body that is not JSON is the value itself, whatever `jsonPath` says, recorded as it
+        // came (not JSON-quoted). Unlike upstream, the conditions then judge it.
+        Err(_) => {
+            let text = String::from_utf8_lossy(&response.body).into_owned();
+            return Ok(Observation::Judge(Judged {
+                result: Value { nodes: vec![ValueNode::Text(text.clone())] },
+                display: Some(text),
+                metadata: Vec::new(),
+            }));
+        }
     };
     let found = path.first_match(&data).map_err(|e| format!("Could not find JSONPath in body: {e}"))?;
     let Some(found) = found else {
