@@ -58,7 +58,7 @@ enum Command {
     Lint(lint::LintArgs),
     /// Run an embedded Kubernetes API server with a simulated kubelet.
     Cluster(cluster::Args),
-    /// Run the controller against a cluster (AnalysisRuns now; Rollouts and Experiments as they arrive).
+    /// Run the controller against a cluster: Rollouts (the canary strategy without a router, so far) and AnalysisRuns.
     Controller(controller::Args),
 }
 
@@ -73,6 +73,9 @@ pub fn main() -> ExitCode {
         }
     };
     init_logging(&cli.log, cli.log_format);
+    if !matches!(cli.command, Command::Cluster(_) | Command::Controller(_)) {
+        quiet_on_closed_pipe();
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -98,6 +101,18 @@ pub fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::from(if e.is::<UsageError>() { 64 } else { 2 })
         }
+    }
+}
+
+/// A command whose output is piped into one that stops reading (`serin crds | head`) ends quietly, as Unix tools
+/// do, instead of panicking on the write: the default SIGPIPE action, which Rust's runtime replaces with
+/// "ignore". Sockets are unaffected (they are written with MSG_NOSIGNAL). Not for the servers, which keep
+/// running whatever happens to their standard output.
+fn quiet_on_closed_pipe() {
+    // SAFETY: called before any other thread writes to a pipe; restoring a signal's default disposition has no
+    // other effect on the process.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

@@ -237,3 +237,24 @@ fn crds_prints_five_documents_matching_the_checked_in_files() {
         assert!(text.contains(&written), "stdout holds {name}");
     }
 }
+
+#[test]
+fn output_piped_into_a_reader_that_stops_ends_quietly() {
+    // `serin crds | head -1`: the reader goes away after the first bytes; serin ends by SIGPIPE, as Unix tools
+    // do, never with a panic.
+    use std::io::Read;
+    use std::os::unix::process::ExitStatusExt;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_serin"))
+        .arg("crds")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("serin runs");
+    let mut first = [0u8; 16];
+    child.stdout.take().expect("stdout").read_exact(&mut first).expect("some output");
+    // The read end is closed here; the rest of the output has nowhere to go.
+    let out = child.wait_with_output().expect("serin finishes");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(out.status.success() || out.status.signal() == Some(libc::SIGPIPE), "{:?}", out.status);
+}
