@@ -85,7 +85,9 @@ impl Substrate {
         let cp = match tokio::task::spawn_blocking(controlplane::shared).await.expect("start control plane") {
             Ok(cp) => cp,
             Err(Unavailable::Skipped(why)) => {
-                eprintln!("SKIPPED on the real control plane ({why}): {test}");
+                // Straight to stderr, past the test harness's capture: a skip is never silent.
+                use std::io::Write;
+                let _ = writeln!(std::io::stderr(), "SKIPPED on the real control plane ({why}): {test}");
                 return None;
             }
         };
