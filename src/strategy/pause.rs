@@ -107,7 +107,12 @@ pub fn completed_canary_pause_step(status: &RolloutStatus, pause: &RolloutPause,
     }
     if let (Some(duration), Some(c)) = (pause.duration.as_ref(), condition) {
         let seconds = pause_duration_seconds(Some(duration));
-        return now > c.start_time.0 + SignedDuration::from_secs(i64::from(seconds));
+        // A start time so late that the end is past the representable range has not ended.
+        return c
+            .start_time
+            .0
+            .checked_add(SignedDuration::from_secs(i64::from(seconds)))
+            .is_ok_and(|end| now > end);
     }
     false
 }

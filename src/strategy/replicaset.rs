@@ -212,6 +212,34 @@ pub fn desired_replicas_annotation(rs: &ReplicaSet) -> Option<i32> {
     annotation(rs, DESIRED_REPLICAS_ANNOTATION)?.parse().ok()
 }
 
+/// `metav1.FormatLabelSelector`: `app=foo,tier in (a,b)`, `<none>` for an empty selector.
+pub fn format_label_selector(
+    selector: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector>,
+) -> String {
+    let Some(s) = selector else { return "<none>".into() };
+    // Go's selector: requirements sorted by key, the values of a set requirement sorted too.
+    let mut parts: Vec<(&str, String)> =
+        s.match_labels.iter().flatten().map(|(k, v)| (k.as_str(), format!("{k}={v}"))).collect();
+    for e in s.match_expressions.iter().flatten() {
+        let mut values = e.values.clone().unwrap_or_default();
+        values.sort();
+        let text = match e.operator.as_str() {
+            "In" => format!("{} in ({})", e.key, values.join(",")),
+            "NotIn" => format!("{} notin ({})", e.key, values.join(",")),
+            "Exists" => e.key.clone(),
+            "DoesNotExist" => format!("!{}", e.key),
+            _ => return "<error>".into(),
+        };
+        parts.push((e.key.as_str(), text));
+    }
+    parts.sort_by(|a, b| a.0.cmp(b.0));
+    if parts.is_empty() {
+        "<none>".into()
+    } else {
+        parts.into_iter().map(|(_, t)| t).collect::<Vec<_>>().join(",")
+    }
+}
+
 /// The Rollout's ReplicaSets split as upstream's rollout context holds them.
 #[derive(Debug, Clone, Default)]
 pub struct ReplicaSets {
@@ -288,6 +316,46 @@ mod tests {
             },
             spec: ReplicaSetSpec { replicas: Some(1), ..Default::default() },
             status: Some(ReplicaSetStatus::default()),
+        }
+    }
+
+    #[test]
+    fn label_selectors_are_formatted_as_go_does() {
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
+        let req = |key: &str, op: &str, values: &[&str]| LabelSelectorRequirement {
+            key: key.into(),
+            operator: op.into(),
+            values: (!values.is_empty()).then(|| values.iter().map(|v| v.to_string()).collect()),
+        };
+        let labels = |pairs: &[(&str, &str)]| {
+            Some(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>())
+        };
+        let cases = [
+            (None, "<none>"),
+            (Some(LabelSelector::default()), "<none>"),
+            (Some(LabelSelector { match_labels: labels(&[("app", "x")]), match_expressions: None }), "app=x"),
+            (
+                Some(LabelSelector {
+                    match_labels: labels(&[("app", "x"), ("tier", "web")]),
+                    match_expressions: Some(vec![
+                        req("a-tier", "In", &["b", "a"]),
+                        req("zone", "NotIn", &["z2", "z1"]),
+                        req("canary", "Exists", &[]),
+                        req("legacy", "DoesNotExist", &[]),
+                    ]),
+                }),
+                "a-tier in (a,b),app=x,canary,!legacy,tier=web,zone notin (z1,z2)",
+            ),
+            (
+                Some(LabelSelector {
+                    match_labels: None,
+                    match_expressions: Some(vec![req("k", "Near", &["v"])]),
+                }),
+                "<error>",
+            ),
+        ];
+        for (selector, want) in cases {
+            assert_eq!(format_label_selector(selector.as_ref()), want, "{selector:?}");
         }
     }
 
