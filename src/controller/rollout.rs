@@ -284,10 +284,15 @@ impl<'a> Pass<'a> {
         self.rollout.metadata.uid.clone().unwrap_or_default()
     }
 
-    /// Remembers that a write replaced `meta`'s current version, so that a pass which still sees it waits.
-    pub fn wrote(&self, meta: &kube::api::ObjectMeta) {
-        let (uid, rv) = (meta.uid.as_deref().unwrap_or(""), meta.resource_version.as_deref().unwrap_or(""));
-        self.ctx.expectations.superseded(&self.uid(), uid, rv);
+    /// Remembers that a write replaced version `before` of an object with `after`, so that a pass which still
+    /// sees `before` waits. A write that changed nothing keeps the resourceVersion (and sends no watch event):
+    /// there is nothing to wait for.
+    pub fn wrote(&self, before: &kube::api::ObjectMeta, after: &kube::api::ObjectMeta) {
+        let rv = before.resource_version.as_deref().unwrap_or("");
+        if after.resource_version.as_deref() == Some(rv) {
+            return;
+        }
+        self.ctx.expectations.superseded(&self.uid(), before.uid.as_deref().unwrap_or(""), rv);
     }
 
     /// Remembers that this pass created `kind`/`name`.
@@ -329,7 +334,7 @@ impl<'a> Pass<'a> {
             )
             .await
             .map_err(kube_err(format!("updating Rollout {}", self.name())))?;
-        self.wrote(&self.rollout.metadata);
+        self.wrote(&self.rollout.metadata, &updated.metadata);
         self.rollout = updated;
         Ok(())
     }
@@ -349,7 +354,7 @@ impl<'a> Pass<'a> {
             )
             .await
             .map_err(kube_err(format!("updating the status of Rollout {}", self.name())))?;
-        self.wrote(&self.rollout.metadata);
+        self.wrote(&self.rollout.metadata, &updated.metadata);
         self.rollout = updated;
         Ok(())
     }
@@ -366,7 +371,7 @@ impl<'a> Pass<'a> {
             .patch_status(&self.name(), &params, &Patch::Merge(&body))
             .await
             .map_err(kube_err(format!("patching the status of Rollout {}", self.name())))?;
-        self.wrote(&self.rollout.metadata);
+        self.wrote(&self.rollout.metadata, &updated.metadata);
         self.rollout = updated;
         Ok(())
     }

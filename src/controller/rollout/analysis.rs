@@ -13,7 +13,6 @@ use crate::strategy::conditions::Event;
 use crate::strategy::replicaset::{POD_TEMPLATE_HASH_LABEL, pod_hash};
 use crate::strategy::rollout_analysis::{self as ra, Kind, Verdict};
 use crate::strategy::{canary, pause};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 
@@ -222,14 +221,7 @@ impl Pass<'_> {
         run.metadata.namespace = Some(self.namespace());
         run.metadata.labels = Some(labels);
         run.metadata.annotations = Some(annotations);
-        run.metadata.owner_references = Some(vec![OwnerReference {
-            api_version: "argoproj.io/v1alpha1".into(),
-            kind: "Rollout".into(),
-            name: self.name(),
-            uid: self.rollout.metadata.uid.clone().unwrap_or_default(),
-            controller: Some(true),
-            block_owner_deletion: Some(true),
-        }]);
+        run.metadata.owner_references = Some(vec![self.controller_ref()]);
         let api = self.runs_api();
         let pp = PostParams { field_manager: Some(FIELD_MANAGER.into()), ..Default::default() };
         for collision in 0..MAX_NAME_COLLISIONS {
@@ -280,8 +272,8 @@ impl Pass<'_> {
             let name = run.name_any();
             let patch = serde_json::json!({"spec": {"terminate": true}});
             match api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch)).await {
-                Ok(_) => {
-                    self.wrote(&run.metadata);
+                Ok(updated) => {
+                    self.wrote(&run.metadata, &updated.metadata);
                     tracing::info!(rollout = %self.name(), run = %name, "canceling the analysis run");
                 }
                 Err(e) if is_status(&e, 404) => {}

@@ -161,7 +161,7 @@ impl Pass<'_> {
         let mut status = self.base_status();
         status.available_replicas = Some(self.rss.all.iter().map(available).sum());
         status.hpa_replicas = Some(self.rss.all.iter().map(rsutil::actual).sum());
-        status.selector = Some(format_selector(self.rollout.spec.selector.as_ref()));
+        status.selector = Some(rsutil::format_label_selector(self.rollout.spec.selector.as_ref()));
         let canary = status.canary.get_or_insert_with(Default::default);
         canary.stable_ping_pong = old.canary.as_ref().and_then(|c| c.stable_ping_pong.clone());
         canary.step_plugin_statuses = old.canary.as_ref().and_then(|c| c.step_plugin_statuses.clone());
@@ -342,23 +342,4 @@ impl Pass<'_> {
         status.hpa_replicas = Some(self.rss.all.iter().map(rsutil::actual).sum());
         self.persist_status(status).await
     }
-}
-
-/// `metav1.FormatLabelSelector`: `app=foo,tier in (a,b)`, `<none>` for an empty selector.
-pub(super) fn format_selector(
-    selector: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector>,
-) -> String {
-    let Some(s) = selector else { return "<none>".into() };
-    let mut parts: Vec<String> = s.match_labels.iter().flatten().map(|(k, v)| format!("{k}={v}")).collect();
-    for e in s.match_expressions.iter().flatten() {
-        let values = e.values.clone().unwrap_or_default();
-        parts.push(match e.operator.as_str() {
-            "In" => format!("{} in ({})", e.key, values.join(",")),
-            "NotIn" => format!("{} notin ({})", e.key, values.join(",")),
-            "Exists" => e.key.clone(),
-            "DoesNotExist" => format!("!{}", e.key),
-            other => format!("{} {other} ({})", e.key, values.join(",")),
-        });
-    }
-    if parts.is_empty() { "<none>".into() } else { parts.join(",") }
 }

@@ -6,7 +6,7 @@ use crate::api::common::PodTemplateMetadata;
 use crate::strategy::ephemeral;
 use crate::strategy::replicaset::spec_replicas;
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::api::{Api, ListParams, PostParams};
 
 impl Pass<'_> {
     pub(super) async fn reconcile_ephemeral_metadata(&mut self) -> Result<(), Error> {
@@ -50,7 +50,7 @@ impl Pass<'_> {
         if spec_replicas(rs) == 0 {
             return Ok(());
         }
-        let selector = super::canary::format_selector(Some(&rs.spec.selector));
+        let selector = crate::strategy::replicaset::format_label_selector(Some(&rs.spec.selector));
         let uid = rs.metadata.uid.clone().unwrap_or_default();
         let api: Api<Pod> = Api::namespaced(self.ctx.client.clone(), &self.namespace());
         let pods =
@@ -69,12 +69,13 @@ impl Pass<'_> {
             if !ephemeral::sync(&mut meta, before.as_ref(), desired) {
                 continue;
             }
+            // An Update guarded by the resourceVersion just listed, as upstream writes it (its RBAC grants
+            // `update` on pods, not `patch`).
             let name = pod.metadata.name.clone().unwrap_or_default();
-            let patch = serde_json::json!({"metadata": {
-                "labels": map_patch(pod.metadata.labels.as_ref(), meta.labels.as_ref()),
-                "annotations": map_patch(pod.metadata.annotations.as_ref(), meta.annotations.as_ref()),
-            }});
-            match api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch)).await {
+            let mut updated = pod;
+            updated.metadata.labels = meta.labels;
+            updated.metadata.annotations = meta.annotations;
+            match api.replace(&name, &PostParams::default(), &updated).await {
                 Ok(_) => {}
                 Err(e) if is_status(&e, 404) => {}
                 Err(e) => {
@@ -87,23 +88,4 @@ impl Pass<'_> {
         }
         Ok(())
     }
-}
-
-/// A merge patch turning map `old` into `new`.
-fn map_patch(
-    old: Option<&std::collections::BTreeMap<String, String>>,
-    new: Option<&std::collections::BTreeMap<String, String>>,
-) -> serde_json::Value {
-    let mut out = serde_json::Map::new();
-    for (k, v) in new.into_iter().flatten() {
-        if old.and_then(|o| o.get(k)) != Some(v) {
-            out.insert(k.clone(), serde_json::Value::String(v.clone()));
-        }
-    }
-    for k in old.into_iter().flatten().map(|(k, _)| k) {
-        if !new.is_some_and(|n| n.contains_key(k)) {
-            out.insert(k.clone(), serde_json::Value::Null);
-        }
-    }
-    serde_json::Value::Object(out)
 }

@@ -23,7 +23,8 @@ impl Pass<'_> {
         Api::namespaced(self.ctx.client.clone(), &self.namespace())
     }
 
-    fn controller_ref(&self) -> OwnerReference {
+    /// The owner reference of what the Rollout controls (ReplicaSets, AnalysisRuns).
+    pub(super) fn controller_ref(&self) -> OwnerReference {
         OwnerReference {
             api_version: "argoproj.io/v1alpha1".into(),
             kind: "Rollout".into(),
@@ -190,17 +191,21 @@ impl Pass<'_> {
         if let Some(labels) = template.metadata.as_mut().and_then(|m| m.labels.as_mut()) {
             labels.remove(POD_TEMPLATE_HASH_LABEL);
         }
+        // A generated name, so that no PodTemplate of the user's can stand in the way.
         let probe = k8s_openapi::api::core::v1::PodTemplate {
-            metadata: ObjectMeta { name: Some(format!("{}-desired", self.name())), ..Default::default() },
+            metadata: ObjectMeta { generate_name: Some(format!("{}-", self.name())), ..Default::default() },
             template: Some(template),
         };
         let api: Api<k8s_openapi::api::core::v1::PodTemplate> =
             Api::namespaced(self.ctx.client.clone(), &self.namespace());
         let defaulted = match api.create(&PostParams { dry_run: true, ..Default::default() }, &probe).await {
             Ok(p) => p.template.unwrap_or_default(),
-            // A template the server refuses matches no ReplicaSet.
-            Err(e) if is_status(&e, 422) || is_status(&e, 400) => return Ok(()),
-            Err(e) => return Err(Error::Kube { what: "defaulting the pod template".into(), source: e }),
+            // A template the server refuses (or a refused dry run: RBAC, a quota) matches no ReplicaSet; the
+            // update goes ahead with a new one, which is what upstream does when its comparison fails.
+            Err(e) => {
+                tracing::warn!(rollout = %self.name(), "cannot default the pod template to compare it: {e}");
+                return Ok(());
+            }
         };
         let comparable = |mut t: k8s_openapi::api::core::v1::PodTemplateSpec| {
             if let Some(labels) = t.metadata.as_mut().and_then(|m| m.labels.as_mut()) {
@@ -292,7 +297,7 @@ impl Pass<'_> {
             .replace(&rs_name, &pp, &rs)
             .await
             .map_err(kube_err(format!("updating ReplicaSet {rs_name}")))?;
-        self.wrote(&self.rss.all[i].metadata);
+        self.wrote(&self.rss.all[i].metadata, &updated.metadata);
         self.rss.all[i] = updated;
         Ok(())
     }
@@ -388,7 +393,7 @@ impl Pass<'_> {
                 )
                 .await
                 .map_err(kube_err(format!("removing the scale-down deadline of ReplicaSet {rs_name}")))?;
-            self.wrote(&self.rss.all[i].metadata);
+            self.wrote(&self.rss.all[i].metadata, &updated.metadata);
             self.rss.all[i] = updated;
         }
         Ok(())
@@ -456,8 +461,9 @@ impl Pass<'_> {
                 continue;
             }
             if avail > spec {
-                // Upstream stops scaling down old ReplicaSets for this pass when one is still shrinking.
-                return Ok(scaled_down > 0);
+                // Upstream stops scaling down old ReplicaSets for this pass when one is still shrinking, and
+                // reports no scaling (whatever it did before).
+                return Ok(false);
             }
             self.scale_replica_set(i, avail).await?;
             scaled_down += spec - avail;

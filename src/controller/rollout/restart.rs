@@ -47,7 +47,8 @@ impl Pass<'_> {
             self.requeue_within(wait + Duration::from_millis(100));
             return Ok(0);
         }
-        let selector = super::canary::format_selector(self.rollout.spec.selector.as_ref());
+        let selector =
+            crate::strategy::replicaset::format_label_selector(self.rollout.spec.selector.as_ref());
         let api: Api<Pod> = Api::namespaced(self.ctx.client.clone(), &self.namespace());
         let lp = if selector == "<none>" {
             ListParams::default()
