@@ -1,6 +1,7 @@
 //! A router-less canary through its steps, and the user's actions on it, on both substrates.
 
 use super::fixture::{Env, canary_rollout, services, settled_split, sizes, status_of};
+use crate::e2e::substrate::Substrate;
 use serin::api::rollout::{PauseReason, RolloutPhase};
 
 /// Waits for the pause at step `index` with the split settled, and returns (canary, stable) there.
@@ -284,6 +285,60 @@ on_both_substrates! {
         // Fixed: the update proceeds.
         env.patch_spec("bad", r#"{"spec":{"strategy":{"canary":{"steps":[{"setWeight":50},{"pause":{}}]}}}}"#).await;
         assert_eq!(split_at_pause(&env, "bad", 1).await, (1, 1));
+        env.stop().await;
+    }
+}
+
+/// The `role` label of each live pod of the Rollout `app`, by pod-template hash.
+async fn roles(s: &Substrate, app: &str) -> Vec<(String, String)> {
+    use k8s_openapi::api::core::v1::Pod;
+    let pods: kube::Api<Pod> = s.api();
+    let mut out: Vec<(String, String)> = pods
+        .list(&kube::api::ListParams::default().labels(&format!("app={app}")))
+        .await
+        .expect("pods")
+        .items
+        .into_iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .map(|p| {
+            let labels = p.metadata.labels.unwrap_or_default();
+            let get = |k: &str| labels.get(k).cloned().unwrap_or_default();
+            (get(super::fixture::HASH_LABEL), get("role"))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+on_both_substrates! {
+    async fn canary_and_stable_pods_carry_their_roles_metadata(s: &Substrate) {
+        let env = Env::start(s).await;
+        let strategy = "canaryMetadata: {labels: {role: canary}}\nstableMetadata: {labels: {role: stable}}\nsteps:\n- setWeight: 50\n- pause: {}";
+        env.apply(&format!("{}---\n{}", services("md"), canary_rollout("md", 2, "app:v1", strategy))).await;
+        let (ro, _) = env.wait_healthy("md").await;
+        let v1 = status_of(&ro).stable_rs.expect("stable");
+        let stable = |h: &str| (h.to_string(), "stable".to_string());
+        let canary = |h: &str| (h.to_string(), "canary".to_string());
+        crate::e2e::wait::eventually("the first version's pods labelled stable", || async {
+            (roles(s, "md").await == [stable(&v1), stable(&v1)]).then_some(())
+        })
+        .await;
+        env.set_image("md", "app:v2").await;
+        assert_eq!(split_at_pause(&env, "md", 1).await, (1, 1));
+        let v2 = status_of(&env.rollout("md").await).current_pod_hash.expect("current");
+        let mut want = vec![canary(&v2), stable(&v1)];
+        want.sort();
+        crate::e2e::wait::eventually("one canary pod and one stable pod", || async {
+            (roles(s, "md").await == want).then_some(())
+        })
+        .await;
+        // Promoted: the canary's own pods, now stable, are relabelled in place.
+        env.promote("md").await;
+        env.wait_healthy("md").await;
+        crate::e2e::wait::eventually("the second version's pods labelled stable", || async {
+            (roles(s, "md").await == [stable(&v2), stable(&v2)]).then_some(())
+        })
+        .await;
         env.stop().await;
     }
 }
