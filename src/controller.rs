@@ -89,11 +89,7 @@ impl Controller {
             }
         });
         let engine = Engine::new(catalog.clone(), Some(client.clone()));
-        let reporter = kube::runtime::events::Reporter {
-            controller: "serin".into(),
-            instance: std::env::var("POD_NAME").ok(),
-        };
-        let recorder = kube::runtime::events::Recorder::new(client.clone(), reporter);
+        let recorder = Arc::new(events::EventRecorder::new(client.clone(), events::COMPONENT));
         let (stop, _) = watch::channel(false);
         let (ready_tx, ready) = watch::channel(false);
         let stopped = |stop: &watch::Sender<bool>| {
@@ -117,6 +113,7 @@ impl Controller {
             client.clone(),
             rollout_namespace,
             options.rollout_threads.max(1),
+            recorder.clone(),
             stop_rollouts,
         )));
         let ctx = Arc::new(analysis_run::Context { engine, client: client.clone(), recorder });

@@ -180,7 +180,15 @@ impl Engine {
             }
         }
 
+        let phases_before: Vec<(String, AnalysisPhase)> =
+            status.metric_results.iter().flatten().map(|r| (r.name.clone(), r.phase.clone())).collect();
         let (phase, message) = decide::assess_run(&shaped, &mut status, &dry, now);
+        for result in status.metric_results.iter().flatten() {
+            let before = phases_before.iter().find(|(n, _)| *n == result.name).map(|(_, p)| p);
+            if before != Some(&result.phase) && result.phase.completed() {
+                out.events.push(metric_completion_event(&result.name, &result.phase));
+            }
+        }
         if status.phase.as_ref() != Some(&phase) {
             if phase.completed() {
                 status.completed_at = Some(Time(now));
@@ -425,6 +433,15 @@ fn error_measurement(started_at: Time, message: String) -> Measurement {
         message: Some(message),
         started_at: Some(started_at),
         ..Measurement::default()
+    }
+}
+
+/// Upstream's Event when a metric's phase turns to a completed one.
+fn metric_completion_event(metric: &str, phase: &AnalysisPhase) -> RunEvent {
+    RunEvent {
+        warning: matches!(phase, AnalysisPhase::Error | AnalysisPhase::Failed),
+        reason: format!("Metric{phase}"),
+        message: format!("Metric '{metric}' Completed. Result: {phase}"),
     }
 }
 

@@ -7,7 +7,6 @@ use crate::api::common::AnalysisPhase;
 use futures::{FutureExt, StreamExt};
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::events::{Event, EventType, Recorder};
 use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 use std::sync::Arc;
@@ -20,7 +19,7 @@ const RETRY_AFTER_ERROR: Duration = Duration::from_secs(5);
 pub struct Context {
     pub engine: Engine,
     pub client: kube::Client,
-    pub recorder: Recorder,
+    pub recorder: Arc<super::events::EventRecorder>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -140,15 +139,6 @@ async fn expire(
     }
 }
 
-async fn publish(recorder: &Recorder, run: &AnalysisRun, e: &RunEvent) {
-    let event = Event {
-        type_: if e.warning { EventType::Warning } else { EventType::Normal },
-        reason: e.reason.clone(),
-        note: Some(e.message.clone()),
-        action: "Analyze".into(),
-        secondary: None,
-    };
-    if let Err(err) = recorder.publish(&event, &run.object_ref(&())).await {
-        tracing::debug!(run = %run.name_any(), "cannot record event: {err}");
-    }
+async fn publish(recorder: &super::events::EventRecorder, run: &AnalysisRun, e: &RunEvent) {
+    recorder.record(&run.object_ref(&()), e.warning, &e.reason, &e.message).await;
 }

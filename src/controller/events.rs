@@ -10,6 +10,10 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+/// The component named on every Event serin's controllers record: upstream's controller agent name, so that
+/// tools filtering on it keep working.
+pub const COMPONENT: &str = "rollouts-controller";
+
 /// How long a repeat of an event counts on the existing one.
 const REPEAT_WINDOW: Duration = Duration::from_secs(600);
 /// Distinct events remembered for counting repeats.

@@ -12,7 +12,6 @@ use crate::plugin::registration::{
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::Api;
-use kube::runtime::events::{Event, EventType, Recorder};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
 use sha2::{Digest, Sha256};
@@ -26,7 +25,7 @@ pub async fn run(
     client: kube::Client,
     namespace: String,
     config_name: String,
-    recorder: Recorder,
+    recorder: Arc<super::events::EventRecorder>,
     ready: watch::Sender<bool>,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) {
@@ -86,7 +85,7 @@ struct Registrations {
     catalog: Arc<Catalog>,
     client: kube::Client,
     config_name: String,
-    recorder: Recorder,
+    recorder: Arc<super::events::EventRecorder>,
     /// What each ConfigMap registered.
     by_source: BTreeMap<String, BTreeMap<String, Fingerprint>>,
     /// Which ConfigMap a plugin name's current registration came from (the latest wins).
@@ -140,16 +139,7 @@ impl Registrations {
         }
         for problem in problems {
             tracing::warn!(configmap = %source, "{problem}");
-            let event = Event {
-                type_: EventType::Warning,
-                reason: "PluginLoadFailed".into(),
-                note: Some(problem),
-                action: "LoadPlugin".into(),
-                secondary: None,
-            };
-            if let Err(e) = self.recorder.publish(&event, &cm.object_ref(&())).await {
-                tracing::debug!("cannot record event: {e}");
-            }
+            self.recorder.record(&cm.object_ref(&()), true, "PluginLoadFailed", &problem).await;
         }
     }
 

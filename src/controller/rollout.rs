@@ -46,15 +46,13 @@ const INVALID_SPEC_REQUEUE: Duration = Duration::from_secs(20);
 const EARLY_PASS_REQUEUE: Duration = Duration::from_secs(2);
 /// Look at every Rollout again at least this often.
 const RESYNC: Duration = Duration::from_secs(10 * 60);
-/// The component named on the Rollout controller's Events.
-pub const EVENT_COMPONENT: &str = "rollouts-controller";
 /// The field manager of serin's writes.
 pub(crate) const FIELD_MANAGER: &str = "serin-rollouts";
 
 /// Shared by every pass.
 pub struct Context {
     pub client: kube::Client,
-    pub recorder: super::events::EventRecorder,
+    pub recorder: Arc<super::events::EventRecorder>,
     pub replicasets: Store<ReplicaSet>,
     pub analysis_runs: Store<AnalysisRun>,
     pub expectations: expectations::Expectations,
@@ -93,6 +91,7 @@ pub async fn run(
     client: kube::Client,
     namespace: Option<String>,
     workers: u16,
+    recorder: Arc<super::events::EventRecorder>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     fn api<K>(client: &kube::Client, namespace: &Option<String>) -> Api<K>
@@ -120,7 +119,6 @@ pub async fn run(
         .modify(|ar| ar.managed_fields_mut().clear())
         .reflect(ar_writer)
         .touched_objects();
-    let recorder = super::events::EventRecorder::new(client.clone(), EVENT_COMPONENT);
     let ctx = Arc::new(Context {
         client: client.clone(),
         recorder,

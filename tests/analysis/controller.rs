@@ -116,6 +116,20 @@ on_both_substrates! {
         );
         let summary = run.status.as_ref().and_then(|s| s.run_summary.clone()).expect("summary");
         assert_eq!((summary.count, summary.successful), (Some(3), Some(3)));
+        // Upstream's Events: each metric as it completes, then the run.
+        let events = env.events("healthy", &["Normal AnalysisRunSuccessful: Analysis Completed. Result: Successful"]).await;
+        let mut metrics: Vec<&String> = events.iter().filter(|e| e.contains("MetricSuccessful")).collect();
+        metrics.sort();
+        assert_eq!(
+            metrics,
+            [
+                "Normal MetricSuccessful: Metric 'banner' Completed. Result: Successful",
+                "Normal MetricSuccessful: Metric 'error-rate' Completed. Result: Successful",
+                "Normal MetricSuccessful: Metric 'health' Completed. Result: Successful",
+            ],
+            "{events:#?}"
+        );
+        assert_eq!(events.last().map(String::as_str), Some("Normal AnalysisRunSuccessful: Analysis Completed. Result: Successful"));
 
         // The error rate rises: the run fails after failureLimit + 1 = 2 failed measurements.
         exporter.set("app_error_ratio", "0.2");
@@ -130,6 +144,14 @@ on_both_substrates! {
             Some("Metric \"error-rate\" assessed Failed due to failed (2) > failureLimit (1)")
         );
         assert!(run.status.as_ref().and_then(|s| s.completed_at.clone()).is_some());
+        env.events(
+            "degraded",
+            &[
+                "Warning MetricFailed: Metric 'error-rate' Completed. Result: Failed",
+                "Warning AnalysisRunFailed: Analysis Completed. Result: Failed",
+            ],
+        )
+        .await;
 
         // A run that fails its web check fails on that metric.
         healthy.store(false, Ordering::SeqCst);

@@ -64,6 +64,34 @@ impl Env {
         .await
     }
 
+    /// Waits until the AnalysisRun `name` has an Event of every one of `wanted` ("Type Reason: message"), and
+    /// returns all of its Events in that form, oldest first.
+    pub async fn events(&self, name: &str, wanted: &[&str]) -> Vec<String> {
+        let api: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(self.client.clone(), &self.ns);
+        let lp = kube::api::ListParams::default()
+            .fields(&format!("involvedObject.kind=AnalysisRun,involvedObject.name={name}"));
+        crate::e2e::wait::eventually(&format!("the Events of AnalysisRun {name}"), || async {
+            let mut events = api.list(&lp).await.ok()?.items;
+            events.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+            let rows: Vec<String> = events
+                .into_iter()
+                .filter(|e| {
+                    e.source.as_ref().and_then(|s| s.component.as_deref()) == Some("rollouts-controller")
+                })
+                .map(|e| {
+                    format!(
+                        "{} {}: {}",
+                        e.type_.unwrap_or_default(),
+                        e.reason.unwrap_or_default(),
+                        e.message.unwrap_or_default()
+                    )
+                })
+                .collect();
+            wanted.iter().all(|w| rows.iter().any(|r| r == w)).then_some(rows)
+        })
+        .await
+    }
+
     /// Waits for the run to satisfy `cond` (polling with backoff, up to two minutes).
     pub async fn wait_run(&self, name: &str, cond: impl Fn(&AnalysisRun) -> bool) -> AnalysisRun {
         let runs = self.runs();
