@@ -149,10 +149,24 @@ fn error_policy(_ro: Arc<Rollout>, _error: &Error, _ctx: Arc<Context>) -> Action
     Action::requeue(RETRY_AFTER_ERROR)
 }
 
+/// How long one pass waits for the caches' first listing before it tries again later.
+const CACHE_SYNC_WAIT: Duration = Duration::from_secs(10);
+
 async fn reconcile(rollout: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action, Error> {
     if rollout.metadata.deletion_timestamp.is_some() {
         // Upstream: "No reconciliation as rollout marked for deletion".
         return Ok(Action::await_change());
+    }
+    // As upstream waits for its informers to sync before any worker starts: a pass on a ReplicaSet cache that
+    // has not been listed yet would find no stable ReplicaSet and take a Rollout in the middle of an update for
+    // an initial deploy, promoting it at once.
+    let caches = async {
+        let _ = ctx.replicasets.wait_until_ready().await;
+        let _ = ctx.analysis_runs.wait_until_ready().await;
+    };
+    if tokio::time::timeout(CACHE_SYNC_WAIT, caches).await.is_err() {
+        tracing::debug!(rollout = %rollout.name_any(), "ReplicaSet and AnalysisRun caches are not listed yet");
+        return Ok(Action::requeue(Duration::from_secs(1)));
     }
     let mut pass = Pass::new(&ctx, (*rollout).clone(), Timestamp::now());
     let result = pass.run().await;

@@ -73,6 +73,10 @@ on_both_substrates! {
                     && status_of(ro).pause_conditions.iter().flatten().any(|p| p.reason == PauseReason::CanaryPauseStep)
             })
             .await;
+        // A controller that decided before its caches were listed would take the update for an initial deploy
+        // and promote it at once, counting revisions from 1 again.
+        let revision = ro.metadata.annotations.as_ref().and_then(|a| a.get("rollout.argoproj.io/revision").cloned());
+        assert_eq!(revision.as_deref(), Some("2"), "the update stays revision 2");
         let runs = env.analysis_runs(&ro).await;
         assert_eq!(runs.iter().filter_map(|r| r.metadata.name.clone()).collect::<Vec<_>>(), [run_name], "one run");
         assert_eq!(rss.len(), 2, "one ReplicaSet per revision: {:?}", sizes(&rss));
