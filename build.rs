@@ -18,6 +18,10 @@ const TESTING: &[(&str, &str)] = &[
     ("constant", "serin_plugin_constant"),
     ("hostile", "serin_plugin_hostile"),
     ("router", "serin_plugin_test_router"),
+    ("router2", "serin_plugin_test_router2"),
+    ("step", "serin_plugin_test_step"),
+    ("overreach-evaluator", "serin_plugin_overreach_evaluator"),
+    ("overreach-router", "serin_plugin_overreach_router"),
 ];
 
 /// Plugin sources: a change to any of these rebuilds the plugins.
@@ -34,6 +38,10 @@ const SOURCES: &[&str] = &[
     "plugins/testing/constant",
     "plugins/testing/hostile",
     "plugins/testing/router",
+    "plugins/testing/router2",
+    "plugins/testing/step",
+    "plugins/testing/overreach-evaluator",
+    "plugins/testing/overreach-router",
 ];
 
 fn main() {

@@ -4,10 +4,10 @@
 //! it runs a quick smoke pass with few iterations. `SERIN_BENCH_CALLS` sets the number of measured calls.
 
 use serde::{Deserialize, Serialize};
-use serin::plugin::bindings::metric::MetricProviderPluginPre;
-use serin::plugin::bindings::metric::exports::serin::plugin::metric_provider as wit;
-use serin::plugin::bindings::types as wit_types;
 use serin::plugin::builtin::BUILTINS;
+use serin::plugin::contract::v0_1_0::metric::MetricProviderPluginPre;
+use serin::plugin::contract::v0_1_0::metric::exports::serin::plugin::metric_provider as wit;
+use serin::plugin::contract::v0_1_0::metric::serin::plugin::types as wit_types;
 use serin::plugin::metric::{MetricCall, ObjectRef};
 use serin::plugin::{CallOptions, Observation, Plugin, Runtime, RuntimeConfig};
 use sha2::{Digest, Sha256};

@@ -4,13 +4,13 @@
 //! has a deadline, a memory cap and an output cap; a plugin that traps, loops, or exceeds a cap yields a
 //! [`CallError`] value and every other plugin keeps working.
 
-pub mod bindings;
 pub mod builtin;
 mod cache;
 mod call;
 pub mod catalog;
 pub mod component;
 pub mod condition;
+pub mod contract;
 pub mod error;
 pub mod grants;
 mod host;
@@ -23,6 +23,7 @@ pub mod registry;
 pub mod router;
 pub mod runtime;
 mod state;
+pub mod step;
 pub mod value;
 
 pub use call::CallOptions;

@@ -36,6 +36,7 @@ fn job_grants(verbs: &[Verb]) -> Grants {
             group: "batch".into(),
             resource: "jobs".into(),
             verbs: verbs.to_vec(),
+            namespaces: vec![],
         }],
         ..Grants::default()
     }

@@ -7,6 +7,7 @@ mod plugins {
     mod c_plugin;
     mod cli;
     mod conditions;
+    mod contract;
     mod prometheus;
     mod registry;
     mod router;

@@ -83,6 +83,7 @@ pub fn select(metric: &Metric) -> Result<Selection, String> {
                 group: "batch".into(),
                 resource: "jobs".into(),
                 verbs: vec![Verb::Get, Verb::List, Verb::Create, Verb::Delete],
+                namespaces: vec![],
             }],
             ..Grants::default()
         };

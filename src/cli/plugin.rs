@@ -21,6 +21,10 @@ pub enum Command {
     Inspect {
         /// The component (`.wasm`, optionally gzip-compressed).
         file: PathBuf,
+        /// A registration entry (YAML, as in `serin-config` or a drop-in's `plugin.yaml`): show what it grants
+        /// for each import.
+        #[arg(long)]
+        registration: Option<PathBuf>,
     },
     /// One metric-provider `run`, printing the measurement as JSON. Grants only what the flags grant.
     Run(Box<RunArgs>),
@@ -63,7 +67,7 @@ pub struct RunArgs {
 pub async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
     match cmd {
         Command::List { plugin_config } => list(plugin_config.as_deref()).await,
-        Command::Inspect { file } => inspect(&file),
+        Command::Inspect { file, registration } => inspect(&file, registration.as_deref()),
         Command::Run(args) => run_metric(*args).await,
     }
 }
@@ -98,7 +102,69 @@ async fn list(plugin_config: Option<&Path>) -> anyhow::Result<ExitCode> {
     Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
-fn inspect(file: &Path) -> anyhow::Result<ExitCode> {
+/// What an import gives the plugin: always there (clocks, random, streams, log), there but empty (files,
+/// sockets, environment), or what a registration grants.
+fn import_standing(import: &str, grants: Option<&crate::plugin::Grants>) -> String {
+    let name = import.split('@').next().unwrap_or(import);
+    let granted = |what: Vec<String>| match grants {
+        None => "needs a grant".to_string(),
+        Some(_) if what.is_empty() => "not granted".to_string(),
+        Some(_) => format!("granted: {}", what.join(", ")),
+    };
+    match name {
+        "serin:plugin/types" | "serin:plugin/log" => "always".into(),
+        "serin:plugin/prometheus" => granted(
+            grants
+                .map(|g| g.prometheus.iter().map(|p| format!("{}{}", p.origin, p.path_prefix)).collect())
+                .unwrap_or_default(),
+        ),
+        "serin:plugin/kubernetes" => granted(
+            grants
+                .map(|g| {
+                    g.kubernetes
+                        .iter()
+                        .map(|k| {
+                            let verbs: Vec<&str> = k.verbs.iter().map(|v| v.as_str()).collect();
+                            let resource = if k.group.is_empty() {
+                                k.resource.clone()
+                            } else {
+                                format!("{}.{}", k.resource, k.group)
+                            };
+                            let namespaces = if k.namespaces.is_empty() {
+                                "the served namespace".to_string()
+                            } else {
+                                k.namespaces.join(" ")
+                            };
+                            format!("{} {resource} in {namespaces}", verbs.join("/"))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+        ),
+        "wasi:http/outgoing-handler" | "wasi:http/types" => {
+            granted(grants.map(|g| g.http.iter().map(|h| h.origin.to_string()).collect()).unwrap_or_default())
+        }
+        n if n.starts_with("wasi:filesystem/")
+            || n.starts_with("wasi:sockets/")
+            || n == "wasi:cli/environment" =>
+        {
+            "sandboxed: empty (no files, sockets or environment)".into()
+        }
+        _ => "always".into(),
+    }
+}
+
+fn inspect(file: &Path, registration: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let grants = match registration {
+        Some(path) => {
+            let text =
+                std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+            let entry: crate::plugin::registration::PluginEntry = serde_saphyr::from_str(&text)
+                .map_err(|e| anyhow::anyhow!("{}: not a plugin registration: {e}", path.display()))?;
+            Some(entry.grants().map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?)
+        }
+        None => None,
+    };
     let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
     let runtime = Runtime::new(RuntimeConfig::default())?;
     let name = file.display().to_string();
@@ -111,8 +177,9 @@ fn inspect(file: &Path) -> anyhow::Result<ExitCode> {
             println!("size:     {} bytes", info.size);
             println!("sha256:   {}", info.sha256);
             println!("imports:");
+            let width = info.imports.iter().map(String::len).max().unwrap_or(0);
             for i in &info.imports {
-                println!("  {i}");
+                println!("  {i:<width$}  {}", import_standing(i, grants.as_ref()));
             }
             println!("exports:");
             for e in &info.exports {

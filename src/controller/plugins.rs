@@ -170,6 +170,7 @@ impl Registrations {
                             grants: Default::default(),
                             limits: Default::default(),
                             error: None,
+                            disabled: false,
                         };
                         self.catalog.register(&entry.name, Err(why), failed);
                     }

@@ -1,7 +1,8 @@
 //! One plugin call: a fresh `Store` with this call's capabilities and limits, instantiation from the pre-linked
 //! plugin, the call itself under a deadline, and every way it can fail turned into a [`CallError`].
 
-use super::component::{Plugin, PluginKind, Pre};
+use super::component::{Plugin, PluginKind};
+use super::contract::Pre;
 use super::error::CallError;
 use super::grants::Grants;
 use super::http::HttpPolicy;
@@ -85,6 +86,7 @@ impl Plugin {
             prometheus_insecure: inner.prometheus_insecure.clone(),
             log_budget: LOG_LINES_PER_CALL,
             redact: opts.redact.clone().into(),
+            output_cap: opts.limits.output,
         };
         let mut store = Store::new(&inner.engine, CallState::new(host, http, opts.limits.memory));
         store.limiter(|s| &mut s.limiter);

@@ -19,6 +19,8 @@ pub struct Entry {
     pub limits: Limits,
     /// Why it could not be loaded, if it could not.
     pub error: Option<String>,
+    /// A step plugin registered with `disabled: true`: loaded, but its steps are skipped, as upstream does.
+    pub disabled: bool,
 }
 
 /// Built-in and registered plugins.
@@ -33,6 +35,8 @@ pub struct Resolved {
     /// Grants from the registration; empty for built-ins, whose grants come from their configuration.
     pub grants: Grants,
     pub limits: Limits,
+    /// Registered as disabled (step plugins): its steps are skipped rather than run.
+    pub disabled: bool,
 }
 
 impl Catalog {
@@ -51,26 +55,26 @@ impl Catalog {
         // Built-ins (no entry) are not held under the lock: their first use may compile for a while.
         let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
         let entry = entries.get(name).cloned();
-        let (grants, limits, plugin) = match entry {
+        let (grants, limits, disabled, plugin) = match entry {
             Some(Entry { error: Some(error), .. }) => {
                 return Err(format!("plugin {name} failed to load: {error}"));
             }
-            Some(Entry { grants, limits, .. }) => {
+            Some(Entry { grants, limits, disabled, .. }) => {
                 let plugin = self.registry.get(name).map_err(|e| e.to_string())?;
                 drop(entries);
-                (grants, limits, plugin)
+                (grants, limits, disabled, plugin)
             }
             None if builtin::find(name).is_some() => {
                 drop(entries);
                 let plugin = self.registry.get(name).map_err(|e| e.to_string())?;
-                (Grants::default(), Limits::default(), plugin)
+                (Grants::default(), Limits::default(), false, plugin)
             }
             None => return Err(format!("plugin {name} is not registered")),
         };
         if plugin.kind() != kind {
             return Err(format!("plugin {name} is a {}, not a {}", plugin.kind().noun(), kind.noun()));
         }
-        Ok(Resolved { plugin, grants, limits })
+        Ok(Resolved { plugin, grants, limits, disabled })
     }
 
     /// Records a registration: the loaded plugin (now serving calls), or why it failed to load (the previous

@@ -1,10 +1,9 @@
 //! Loading a plugin: decompress, verify, compile (or load the precompiled form), recognise its kind and contract
 //! version, and pre-link it once.
 
-use super::bindings::{self, CONTRACT_VERSION};
+use super::contract::{Pre, SUPPORTED, Version, World};
 use super::error::LoadError;
 use super::runtime::Runtime;
-use super::state::CallState;
 use sha2::{Digest, Sha256};
 use std::fmt;
 use std::io::Read;
@@ -19,6 +18,7 @@ pub enum PluginKind {
     MetricProvider,
     ConditionEvaluator,
     TrafficRouter,
+    StepPlugin,
 }
 
 impl PluginKind {
@@ -28,6 +28,7 @@ impl PluginKind {
             PluginKind::MetricProvider => "metric-provider",
             PluginKind::ConditionEvaluator => "condition-evaluator",
             PluginKind::TrafficRouter => "traffic-router",
+            PluginKind::StepPlugin => "step",
         }
     }
 
@@ -37,6 +38,7 @@ impl PluginKind {
             PluginKind::MetricProvider => "metric provider",
             PluginKind::ConditionEvaluator => "condition evaluator",
             PluginKind::TrafficRouter => "traffic router",
+            PluginKind::StepPlugin => "step plugin",
         }
     }
 
@@ -45,6 +47,7 @@ impl PluginKind {
             "metric-provider" => PluginKind::MetricProvider,
             "condition-evaluator" => PluginKind::ConditionEvaluator,
             "traffic-router" => PluginKind::TrafficRouter,
+            "step" => PluginKind::StepPlugin,
             _ => return None,
         })
     }
@@ -61,21 +64,13 @@ impl fmt::Display for PluginKind {
 pub struct PluginInfo {
     pub kind: PluginKind,
     /// The `serin:plugin` contract version the plugin was built against.
-    pub contract: String,
+    pub contract: Version,
     /// Size of the component (after decompression), in bytes.
     pub size: usize,
     /// Lower-case hex sha256 of the component (after decompression).
     pub sha256: String,
     pub imports: Vec<String>,
     pub exports: Vec<String>,
-}
-
-/// The pre-linked form of a plugin, by kind.
-#[derive(Clone)]
-pub(crate) enum Pre {
-    Metric(bindings::metric::MetricProviderPluginPre<CallState>),
-    Condition(bindings::condition::ConditionEvaluatorPluginPre<CallState>),
-    Router(bindings::router::TrafficRouterPluginPre<CallState>),
 }
 
 /// A loaded plugin: compiled, verified and pre-linked. Each call instantiates it afresh.
@@ -120,8 +115,9 @@ impl Plugin {
             verify_digest(name, expected, &digest)?;
         }
         let component = compile(runtime, name, &bytes, &digest)?;
-        let (kind, contract, imports, exports) = recognise(runtime, name, &component)?;
-        let pre = link(runtime, name, kind, &component)?;
+        let (world, imports, exports) = recognise(runtime, name, &component)?;
+        let pre = link(runtime, name, world, &imports, &component)?;
+        let (kind, contract) = (world.kind, world.version);
         let info = PluginInfo { kind, contract, size: bytes.len(), sha256: digest, imports, exports };
         Ok(Plugin { name: name.to_string(), info, runtime: runtime.clone(), pre })
     }
@@ -182,37 +178,31 @@ fn compile(runtime: &Runtime, name: &str, bytes: &[u8], digest: &str) -> Result<
     Ok(component)
 }
 
-type Recognised = (PluginKind, String, Vec<String>, Vec<String>);
+type Recognised = (World, Vec<String>, Vec<String>);
 
+/// The plugin's world, from the one `serin:plugin` interface it exports and that interface's version.
 fn recognise(runtime: &Runtime, name: &str, component: &Component) -> Result<Recognised, LoadError> {
     let engine = runtime.engine();
     let ty = component.component_type();
     let imports: Vec<String> = ty.imports(engine).map(|(n, _)| n.to_string()).collect();
     let exports: Vec<String> = ty.exports(engine).map(|(n, _)| n.to_string()).collect();
 
-    let mut kinds = Vec::new();
+    let mut worlds = Vec::new();
     for export in &exports {
         let Some((iface, version)) = serin_interface(export) else { continue };
-        if let Some(kind) = PluginKind::from_interface(iface) {
-            if version != CONTRACT_VERSION {
-                return Err(unknown_version(name, version));
-            }
-            kinds.push(kind);
+        let Some(kind) = PluginKind::from_interface(iface) else { continue };
+        let Some(version) = Version::parse(version) else { return Err(unknown_version(name, version)) };
+        match World::of(kind, version) {
+            Some(world) => worlds.push(world),
+            None => return Err(unknown_version(name, &format!("{version} with a {}", kind.noun()))),
         }
     }
-    for import in &imports {
-        if let Some((_, version)) = serin_interface(import)
-            && version != CONTRACT_VERSION
-        {
-            return Err(unknown_version(name, version));
-        }
-    }
-    match kinds.as_slice() {
+    match worlds.as_slice() {
         [] => Err(LoadError::NotAPlugin { plugin: name.to_string() }),
-        [kind] => Ok((*kind, CONTRACT_VERSION.to_string(), imports, exports)),
+        [world] => Ok((*world, imports, exports)),
         several => Err(LoadError::SeveralKinds {
             plugin: name.to_string(),
-            interfaces: several.iter().map(|k| k.interface()).collect::<Vec<_>>().join(", "),
+            interfaces: several.iter().map(|w| w.kind.interface()).collect::<Vec<_>>().join(", "),
         }),
     }
 }
@@ -221,7 +211,7 @@ fn unknown_version(name: &str, found: &str) -> LoadError {
     LoadError::UnknownVersion {
         plugin: name.to_string(),
         found: found.to_string(),
-        supported: CONTRACT_VERSION.to_string(),
+        supported: Version::supported_list(),
     }
 }
 
@@ -231,23 +221,36 @@ fn serin_interface(name: &str) -> Option<(&str, &str)> {
     Some(rest.split_once('@').unwrap_or((rest, "")))
 }
 
-fn link(runtime: &Runtime, name: &str, kind: PluginKind, component: &Component) -> Result<Pre, LoadError> {
+/// Refuses imports the plugin's world does not declare, then pre-links it with that world's linker.
+fn link(
+    runtime: &Runtime,
+    name: &str,
+    world: World,
+    imports: &[String],
+    component: &Component,
+) -> Result<Pre, LoadError> {
+    if let Some(import) = imports.iter().find(|i| !world.allows(i)) {
+        return Err(LoadError::ImportNotInWorld {
+            plugin: name.to_string(),
+            import: import.clone(),
+            kind: world.kind.noun(),
+            world: world.name(),
+            offers: world.offers(),
+        });
+    }
     let unsatisfied = |e: wasmtime::Error| LoadError::UnsatisfiedImports {
         plugin: name.to_string(),
         message: format!("{e:#}"),
     };
-    let instance_pre = runtime.inner().linker.instantiate_pre(component).map_err(unsatisfied)?;
-    Ok(match kind {
-        PluginKind::MetricProvider => {
-            Pre::Metric(bindings::metric::MetricProviderPluginPre::new(instance_pre).map_err(unsatisfied)?)
-        }
-        PluginKind::ConditionEvaluator => Pre::Condition(
-            bindings::condition::ConditionEvaluatorPluginPre::new(instance_pre).map_err(unsatisfied)?,
-        ),
-        PluginKind::TrafficRouter => {
-            Pre::Router(bindings::router::TrafficRouterPluginPre::new(instance_pre).map_err(unsatisfied)?)
-        }
-    })
+    let linker =
+        runtime.inner().linker(world).ok_or_else(|| unknown_version(name, world.version.as_str()))?;
+    let instance_pre = linker.instantiate_pre(component).map_err(unsatisfied)?;
+    Pre::new(world, instance_pre).map_err(unsatisfied)
+}
+
+/// The contract versions this host supports, as `serin plugin` shows them.
+pub fn supported_versions() -> &'static [Version] {
+    SUPPORTED
 }
 
 #[cfg(test)]

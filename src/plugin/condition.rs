@@ -1,8 +1,8 @@
 //! Condition evaluator calls: judge a measured value with a successCondition / failureCondition pair.
 
-use super::bindings::condition::exports::serin::plugin::condition_evaluator as wit;
 use super::call::CallOptions;
-use super::component::{Plugin, PluginKind, Pre};
+use super::component::{Plugin, PluginKind};
+use super::contract::{Pre, v0_1_0, v0_2_0};
 use super::error::CallError;
 use super::value::MetricValue;
 
@@ -14,15 +14,43 @@ pub enum Verdict {
     Inconclusive,
 }
 
+/// One condition-evaluator call, with owned arguments.
+#[derive(Debug, Clone)]
+pub(crate) enum ConditionOp {
+    Assess { success: Option<String>, failure: Option<String>, result: MetricValue },
+    Evaluate { expression: String, result: MetricValue },
+}
+
+/// What a condition-evaluator call answered; `Err(..)` is the evaluator's own error message.
+#[derive(Debug)]
+pub(crate) enum ConditionOut {
+    Assessed(Result<Verdict, String>),
+    Evaluated(Result<bool, String>),
+}
+
 impl Plugin {
-    fn condition_pre(
-        &self,
-    ) -> Result<super::bindings::condition::ConditionEvaluatorPluginPre<super::state::CallState>, CallError>
-    {
-        match self.pre() {
-            Pre::Condition(pre) => Ok(pre.clone()),
-            _ => Err(self.wrong_kind(PluginKind::ConditionEvaluator)),
+    async fn condition_call(&self, opts: &CallOptions, op: ConditionOp) -> Result<ConditionOut, CallError> {
+        let pre = self.pre().clone();
+        if !matches!(pre, Pre::Condition01(_) | Pre::Condition02(_)) {
+            return Err(self.wrong_kind(PluginKind::ConditionEvaluator));
         }
+        let out = self
+            .call(opts, move |store| {
+                Box::pin(async move {
+                    match &pre {
+                        Pre::Condition01(p) => v0_1_0::condition_call(p, store, op).await,
+                        Pre::Condition02(p) => v0_2_0::condition_call(p, store, op).await,
+                        _ => unreachable!("checked above"),
+                    }
+                })
+            })
+            .await?;
+        let size = match &out {
+            ConditionOut::Assessed(r) => r.as_ref().err().map_or(0, String::len),
+            ConditionOut::Evaluated(r) => r.as_ref().err().map_or(0, String::len),
+        };
+        self.check_output(size, &opts.limits)?;
+        Ok(out)
     }
 
     /// Judges `result` as Argo does; `Ok(Err(message))` is an evaluation error (an Error measurement).
@@ -33,26 +61,15 @@ impl Plugin {
         failure: Option<&str>,
         result: &MetricValue,
     ) -> Result<Result<Verdict, String>, CallError> {
-        let pre = self.condition_pre()?;
-        let (success, failure, value) =
-            (success.map(str::to_string), failure.map(str::to_string), result.to_wit());
-        let out = self
-            .call(opts, move |store| {
-                Box::pin(async move {
-                    let inst =
-                        pre.instantiate_async(&mut *store).await.map_err(super::call::instantiation)?;
-                    inst.serin_plugin_condition_evaluator()
-                        .call_assess(&mut *store, success.as_deref(), failure.as_deref(), &value)
-                        .await
-                })
-            })
-            .await?;
-        self.check_output(out.as_ref().err().map_or(0, String::len), &opts.limits)?;
-        Ok(out.map(|v| match v {
-            wit::Verdict::Successful => Verdict::Successful,
-            wit::Verdict::Failed => Verdict::Failed,
-            wit::Verdict::Inconclusive => Verdict::Inconclusive,
-        }))
+        let op = ConditionOp::Assess {
+            success: success.map(str::to_string),
+            failure: failure.map(str::to_string),
+            result: result.clone(),
+        };
+        match self.condition_call(opts, op).await? {
+            ConditionOut::Assessed(out) => Ok(out),
+            ConditionOut::Evaluated(_) => unreachable!("assess answers with a verdict"),
+        }
     }
 
     /// Evaluates one boolean expression against `result`.
@@ -62,20 +79,10 @@ impl Plugin {
         expression: &str,
         result: &MetricValue,
     ) -> Result<Result<bool, String>, CallError> {
-        let pre = self.condition_pre()?;
-        let (expression, value) = (expression.to_string(), result.to_wit());
-        let out = self
-            .call(opts, move |store| {
-                Box::pin(async move {
-                    let inst =
-                        pre.instantiate_async(&mut *store).await.map_err(super::call::instantiation)?;
-                    inst.serin_plugin_condition_evaluator()
-                        .call_evaluate(&mut *store, &expression, &value)
-                        .await
-                })
-            })
-            .await?;
-        self.check_output(out.as_ref().err().map_or(0, String::len), &opts.limits)?;
-        Ok(out)
+        let op = ConditionOp::Evaluate { expression: expression.to_string(), result: result.clone() };
+        match self.condition_call(opts, op).await? {
+            ConditionOut::Evaluated(out) => Ok(out),
+            ConditionOut::Assessed(_) => unreachable!("evaluate answers with a boolean"),
+        }
     }
 }

@@ -60,15 +60,19 @@ pub enum LoadError {
     #[error("plugin {plugin} is not a valid WebAssembly component: {message}")]
     Invalid { plugin: String, message: String },
     #[error(
-        "plugin {plugin} is not a serin plugin: it exports none of serin:plugin/metric-provider, condition-evaluator or traffic-router"
+        "plugin {plugin} is not a serin plugin: it exports none of serin:plugin/metric-provider, condition-evaluator, traffic-router or step"
     )]
     NotAPlugin { plugin: String },
-    #[error("plugin {plugin} is built for serin:plugin@{found}; this host supports serin:plugin@{supported}")]
+    #[error("plugin {plugin} is built for serin:plugin@{found}; this host supports {supported}")]
     UnknownVersion { plugin: String, found: String, supported: String },
     #[error(
         "plugin {plugin} exports more than one plugin interface ({interfaces}); a plugin has exactly one kind"
     )]
     SeveralKinds { plugin: String, interfaces: String },
+    #[error(
+        "plugin {plugin} imports {import}, which a {kind}'s world ({world}) does not offer; it offers {offers}"
+    )]
+    ImportNotInWorld { plugin: String, import: String, kind: &'static str, world: String, offers: String },
     #[error("plugin {plugin} needs imports this host does not provide: {message}")]
     UnsatisfiedImports { plugin: String, message: String },
     #[error("plugin {plugin}: {message}")]
@@ -87,6 +91,7 @@ impl LoadError {
             LoadError::NotAPlugin { .. } => "not-a-plugin",
             LoadError::UnknownVersion { .. } => "unknown-version",
             LoadError::SeveralKinds { .. } => "several-kinds",
+            LoadError::ImportNotInWorld { .. } => "import-not-in-world",
             LoadError::UnsatisfiedImports { .. } => "unsatisfied-imports",
             LoadError::Source { .. } => "source",
             LoadError::NotFound { .. } => "not-found",

@@ -29,12 +29,14 @@ pub struct PrometheusGrant {
     pub insecure_tls: bool,
 }
 
-/// Kubernetes verbs on one resource type, in the namespace of the object being served.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Kubernetes verbs on one resource type, in the namespaces named (none named: the namespace of the object
+/// being served). A `*` resource covers every resource but Secrets, which only a grant naming `secrets` reaches.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct KubernetesGrant {
     pub group: String,
     pub resource: String,
     pub verbs: Vec<Verb>,
+    pub namespaces: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -173,18 +175,53 @@ impl Grants {
         Ok(())
     }
 
-    /// Whether `verb` on `group/resource` is granted.
-    pub fn kubernetes_allowed(&self, group: &str, resource: &str, verb: Verb) -> Result<(), String> {
-        let granted = self.kubernetes.iter().any(|g| {
-            (g.group == group || g.group == "*")
-                && (g.resource == resource || g.resource == "*")
-                && g.verbs.contains(&verb)
-        });
-        if granted {
+    /// The grants covering `verb` on `group/resource` in some namespace; an error when there are none.
+    pub fn kubernetes_matching(
+        &self,
+        group: &str,
+        resource: &str,
+        verb: Verb,
+    ) -> Result<Vec<&KubernetesGrant>, String> {
+        let secret = group.is_empty() && resource == "secrets";
+        let matching: Vec<&KubernetesGrant> = self
+            .kubernetes
+            .iter()
+            .filter(|g| {
+                (g.group == group || g.group == "*")
+                    && (g.resource == resource || (g.resource == "*" && !secret))
+                    && g.verbs.contains(&verb)
+            })
+            .collect();
+        if matching.is_empty() {
+            let what = if group.is_empty() { resource.to_string() } else { format!("{resource}.{group}") };
+            return Err(format!("Kubernetes {} on {what} is not granted", verb.as_str()));
+        }
+        Ok(matching)
+    }
+
+    /// Whether `verb` on `group/resource` in `namespace` is granted, for a call made while serving an object in
+    /// `served`.
+    pub fn kubernetes_allowed(
+        &self,
+        group: &str,
+        resource: &str,
+        verb: Verb,
+        namespace: &str,
+        served: &str,
+    ) -> Result<(), String> {
+        let matching = self.kubernetes_matching(group, resource, verb)?;
+        let what = if group.is_empty() { resource.to_string() } else { format!("{resource}.{group}") };
+        let in_reach = |g: &&KubernetesGrant| {
+            if g.namespaces.is_empty() {
+                !served.is_empty() && namespace == served
+            } else {
+                g.namespaces.iter().any(|n| n == namespace)
+            }
+        };
+        if matching.iter().any(in_reach) {
             Ok(())
         } else {
-            let what = if group.is_empty() { resource.to_string() } else { format!("{resource}.{group}") };
-            Err(format!("Kubernetes {} on {what} is not granted", verb.as_str()))
+            Err(format!("Kubernetes {} on {what} in namespace {namespace:?} is not granted", verb.as_str()))
         }
     }
 
@@ -294,15 +331,43 @@ mod tests {
                 group: "batch".into(),
                 resource: "jobs".into(),
                 verbs: vec![Verb::Get, Verb::Create],
+                namespaces: vec![],
             }],
             ..Default::default()
         };
-        assert!(grants.kubernetes_allowed("batch", "jobs", Verb::Create).is_ok());
+        assert!(grants.kubernetes_allowed("batch", "jobs", Verb::Create, "app", "app").is_ok());
         assert_eq!(
-            grants.kubernetes_allowed("batch", "jobs", Verb::Delete).unwrap_err(),
+            grants.kubernetes_allowed("batch", "jobs", Verb::Delete, "app", "app").unwrap_err(),
             "Kubernetes delete on jobs.batch is not granted"
         );
-        assert!(grants.kubernetes_allowed("", "secrets", Verb::Get).is_err());
+        assert!(grants.kubernetes_allowed("", "secrets", Verb::Get, "app", "app").is_err());
+    }
+
+    #[test]
+    fn kubernetes_grants_reach_the_served_namespace_or_the_ones_they_name() {
+        let grant = |resource: &str, namespaces: &[&str]| KubernetesGrant {
+            group: if resource == "*" { "*".into() } else { String::new() },
+            resource: resource.into(),
+            verbs: vec![Verb::Get],
+            namespaces: namespaces.iter().map(|n| n.to_string()).collect(),
+        };
+        // (grant, resource asked for, namespace asked for, namespace served, allowed)
+        let cases: &[(KubernetesGrant, &str, &str, &str, bool)] = &[
+            (grant("configmaps", &[]), "configmaps", "app", "app", true),
+            (grant("configmaps", &[]), "configmaps", "other", "app", false),
+            (grant("configmaps", &[]), "configmaps", "app", "", false),
+            (grant("configmaps", &["istio-system"]), "configmaps", "istio-system", "app", true),
+            (grant("configmaps", &["istio-system"]), "configmaps", "app", "app", false),
+            (grant("*", &[]), "configmaps", "app", "app", true),
+            (grant("*", &[]), "secrets", "app", "app", false),
+            (grant("*", &["app"]), "secrets", "app", "app", false),
+            (grant("secrets", &[]), "secrets", "app", "app", true),
+        ];
+        for (g, resource, ns, served, allowed) in cases {
+            let grants = Grants { kubernetes: vec![g.clone()], ..Default::default() };
+            let out = grants.kubernetes_allowed("", resource, Verb::Get, ns, served);
+            assert_eq!(out.is_ok(), *allowed, "{g:?} {resource} in {ns:?} serving {served:?}: {out:?}");
+        }
     }
 
     #[test]

@@ -1,9 +1,68 @@
-//! The `log` and `prometheus` host imports.
+//! The `log` and `prometheus` host imports, in host types; each contract version's bindings delegate here.
 
-use super::bindings::prometheus::{self as prom, Data, Endpoint, QueryError, QueryResult, Sample, Series};
-use super::bindings::{log, types};
 use super::state::CallState;
 use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogLevel {
+    Trace,
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+/// A point in time as plugins send it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Time {
+    pub seconds: i64,
+    pub nanoseconds: u32,
+}
+
+/// How to reach Prometheus.
+#[derive(Debug, Clone)]
+pub struct PromEndpoint {
+    pub address: String,
+    pub headers: Vec<(String, String)>,
+    pub timeout_seconds: Option<u32>,
+    pub insecure: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct PromSample {
+    pub labels: Vec<(String, String)>,
+    pub time: f64,
+    pub value: f64,
+}
+
+#[derive(Debug, Clone)]
+pub struct PromSeries {
+    pub labels: Vec<(String, String)>,
+    pub samples: Vec<(f64, f64)>,
+}
+
+#[derive(Debug, Clone)]
+pub enum PromData {
+    Scalar(PromSample),
+    Vector(Vec<PromSample>),
+    Matrix(Vec<PromSeries>),
+}
+
+#[derive(Debug, Clone)]
+pub struct PromResult {
+    pub data: PromData,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub enum PromError {
+    Denied(String),
+    Failed(String),
+}
+
+type Endpoint = PromEndpoint;
+type QueryError = PromError;
+type QueryResult = PromResult;
 
 /// Longest log line forwarded from a plugin.
 const MAX_LOG_LINE: usize = 4096;
@@ -14,10 +73,9 @@ fn deceptive(c: char) -> bool {
     c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
-impl types::Host for CallState {}
-
-impl log::Host for CallState {
-    fn log(&mut self, level: log::Level, message: String) {
+impl CallState {
+    /// A line the plugin logs, attributed to it, redacted, escaped and cut.
+    pub(crate) fn plugin_log(&mut self, level: LogLevel, message: String) {
         if self.host.log_budget == 0 {
             return;
         }
@@ -44,11 +102,11 @@ impl log::Host for CallState {
         }
         let plugin = &*self.host.plugin;
         match level {
-            log::Level::Trace => tracing::trace!(plugin, "{message}"),
-            log::Level::Debug => tracing::debug!(plugin, "{message}"),
-            log::Level::Info => tracing::info!(plugin, "{message}"),
-            log::Level::Warn => tracing::warn!(plugin, "{message}"),
-            log::Level::Error => tracing::error!(plugin, "{message}"),
+            LogLevel::Trace => tracing::trace!(plugin, "{message}"),
+            LogLevel::Debug => tracing::debug!(plugin, "{message}"),
+            LogLevel::Info => tracing::info!(plugin, "{message}"),
+            LogLevel::Warn => tracing::warn!(plugin, "{message}"),
+            LogLevel::Error => tracing::error!(plugin, "{message}"),
         }
         if self.host.log_budget == 0 {
             tracing::warn!(plugin, "log limit reached for this call; further lines are dropped");
@@ -103,12 +161,12 @@ fn timeout_of(endpoint: &Endpoint) -> Duration {
     Duration::from_secs(u64::from(endpoint.timeout_seconds.unwrap_or(30)))
 }
 
-impl prom::Host for CallState {
-    async fn query(
+impl CallState {
+    pub(crate) async fn prometheus_query(
         &mut self,
         endpoint: Endpoint,
         query: String,
-        time: Option<types::Timestamp>,
+        time: Option<Time>,
     ) -> Result<QueryResult, QueryError> {
         let client = self.prometheus_client(&endpoint)?;
         let mut builder = client.query(&query);
@@ -127,12 +185,12 @@ impl prom::Host for CallState {
         convert(result)
     }
 
-    async fn query_range(
+    pub(crate) async fn prometheus_query_range(
         &mut self,
         endpoint: Endpoint,
         query: String,
-        start: types::Timestamp,
-        end: types::Timestamp,
+        start: Time,
+        end: Time,
         step_seconds: f64,
     ) -> Result<QueryResult, QueryError> {
         let client = self.prometheus_client(&endpoint)?;
@@ -164,19 +222,21 @@ fn convert(
     use prometheus_http_query::response::Data as P;
     let result = result.map_err(|e| QueryError::Failed(e.to_string()))?;
     let data = match result.data() {
-        P::Scalar(s) => Data::Scalar(Sample { labels: vec![], time: s.timestamp(), value: s.value() }),
-        P::Vector(v) => Data::Vector(
+        P::Scalar(s) => {
+            PromData::Scalar(PromSample { labels: vec![], time: s.timestamp(), value: s.value() })
+        }
+        P::Vector(v) => PromData::Vector(
             v.iter()
-                .map(|iv| Sample {
+                .map(|iv| PromSample {
                     labels: labels(iv.metric()),
                     time: iv.sample().timestamp(),
                     value: iv.sample().value(),
                 })
                 .collect(),
         ),
-        P::Matrix(m) => Data::Matrix(
+        P::Matrix(m) => PromData::Matrix(
             m.iter()
-                .map(|rv| Series {
+                .map(|rv| PromSeries {
                     labels: labels(rv.metric()),
                     samples: rv.samples().iter().map(|s| (s.timestamp(), s.value())).collect(),
                 })

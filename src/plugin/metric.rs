@@ -1,9 +1,8 @@
 //! Metric provider calls (`run`, `resume`, `terminate`, `garbage-collect`) with host-side types.
 
-use super::bindings::metric::exports::serin::plugin::metric_provider as wit;
-use super::bindings::types as wit_types;
 use super::call::CallOptions;
-use super::component::{Plugin, PluginKind, Pre};
+use super::component::{Plugin, PluginKind};
+use super::contract::{Pre, v0_1_0, v0_2_0};
 use super::error::CallError;
 use super::value::MetricValue;
 
@@ -91,39 +90,56 @@ impl Observation {
     }
 }
 
-/// Instantiates the metric provider in a fresh store and calls one export on it.
-macro_rules! metric_call {
-    ($self:ident, $opts:ident, |$guest:ident, $store:ident| $call:expr) => {{
-        let pre = $self.metric_pre()?;
-        $self
-            .call($opts, move |store| {
-                Box::pin(async move {
-                    let inst =
-                        pre.instantiate_async(&mut *store).await.map_err(super::call::instantiation)?;
-                    let $guest = inst.serin_plugin_metric_provider();
-                    let $store = &mut *store;
-                    $call.await
-                })
-            })
-            .await
-    }};
+/// One metric-provider call, with owned arguments (they travel into the call's store).
+#[derive(Debug, Clone)]
+pub(crate) enum MetricOp {
+    Run(MetricCall),
+    Resume(MetricCall, InFlight),
+    Terminate(MetricCall, InFlight),
+    GarbageCollect(MetricCall, u32),
+}
+
+/// What a metric-provider call answered, in host types; `Observed(Err(..))` is malformed output.
+#[derive(Debug)]
+pub(crate) enum MetricOut {
+    Observed(Result<Observation, String>),
+    GarbageCollected(Result<(), String>),
 }
 
 impl Plugin {
-    fn metric_pre(
-        &self,
-    ) -> Result<super::bindings::metric::MetricProviderPluginPre<super::state::CallState>, CallError> {
-        match self.pre() {
-            Pre::Metric(pre) => Ok(pre.clone()),
-            _ => Err(self.wrong_kind(PluginKind::MetricProvider)),
+    async fn metric_call(&self, opts: &CallOptions, op: MetricOp) -> Result<MetricOut, CallError> {
+        let pre = self.pre().clone();
+        if !matches!(pre, Pre::Metric01(_) | Pre::Metric02(_)) {
+            return Err(self.wrong_kind(PluginKind::MetricProvider));
+        }
+        self.call(opts, move |store| {
+            Box::pin(async move {
+                match &pre {
+                    Pre::Metric01(p) => v0_1_0::metric_call(p, store, op).await,
+                    Pre::Metric02(p) => v0_2_0::metric_call(p, store, op).await,
+                    _ => unreachable!("checked above"),
+                }
+            })
+        })
+        .await
+    }
+
+    async fn observe(&self, opts: &CallOptions, op: MetricOp) -> Result<Observation, CallError> {
+        match self.metric_call(opts, op).await? {
+            MetricOut::Observed(Ok(obs)) => {
+                self.check_output(obs.size(), &opts.limits)?;
+                Ok(obs)
+            }
+            MetricOut::Observed(Err(message)) => {
+                Err(CallError::BadOutput { plugin: self.name.clone(), message })
+            }
+            MetricOut::GarbageCollected(_) => unreachable!("a measurement answers with an observation"),
         }
     }
 
     /// Starts a measurement.
     pub async fn metric_run(&self, opts: &CallOptions, call: &MetricCall) -> Result<Observation, CallError> {
-        let ctx = to_wit_ctx(call);
-        let out = metric_call!(self, opts, |guest, store| guest.call_run(store, &ctx))?;
-        self.observation(out, opts)
+        self.observe(opts, MetricOp::Run(call.clone())).await
     }
 
     /// Continues a long-running measurement.
@@ -133,9 +149,7 @@ impl Plugin {
         call: &MetricCall,
         m: &InFlight,
     ) -> Result<Observation, CallError> {
-        let (ctx, m) = (to_wit_ctx(call), to_wit_in_flight(m));
-        let out = metric_call!(self, opts, |guest, store| guest.call_resume(store, &ctx, &m))?;
-        self.observation(out, opts)
+        self.observe(opts, MetricOp::Resume(call.clone(), m.clone())).await
     }
 
     /// Stops a long-running measurement early.
@@ -145,9 +159,7 @@ impl Plugin {
         call: &MetricCall,
         m: &InFlight,
     ) -> Result<Observation, CallError> {
-        let (ctx, m) = (to_wit_ctx(call), to_wit_in_flight(m));
-        let out = metric_call!(self, opts, |guest, store| guest.call_terminate(store, &ctx, &m))?;
-        self.observation(out, opts)
+        self.observe(opts, MetricOp::Terminate(call.clone(), m.clone())).await
     }
 
     /// Removes what the provider created beyond the newest `keep` measurements; `Ok(Err(..))` is the plugin's
@@ -158,67 +170,12 @@ impl Plugin {
         call: &MetricCall,
         keep: u32,
     ) -> Result<Result<(), String>, CallError> {
-        let ctx = to_wit_ctx(call);
-        let out = metric_call!(self, opts, |guest, store| guest.call_garbage_collect(store, &ctx, keep))?;
-        self.check_output(out.as_ref().err().map_or(0, String::len), &opts.limits)?;
-        Ok(out)
+        match self.metric_call(opts, MetricOp::GarbageCollect(call.clone(), keep)).await? {
+            MetricOut::GarbageCollected(out) => {
+                self.check_output(out.as_ref().err().map_or(0, String::len), &opts.limits)?;
+                Ok(out)
+            }
+            MetricOut::Observed(_) => unreachable!("garbage collection answers with a result"),
+        }
     }
-
-    fn observation(&self, out: wit::Observation, opts: &CallOptions) -> Result<Observation, CallError> {
-        let bad = |message: String| CallError::BadOutput { plugin: self.name.clone(), message };
-        let obs = match out {
-            wit::Observation::Judge(j) => Observation::Judge {
-                result: MetricValue::from_wit(&j.result).map_err(bad)?,
-                display: j.display,
-                metadata: j.metadata,
-            },
-            wit::Observation::Running(r) => Observation::Running {
-                resume_at: r.resume_at.map(from_wit_time).transpose().map_err(bad)?,
-                message: r.message,
-                metadata: r.metadata,
-            },
-            wit::Observation::Decided(d) => Observation::Decided {
-                phase: match d.phase {
-                    wit::DecidedPhase::Successful => DecidedPhase::Successful,
-                    wit::DecidedPhase::Failed => DecidedPhase::Failed,
-                    wit::DecidedPhase::Inconclusive => DecidedPhase::Inconclusive,
-                },
-                value: d.value,
-                message: d.message,
-                metadata: d.metadata,
-            },
-            wit::Observation::Error(e) => Observation::Error(e),
-        };
-        self.check_output(obs.size(), &opts.limits)?;
-        Ok(obs)
-    }
-}
-
-fn to_wit_ctx(call: &MetricCall) -> wit::MetricContext {
-    wit::MetricContext {
-        run: wit_types::ObjectRef {
-            api_version: call.run.api_version.clone(),
-            kind: call.run.kind.clone(),
-            namespace: call.run.namespace.clone(),
-            name: call.run.name.clone(),
-            uid: call.run.uid.clone(),
-        },
-        metric_name: call.metric_name.clone(),
-        count: call.count,
-        config: call.config.clone(),
-        success_condition: call.success_condition.clone(),
-        failure_condition: call.failure_condition.clone(),
-    }
-}
-
-fn to_wit_in_flight(m: &InFlight) -> wit::InFlight {
-    wit::InFlight { started_at: to_wit_time(m.started_at), metadata: m.metadata.clone() }
-}
-
-pub(crate) fn to_wit_time(t: jiff::Timestamp) -> wit_types::Timestamp {
-    wit_types::Timestamp { seconds: t.as_second(), nanoseconds: t.subsec_nanosecond().max(0) as u32 }
-}
-
-pub(crate) fn from_wit_time(t: wit_types::Timestamp) -> Result<jiff::Timestamp, String> {
-    jiff::Timestamp::new(t.seconds, t.nanoseconds as i32).map_err(|e| format!("invalid timestamp: {e}"))
 }

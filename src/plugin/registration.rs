@@ -1,5 +1,5 @@
 //! Plugin registration, modelled on Argo's `argo-rollouts-config`: the controller's ConfigMap lists plugins per
-//! kind (`metricProviderPlugins`, `trafficRouterPlugins`, `conditionEvaluatorPlugins`) with where their component
+//! kind (`metricProviderPlugins`, `trafficRouterPlugins`, `stepPlugins`, `conditionEvaluatorPlugins`) with where their component
 //! is, its sha256, the capabilities granted and the limits; drop-in ConfigMaps carry a component themselves.
 
 use super::catalog::{Catalog, Entry};
@@ -37,6 +37,13 @@ pub struct PluginEntry {
     pub capabilities: Capabilities,
     #[serde(default)]
     pub limits: LimitsSpec,
+    /// Argo's command-line arguments for a plugin process. Accepted so that upstream's registrations load
+    /// unchanged; a component has no command line, so they are not passed on.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Step plugins (Argo's field): registered, but the steps that use it are skipped.
+    #[serde(default)]
+    pub disabled: bool,
 }
 
 /// What a plugin may reach.
@@ -67,6 +74,9 @@ pub struct KubernetesCapability {
     pub group: String,
     pub resource: String,
     pub verbs: Vec<String>,
+    /// Namespaces the grant covers; none: only the namespace of the object being served.
+    #[serde(default)]
+    pub namespaces: Vec<String>,
 }
 
 /// Per-call limits; defaults apply to what is left out.
@@ -109,10 +119,16 @@ impl PluginEntry {
                 .map(|v| Verb::parse(v))
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| format!("capabilities.kubernetes: {e}"))?;
+            if let Some(bad) = k.namespaces.iter().find(|n| !super::kube::is_namespace_name(n)) {
+                return Err(format!(
+                    "capabilities.kubernetes: namespace {bad:?} is not a valid namespace name"
+                ));
+            }
             grants.kubernetes.push(KubernetesGrant {
                 group: k.group.clone(),
                 resource: k.resource.clone(),
                 verbs,
+                namespaces: k.namespaces.clone(),
             });
         }
         Ok(grants)
@@ -141,6 +157,7 @@ const KINDS: &[(&str, PluginKind)] = &[
     ("metricProviderPlugins", PluginKind::MetricProvider),
     ("trafficRouterPlugins", PluginKind::TrafficRouter),
     ("conditionEvaluatorPlugins", PluginKind::ConditionEvaluator),
+    ("stepPlugins", PluginKind::StepPlugin),
 ];
 
 /// Entries of the controller's ConfigMap, and every problem found (each names the key and entry).
@@ -281,6 +298,7 @@ pub async fn register(
         grants: grants.unwrap_or_default(),
         limits: limits.unwrap_or_default(),
         error: None,
+        disabled: entry.disabled,
     };
     catalog.register(&entry.name, loaded, catalog_entry);
     failure
@@ -311,6 +329,22 @@ mod tests {
         for bad in ["latency", "acme/", "/latency", "a/b/c", "acme/lat ency", "prometheus", "web"] {
             assert!(valid_name(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn upstreams_step_plugin_registrations_parse() {
+        let data = BTreeMap::from([(
+            "stepPlugins".to_string(),
+            "- name: argoproj-labs/sample-step\n  location: file:///plugins/step.wasm\n  args: [\"--verbose\"]\n  disabled: true\n".to_string(),
+        )]);
+        let (entries, problems) = parse_config(&data);
+        assert!(problems.is_empty(), "{problems:?}");
+        let [(kind, entry)] = entries.as_slice() else { panic!("{entries:?}") };
+        assert_eq!(*kind, PluginKind::StepPlugin);
+        assert_eq!(
+            (entry.name.as_str(), entry.disabled, entry.args.as_slice()),
+            ("argoproj-labs/sample-step", true, &["--verbose".to_string()][..])
+        );
     }
 
     #[test]

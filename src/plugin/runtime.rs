@@ -1,8 +1,8 @@
-//! The wasm runtime: one engine (epoch interruption, pooling allocator), one linker with every host import, an
-//! epoch ticker, the on-disk cache of precompiled components, and clients shared by host imports.
+//! The wasm runtime: one engine (epoch interruption, pooling allocator), one linker per world of every supported
+//! contract version, an epoch ticker, the on-disk cache of precompiled components, and clients shared by host imports.
 
-use super::bindings;
 use super::cache::ArtifactCache;
+use super::contract::{SUPPORTED, World};
 use super::http::TlsConfigs;
 use super::limits::MAX_MEMORY;
 use super::state::CallState;
@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use std::path::PathBuf;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
-use wasmtime::component::{HasSelf, Linker};
+use wasmtime::component::Linker;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 /// How often the epoch advances; deadlines are enforced to this granularity.
@@ -54,13 +54,21 @@ pub struct Runtime {
 
 pub(crate) struct Inner {
     pub engine: Engine,
-    pub linker: Linker<CallState>,
+    /// One linker per world: exactly what that (kind, version) may import.
+    pub linkers: Vec<(World, Linker<CallState>)>,
     pub cache: Option<ArtifactCache>,
     pub tls: TlsConfigs,
     pub prometheus: reqwest::Client,
     pub prometheus_insecure: reqwest::Client,
     /// One permit per pooling-allocator slot: calls beyond that wait for a free slot.
     pub slots: Arc<tokio::sync::Semaphore>,
+}
+
+impl Inner {
+    /// The linker of `world`.
+    pub fn linker(&self, world: World) -> Option<&Linker<CallState>> {
+        self.linkers.iter().find(|(w, _)| *w == world).map(|(_, l)| l)
+    }
 }
 
 impl Runtime {
@@ -91,19 +99,13 @@ impl Runtime {
             Engine::new(&wasm).map_err(anyhow::Error::from).context("configuring the wasm engine")?
         };
 
-        let mut linker: Linker<CallState> = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
-            .map_err(anyhow::Error::from)
-            .context("linking WASI")?;
-        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
-            .map_err(anyhow::Error::from)
-            .context("linking wasi:http")?;
-        bindings::metric::MetricProviderPlugin::add_to_linker::<CallState, HasSelf<CallState>>(
-            &mut linker,
-            |s| s,
-        )
-        .map_err(anyhow::Error::from)
-        .context("linking serin:plugin host imports")?;
+        let mut linkers = Vec::new();
+        for version in SUPPORTED {
+            for kind in version.kinds() {
+                let world = World { kind: *kind, version: *version };
+                linkers.push((world, world.linker(&engine)?));
+            }
+        }
 
         let cache = match &config.cache_dir {
             Some(dir) => match ArtifactCache::open(dir.clone(), &engine) {
@@ -131,7 +133,7 @@ impl Runtime {
 
         let inner = Arc::new(Inner {
             engine,
-            linker,
+            linkers,
             cache,
             tls: TlsConfigs::new().context("configuring TLS for plugins")?,
             prometheus,

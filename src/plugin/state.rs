@@ -35,6 +35,8 @@ pub struct HostContext {
     pub log_budget: u32,
     /// Values (secret arguments) replaced by `*****` in what the plugin logs.
     pub redact: Arc<[String]>,
+    /// The call's output cap: no host import hands the plugin (or holds for it) an answer larger than this.
+    pub output_cap: usize,
 }
 
 /// Calls a plugin was denied during one call. A denied call fails the whole call, even if the plugin swallowed

@@ -1,6 +1,17 @@
-//! Measured values as the host holds them (Argo's `result`), and their conversion to and from the WIT value tree.
+//! Measured values as the host holds them (Argo's `result`), and their conversion to and from the flattened
+//! value tree every contract version carries (each version's bindings map their `value-node` onto [`Node`]).
 
-use super::bindings::types as wit;
+/// One node of a flattened value tree, as the contract's `value-node`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Node {
+    Null,
+    Boolean(bool),
+    Integer(i64),
+    Float(f64),
+    Text(String),
+    Array(Vec<u32>),
+    Map(Vec<(String, u32)>),
+}
 
 /// Deepest value accepted from a plugin; deeper trees are malformed output.
 pub const MAX_DEPTH: usize = 64;
@@ -20,19 +31,19 @@ pub enum MetricValue {
 
 impl MetricValue {
     /// Rebuilds a value from the flattened WIT tree, refusing malformed trees (children must follow their parent).
-    pub fn from_wit(v: &wit::Value) -> Result<MetricValue, String> {
-        if v.nodes.is_empty() {
+    pub fn from_nodes(nodes: &[Node]) -> Result<MetricValue, String> {
+        if nodes.is_empty() {
             return Ok(MetricValue::Nil);
         }
-        check_tree(&v.nodes)?;
-        from_node(&v.nodes, 0, 0)
+        check_tree(nodes)?;
+        from_node(nodes, 0, 0)
     }
 
-    /// Flattens the value into the WIT tree (node 0 is the root).
-    pub fn to_wit(&self) -> wit::Value {
+    /// Flattens the value into a tree of nodes (node 0 is the root).
+    pub fn to_nodes(&self) -> Vec<Node> {
         let mut nodes = Vec::new();
         push_node(&mut nodes, self);
-        wit::Value { nodes }
+        nodes
     }
 
     /// Decodes JSON as Go decodes it into `interface{}`: every number becomes a float.
@@ -127,12 +138,12 @@ fn restore_specials(v: MetricValue, mark: &str) -> MetricValue {
 
 /// A value must be a tree: every node but the root is the child of exactly one earlier node. Shared children
 /// would let a few hundred bytes of output expand exponentially here.
-fn check_tree(nodes: &[wit::ValueNode]) -> Result<(), String> {
+fn check_tree(nodes: &[Node]) -> Result<(), String> {
     let mut parent = vec![false; nodes.len()];
     for (index, node) in nodes.iter().enumerate() {
         let children: Box<dyn Iterator<Item = u32> + '_> = match node {
-            wit::ValueNode::Array(c) => Box::new(c.iter().copied()),
-            wit::ValueNode::Map(e) => Box::new(e.iter().map(|(_, c)| *c)),
+            Node::Array(c) => Box::new(c.iter().copied()),
+            Node::Map(e) => Box::new(e.iter().map(|(_, c)| *c)),
             _ => continue,
         };
         for c in children {
@@ -153,7 +164,7 @@ fn check_tree(nodes: &[wit::ValueNode]) -> Result<(), String> {
     Ok(())
 }
 
-fn from_node(nodes: &[wit::ValueNode], index: usize, depth: usize) -> Result<MetricValue, String> {
+fn from_node(nodes: &[Node], index: usize, depth: usize) -> Result<MetricValue, String> {
     if depth > MAX_DEPTH {
         return Err(format!("value tree nested deeper than {MAX_DEPTH} levels"));
     }
@@ -167,34 +178,32 @@ fn from_node(nodes: &[wit::ValueNode], index: usize, depth: usize) -> Result<Met
         from_node(nodes, c, depth + 1)
     };
     Ok(match &nodes[index] {
-        wit::ValueNode::Null => MetricValue::Nil,
-        wit::ValueNode::Boolean(b) => MetricValue::Bool(*b),
-        wit::ValueNode::Integer(i) => MetricValue::Int(*i),
-        wit::ValueNode::Float(f) => MetricValue::Float(*f),
-        wit::ValueNode::Text(s) => MetricValue::Text(s.clone()),
-        wit::ValueNode::Array(children) => {
+        Node::Null => MetricValue::Nil,
+        Node::Boolean(b) => MetricValue::Bool(*b),
+        Node::Integer(i) => MetricValue::Int(*i),
+        Node::Float(f) => MetricValue::Float(*f),
+        Node::Text(s) => MetricValue::Text(s.clone()),
+        Node::Array(children) => {
             MetricValue::List(children.iter().map(|c| child(*c)).collect::<Result<_, _>>()?)
         }
-        wit::ValueNode::Map(entries) => MetricValue::Map(
+        Node::Map(entries) => MetricValue::Map(
             entries.iter().map(|(k, c)| Ok((k.clone(), child(*c)?))).collect::<Result<_, String>>()?,
         ),
     })
 }
 
-fn push_node(nodes: &mut Vec<wit::ValueNode>, v: &MetricValue) -> u32 {
+fn push_node(nodes: &mut Vec<Node>, v: &MetricValue) -> u32 {
     let index = nodes.len();
-    nodes.push(wit::ValueNode::Null);
+    nodes.push(Node::Null);
     let node = match v {
-        MetricValue::Nil => wit::ValueNode::Null,
-        MetricValue::Bool(b) => wit::ValueNode::Boolean(*b),
-        MetricValue::Int(i) => wit::ValueNode::Integer(*i),
-        MetricValue::Float(f) => wit::ValueNode::Float(*f),
-        MetricValue::Text(s) => wit::ValueNode::Text(s.clone()),
-        MetricValue::List(items) => {
-            wit::ValueNode::Array(items.iter().map(|i| push_node(nodes, i)).collect())
-        }
+        MetricValue::Nil => Node::Null,
+        MetricValue::Bool(b) => Node::Boolean(*b),
+        MetricValue::Int(i) => Node::Integer(*i),
+        MetricValue::Float(f) => Node::Float(*f),
+        MetricValue::Text(s) => Node::Text(s.clone()),
+        MetricValue::List(items) => Node::Array(items.iter().map(|i| push_node(nodes, i)).collect()),
         MetricValue::Map(entries) => {
-            wit::ValueNode::Map(entries.iter().map(|(k, v)| (k.clone(), push_node(nodes, v))).collect())
+            Node::Map(entries.iter().map(|(k, v)| (k.clone(), push_node(nodes, v))).collect())
         }
     };
     nodes[index] = node;
@@ -251,25 +260,23 @@ mod tests {
     }
 
     #[test]
-    fn wit_round_trip_keeps_structure() {
+    fn tree_round_trip_keeps_structure() {
         let v = MetricValue::parse(r#"{"a":[1,{"b":null}],"c":"x"}"#).unwrap();
-        assert_eq!(MetricValue::from_wit(&v.to_wit()).unwrap(), v);
+        assert_eq!(MetricValue::from_nodes(&v.to_nodes()).unwrap(), v);
     }
 
     #[test]
     fn malformed_trees_are_refused() {
-        let cyclic = wit::Value { nodes: vec![wit::ValueNode::Array(vec![0])] };
-        assert!(MetricValue::from_wit(&cyclic).unwrap_err().contains("not a later node"));
-        let dangling = wit::Value { nodes: vec![wit::ValueNode::Array(vec![5])] };
-        assert!(MetricValue::from_wit(&dangling).is_err());
+        let cyclic = vec![Node::Array(vec![0])];
+        assert!(MetricValue::from_nodes(&cyclic).unwrap_err().contains("not a later node"));
+        let dangling = vec![Node::Array(vec![5])];
+        assert!(MetricValue::from_nodes(&dangling).is_err());
         // 65 nodes whose children are shared would expand to 2^64 leaves: refused at once.
-        let mut nodes: Vec<wit::ValueNode> =
-            (0..64).map(|i| wit::ValueNode::Array(vec![i + 1, i + 1])).collect();
-        nodes.push(wit::ValueNode::Null);
-        let bomb = wit::Value { nodes };
-        assert!(MetricValue::from_wit(&bomb).unwrap_err().contains("more than one parent"));
-        let orphan = wit::Value { nodes: vec![wit::ValueNode::Null, wit::ValueNode::Null] };
-        assert!(MetricValue::from_wit(&orphan).unwrap_err().contains("not part of the tree"));
+        let mut nodes: Vec<Node> = (0..64).map(|i| Node::Array(vec![i + 1, i + 1])).collect();
+        nodes.push(Node::Null);
+        assert!(MetricValue::from_nodes(&nodes).unwrap_err().contains("more than one parent"));
+        let orphan = vec![Node::Null, Node::Null];
+        assert!(MetricValue::from_nodes(&orphan).unwrap_err().contains("not part of the tree"));
     }
 
     #[test]

@@ -62,7 +62,7 @@ async fn a_metric_provider_written_in_c_runs_in_the_host() {
     let component = build_c_plugin();
     let plugin = registry().insert("example/c-metric", &component, None).expect("load C plugin");
     assert_eq!(plugin.kind(), PluginKind::MetricProvider);
-    assert_eq!(plugin.info().contract, "0.1.0");
+    assert_eq!(plugin.info().contract, serin::plugin::contract::Version::V0_1_0);
     match plugin.metric_run(&CallOptions::default(), &metric_call(r#"{"value": 0.97}"#)).await {
         Ok(Observation::Judge { result, display, metadata }) => {
             assert_eq!(result, MetricValue::Float(0.97));

@@ -51,6 +51,35 @@ fn inspect_shows_kind_contract_and_digest_or_why_not() {
     assert!(out.contains("contract: serin:plugin@0.1.0"), "{out}");
     assert!(out.contains("serin:plugin/metric-provider@0.1.0"), "{out}");
     assert!(out.contains("wasi:http/outgoing-handler@"), "{out}");
+    let line =
+        |out: &str, import: &str| out.lines().find(|l| l.contains(import)).unwrap_or_default().to_string();
+    assert!(line(&out, "serin:plugin/kubernetes@").ends_with("needs a grant"), "{out}");
+    assert!(line(&out, "serin:plugin/types@").ends_with("always"), "{out}");
+
+    // With a registration, each import says what it is granted.
+    let registration = dir.path().join("plugin.yaml");
+    std::fs::write(
+        &registration,
+        "name: acme/hostile\ncapabilities:\n  http: [\"https://api.example\"]\n  kubernetes:\n  - {resource: configmaps, verbs: [get], namespaces: [mesh]}\n",
+    )
+    .expect("write");
+    let o = serin(&[
+        "plugin",
+        "inspect",
+        file.to_str().expect("path"),
+        "--registration",
+        registration.to_str().expect("path"),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(line(&out, "wasi:http/outgoing-handler@").ends_with("granted: https://api.example:443"), "{out}");
+    assert!(line(&out, "serin:plugin/kubernetes@").ends_with("granted: get configmaps in mesh"), "{out}");
+    assert!(line(&out, "serin:plugin/prometheus@").ends_with("not granted"), "{out}");
+    assert!(
+        line(&out, "wasi:cli/environment@").ends_with("sandboxed: empty (no files, sockets or environment)"),
+        "{out}"
+    );
+    assert!(line(&out, "wasi:clocks/wall-clock@").ends_with("always"), "{out}");
 
     let junk = dir.path().join("junk.wasm");
     std::fs::write(&junk, b"not wasm at all").expect("write");

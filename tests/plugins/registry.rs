@@ -48,7 +48,7 @@ fn sha256_mismatch_is_refused_and_match_is_accepted() {
     let plugin =
         reg.insert("acme/constant", &bytes, Some(&sha256(&bytes).to_uppercase())).expect("matching digest");
     assert_eq!(plugin.info().sha256, sha256(&bytes));
-    assert_eq!(plugin.info().contract, "0.1.0");
+    assert_eq!(plugin.info().contract, serin::plugin::contract::Version::V0_1_0);
 }
 
 #[test]
@@ -80,17 +80,17 @@ fn a_component_without_a_serin_export_is_not_a_plugin() {
 }
 
 #[test]
-fn a_plugin_for_an_unknown_contract_version_is_refused_naming_both_versions() {
+fn a_plugin_for_an_unknown_contract_version_is_refused_naming_every_supported_one() {
     let wasm = wat::parse_str(
         r#"(component
             (instance $i)
-            (export "serin:plugin/metric-provider@0.2.0" (instance $i)))"#,
+            (export "serin:plugin/metric-provider@0.3.0" (instance $i)))"#,
     )
     .expect("wat");
     let err = Registry::new(registry().runtime().clone()).insert("acme/future", &wasm, None).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "plugin acme/future is built for serin:plugin@0.2.0; this host supports serin:plugin@0.1.0"
+        "plugin acme/future is built for serin:plugin@0.3.0; this host supports serin:plugin@0.1.0, serin:plugin@0.2.0"
     );
 }
 

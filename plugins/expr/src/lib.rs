@@ -6,7 +6,8 @@
 mod argo;
 
 wit_bindgen::generate!({
-    path: "../../wit/0.1.0",
+    path: "../../wit/0.2.0",
+    generate_all,
     world: "condition-evaluator-plugin",
 });
 

@@ -3,7 +3,8 @@
 //! deletes it, `garbage-collect` keeps the newest Jobs of the metric.
 
 wit_bindgen::generate!({
-    path: "../../wit/0.1.0",
+    path: "../../wit/0.2.0",
+    generate_all,
     world: "metric-provider-plugin",
 });
 
@@ -33,12 +34,12 @@ impl Guest for Job {
         }
     }
 
-    fn resume(_ctx: MetricContext, m: InFlight) -> Observation {
+    fn resume(ctx: MetricContext, m: InFlight) -> Observation {
         let name = match job_name(&m) {
             Ok(name) => name,
             Err(e) => return Observation::Error(e),
         };
-        let job = match k8s::get(&api(), &name) {
+        let job = match k8s::get(&api(), &ctx.run.namespace, &name) {
             Ok(Some(text)) => match serde_json::from_str::<Value>(&text) {
                 Ok(job) => job,
                 Err(e) => return Observation::Error(format!("job get {name} failed: unreadable Job: {e}")),
@@ -67,12 +68,12 @@ impl Guest for Job {
     }
 
     /// Upstream marks a terminated Job measurement Successful; the host adds the "Metric Terminated" message.
-    fn terminate(_ctx: MetricContext, m: InFlight) -> Observation {
+    fn terminate(ctx: MetricContext, m: InFlight) -> Observation {
         let name = match job_name(&m) {
             Ok(name) => name,
             Err(e) => return Observation::Error(e),
         };
-        if let Err(e) = k8s::delete(&api(), &name) {
+        if let Err(e) = k8s::delete(&api(), &ctx.run.namespace, &name) {
             return Observation::Error(format!("job delete {name} failed: {}", describe(&e)));
         }
         log::log(Level::Info, &format!("job {name} terminated"));
@@ -90,11 +91,10 @@ impl Guest for Job {
             return Ok(());
         }
         let selector = format!("{}={}", jobs::RUN_UID_LABEL, ctx.run.uid);
-        let list = k8s::list(&api(), &selector).map_err(|e| format!("job list failed: {}", describe(&e)))?;
-        let list: Value =
-            serde_json::from_str(&list).map_err(|e| format!("job list failed: unreadable JobList: {e}"))?;
+        let list = list_jobs(&ctx.run.namespace, &selector)?;
         for name in jobs::to_collect(&list, &ctx.metric_name, keep) {
-            k8s::delete(&api(), &name).map_err(|e| format!("job delete {name} failed: {}", describe(&e)))?;
+            k8s::delete(&api(), &ctx.run.namespace, &name)
+                .map_err(|e| format!("job delete {name} failed: {}", describe(&e)))?;
             log::log(Level::Info, &format!("job {name} garbage collected"));
         }
         Ok(())
@@ -113,7 +113,7 @@ fn start(ctx: &MetricContext) -> Result<String, String> {
     let name = jobs::job_name(&ctx.run.uid, &ctx.metric_name, ctx.count);
     let run = jobs::Run { namespace: &ctx.run.namespace, name: &ctx.run.name, uid: &ctx.run.uid };
     let job = jobs::manifest(&cfg, run, &ctx.metric_name, &name);
-    match k8s::create(&api(), &job.to_string()) {
+    match k8s::create(&api(), &ctx.run.namespace, &job.to_string()) {
         Ok(_) => {
             log::log(Level::Info, &format!("job {name} created"));
             Ok(name)
@@ -122,7 +122,7 @@ fn start(ctx: &MetricContext) -> Result<String, String> {
             // A create whose answer was lost and is now repeated: the Job is ours if this run controls it.
             // Anything else keeps the create's error, as upstream reports it.
             let create_failed = format!("job create {name} failed: {}", f.message);
-            let existing = match k8s::get(&api(), &name) {
+            let existing = match k8s::get(&api(), &ctx.run.namespace, &name) {
                 Ok(Some(text)) => serde_json::from_str::<Value>(&text).map_err(|_| create_failed.clone())?,
                 _ => return Err(create_failed),
             };
@@ -140,6 +140,28 @@ fn api() -> ApiResource {
     ApiResource { group: "batch".into(), version: "v1".into(), plural: "jobs".into() }
 }
 
+/// Every Job matching the selector, page by page, as one list.
+fn list_jobs(namespace: &str, selector: &str) -> Result<Value, String> {
+    let mut items = Vec::new();
+    let mut token = None;
+    loop {
+        let page = k8s::list(&api(), namespace, selector, 100, token.as_deref())
+            .map_err(|e| format!("job list failed: {}", describe(&e)))?;
+        let mut list: Value = serde_json::from_str(&page.list)
+            .map_err(|e| format!("job list failed: unreadable JobList: {e}"))?;
+        if let Some(Value::Array(page_items)) = list.get_mut("items").map(Value::take) {
+            items.extend(page_items);
+        }
+        match page.continue_token {
+            Some(next) => token = Some(next),
+            None => {
+                list["items"] = Value::Array(items);
+                return Ok(list);
+            }
+        }
+    }
+}
+
 fn job_name(m: &InFlight) -> Result<String, String> {
     m.metadata
         .iter()
@@ -152,7 +174,7 @@ fn describe(e: &K8sError) -> String {
     match e {
         K8sError::Denied(what) => what.clone(),
         K8sError::Api(f) => f.message.clone(),
-        K8sError::Unavailable(why) => why.clone(),
+        K8sError::Unavailable(why) | K8sError::TooLarge(why) => why.clone(),
     }
 }
 

@@ -3,7 +3,8 @@
 //! `prometheus` import, so the plugin needs no HTTP or JSON stack for PromQL itself.
 
 wit_bindgen::generate!({
-    path: "../../wit/0.1.0",
+    path: "../../wit/0.2.0",
+    generate_all,
     world: "metric-provider-plugin",
 });
 

@@ -3,7 +3,8 @@
 //! grants this plugin exactly the origins its configuration names.
 
 wit_bindgen::generate!({
-    path: "../../wit/0.1.0",
+    path: "../../wit/0.2.0",
+    generate_all,
     world: "metric-provider-plugin",
 });
 

@@ -1,0 +1,78 @@
+//! Test plugin: a step plugin. `run` keeps the step running until it has been called `succeedAfter` times (its
+//! configuration; default 1), counting in the status it returns, and fails at once when the configuration says
+//! `"fail": true`; `terminate` and `abort` say what they were asked. Messages echo the context.
+
+wit_bindgen::generate!({
+    path: "../../../wit/0.2.0",
+    world: "step-plugin",
+    generate_all,
+});
+
+use exports::serin::plugin::step::{Guest, StepContext, StepPhase, StepResult};
+use serde_json::{Value, json};
+
+struct Step;
+
+fn runs(ctx: &StepContext) -> u64 {
+    ctx.status
+        .as_deref()
+        .and_then(|s| serde_json::from_str::<Value>(s).ok())
+        .and_then(|s| s["runs"].as_u64())
+        .unwrap_or(0)
+}
+
+fn rollout_name(ctx: &StepContext) -> String {
+    serde_json::from_str::<Value>(&ctx.rollout_object)
+        .ok()
+        .and_then(|r| r["metadata"]["name"].as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+impl Guest for Step {
+    fn run(ctx: StepContext) -> StepResult {
+        let config: Value = serde_json::from_str(&ctx.config).unwrap_or(Value::Null);
+        let runs = runs(&ctx) + 1;
+        let status = Some(json!({ "runs": runs }).to_string());
+        if config["fail"].as_bool() == Some(true) {
+            return StepResult {
+                phase: StepPhase::Failed,
+                message: "asked to fail".into(),
+                requeue_after_ms: None,
+                status,
+            };
+        }
+        let needed = config["succeedAfter"].as_u64().unwrap_or(1);
+        let message = format!(
+            "{} step {} run {runs} of {needed} (executions {}, started {})",
+            rollout_name(&ctx),
+            ctx.step_index,
+            ctx.executions,
+            ctx.started_at.is_some_and(|t| t.seconds > 0)
+        );
+        if runs < needed {
+            StepResult { phase: StepPhase::Running, message, requeue_after_ms: Some(100), status }
+        } else {
+            StepResult { phase: StepPhase::Successful, message, requeue_after_ms: None, status }
+        }
+    }
+
+    fn terminate(ctx: StepContext) -> StepResult {
+        StepResult {
+            phase: StepPhase::Successful,
+            message: format!("terminated after {} runs", runs(&ctx)),
+            requeue_after_ms: None,
+            status: None,
+        }
+    }
+
+    fn abort(ctx: StepContext) -> StepResult {
+        StepResult {
+            phase: StepPhase::Successful,
+            message: format!("aborted after {} runs", runs(&ctx)),
+            requeue_after_ms: None,
+            status: None,
+        }
+    }
+}
+
+export!(Step);
