@@ -1,7 +1,7 @@
 //! Loading a plugin: decompress, verify, compile (or load the precompiled form), recognise its kind and contract
 //! version, and pre-link it once.
 
-use super::contract::{Pre, SUPPORTED, Version, World};
+use super::contract::{Pre, Version, World};
 use super::error::LoadError;
 use super::runtime::Runtime;
 use sha2::{Digest, Sha256};
@@ -246,11 +246,6 @@ fn link(
         runtime.inner().linker(world).ok_or_else(|| unknown_version(name, world.version.as_str()))?;
     let instance_pre = linker.instantiate_pre(component).map_err(unsatisfied)?;
     Pre::new(world, instance_pre).map_err(unsatisfied)
-}
-
-/// The contract versions this host supports, as `serin plugin` shows them.
-pub fn supported_versions() -> &'static [Version] {
-    SUPPORTED
 }
 
 #[cfg(test)]
