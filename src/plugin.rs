@@ -18,6 +18,8 @@ mod http;
 pub mod kube;
 pub mod limits;
 pub mod metric;
+pub mod net;
+mod promql;
 pub mod registration;
 pub mod registry;
 pub mod router;

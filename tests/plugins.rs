@@ -8,6 +8,7 @@ mod plugins {
     mod cli;
     mod conditions;
     mod contract;
+    mod network;
     mod prometheus;
     mod registry;
     mod router;

@@ -69,11 +69,12 @@ impl Plugin {
         let grants = Arc::new(opts.grants.clone());
         let audit = Arc::new(Audit::default());
         let deadline = opts.limits.deadline;
+        let network = self.runtime.network();
         let http = HttpPolicy {
             plugin: plugin.clone(),
             grants: grants.clone(),
             audit: audit.clone(),
-            tls: inner.tls.clone(),
+            network: network.clone(),
             deadline,
             in_flight: Arc::new(tokio::sync::Semaphore::new(super::http::MAX_REQUESTS_IN_FLIGHT)),
         };
@@ -82,8 +83,7 @@ impl Plugin {
             grants,
             kube: opts.kube.clone(),
             audit: audit.clone(),
-            prometheus: inner.prometheus.clone(),
-            prometheus_insecure: inner.prometheus_insecure.clone(),
+            network,
             log_budget: LOG_LINES_PER_CALL,
             redact: opts.redact.clone().into(),
             output_cap: opts.limits.output,

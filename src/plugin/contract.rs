@@ -291,6 +291,7 @@ macro_rules! log_and_prometheus_imports {
                                 .map(|s| p::Series { labels: s.labels, samples: s.samples })
                                 .collect(),
                         ),
+                        D::String { time, value } => p::Data::String(p::SampleText { time, value }),
                     },
                     warnings: r.warnings,
                 }),

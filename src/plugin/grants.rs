@@ -2,7 +2,6 @@
 //! Deny by default: a plugin gets exactly what its registration (or, for a built-in, its configuration) names.
 
 use std::fmt;
-use std::net::IpAddr;
 
 /// Everything a plugin may reach during a call.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -120,6 +119,13 @@ impl Origin {
     pub fn is_https(&self) -> bool {
         self.scheme == "https"
     }
+
+    /// The `Host` header for this origin: the port only when it is not the scheme's default, IPv6 in brackets.
+    pub fn host_header(&self) -> String {
+        let host = if self.host.contains(':') { format!("[{}]", self.host) } else { self.host.clone() };
+        let default_port = if self.is_https() { 443 } else { 80 };
+        if self.port == default_port { host } else { format!("{host}:{}", self.port) }
+    }
 }
 
 impl HttpGrant {
@@ -225,6 +231,56 @@ impl Grants {
         }
     }
 
+    /// Each grant of `self` that `cap` does not cover, described (empty: all covered). Used to hold drop-in
+    /// registrations to what the operator allows drop-ins.
+    pub fn beyond(&self, cap: &Grants) -> Vec<String> {
+        let mut out = Vec::new();
+        for g in &self.http {
+            let covered =
+                cap.http.iter().any(|c| c.origin == g.origin && (c.insecure_tls || !g.insecure_tls));
+            if !covered {
+                let how = if g.insecure_tls { " without TLS verification" } else { "" };
+                out.push(format!("http {}{how}", g.origin));
+            }
+        }
+        for g in &self.prometheus {
+            let covered = cap.prometheus.iter().any(|c| {
+                c.covers(&g.origin, if g.path_prefix.is_empty() { "/" } else { &g.path_prefix })
+                    && (c.insecure_tls || !g.insecure_tls)
+            });
+            if !covered {
+                let how = if g.insecure_tls { " without TLS verification" } else { "" };
+                out.push(format!("prometheus {}{}{how}", g.origin, g.path_prefix));
+            }
+        }
+        for g in &self.kubernetes {
+            let what =
+                if g.group.is_empty() { g.resource.clone() } else { format!("{}.{}", g.resource, g.group) };
+            for verb in &g.verbs {
+                let covered = cap.kubernetes.iter().any(|c| {
+                    (c.group == g.group || c.group == "*")
+                        && (c.resource == g.resource
+                            || (c.resource == "*" && !(g.group.is_empty() && g.resource == "secrets")))
+                        && c.verbs.contains(verb)
+                        && if g.namespaces.is_empty() {
+                            c.namespaces.is_empty()
+                        } else {
+                            g.namespaces.iter().all(|n| c.namespaces.contains(n))
+                        }
+                });
+                if !covered {
+                    let place = if g.namespaces.is_empty() {
+                        "in the served namespace".to_string()
+                    } else {
+                        format!("in {}", g.namespaces.join(", "))
+                    };
+                    out.push(format!("kubernetes {} on {what} {place}", verb.as_str()));
+                }
+            }
+        }
+        out
+    }
+
     /// Adds the grants of `other` (deduplicated).
     pub fn extend(&mut self, other: &Grants) {
         for g in &other.http {
@@ -242,49 +298,6 @@ impl Grants {
                 self.kubernetes.push(g.clone());
             }
         }
-    }
-}
-
-/// Whether a connection to `addr` is allowed for a request to `host` (a name or an IP literal that was granted).
-///
-/// An IP literal was granted as such. A name must not resolve to an address the operator did not mean to expose
-/// through it: link-local (cloud metadata services), unspecified, multicast or broadcast addresses, or loopback
-/// unless the name is `localhost`. This closes DNS-rebinding tricks against a granted name.
-pub fn check_resolved_address(host: &str, addr: IpAddr) -> Result<(), String> {
-    if let Ok(literal) = host.parse::<IpAddr>() {
-        return if literal == addr {
-            Ok(())
-        } else {
-            Err(format!("{host} resolved to a different address {addr}"))
-        };
-    }
-    // An IPv4 address inside IPv6 (mapped, or NAT64's 64:ff9b::/96) is judged as the IPv4 address it reaches.
-    let addr = match addr {
-        IpAddr::V6(v6) if v6.segments()[..6] == [0x64, 0xff9b, 0, 0, 0, 0] => {
-            let o = v6.octets();
-            IpAddr::V4(std::net::Ipv4Addr::new(o[12], o[13], o[14], o[15]))
-        }
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
-        v4 => v4,
-    };
-    let class = match addr {
-        IpAddr::V4(v4) if v4.is_link_local() => Some("a link-local address"),
-        // NAT64's local-use prefix (RFC 8215) can embed any IPv4 address, wherever the operator placed it.
-        IpAddr::V6(v6) if v6.segments()[..3] == [0x64, 0xff9b, 1] => Some("a NAT64 local-use address"),
-        // Amazon's instance metadata service on IPv6 (its IPv4 one is link-local).
-        IpAddr::V6(v6) if v6 == std::net::Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254) => {
-            Some("a cloud metadata address")
-        }
-        IpAddr::V4(v4) if v4.is_broadcast() => Some("the broadcast address"),
-        IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80 => Some("a link-local address"),
-        a if a.is_unspecified() => Some("the unspecified address"),
-        a if a.is_multicast() => Some("a multicast address"),
-        a if a.is_loopback() && host != "localhost" => Some("a loopback address"),
-        _ => None,
-    };
-    match class {
-        Some(class) => Err(format!("{host} resolves to {addr}, {class}; refusing to connect")),
-        None => Ok(()),
     }
 }
 
@@ -371,27 +384,53 @@ mod tests {
     }
 
     #[test]
-    fn resolved_addresses_are_checked_against_the_granted_name() {
-        let cases: &[(&str, &str, bool)] = &[
-            ("127.0.0.1", "127.0.0.1", true),
-            ("127.0.0.1", "127.0.0.2", false),
-            ("metrics.example.com", "10.1.2.3", true),
-            ("metrics.example.com", "169.254.169.254", false),
-            ("metrics.example.com", "127.0.0.1", false),
-            ("metrics.example.com", "::ffff:169.254.169.254", false),
-            ("metrics.example.com", "fe80::1", false),
-            ("metrics.example.com", "fd00:ec2::254", false),
-            ("metrics.example.com", "64:ff9b::a9fe:a9fe", false),
-            ("metrics.example.com", "64:ff9b::a01:203", true),
-            ("metrics.example.com", "64:ff9b:1::a9fe:a9fe", false),
-            ("metrics.example.com", "2001:db8::1", true),
-            ("metrics.example.com", "0.0.0.0", false),
-            ("localhost", "127.0.0.1", true),
-            ("localhost", "::1", true),
-        ];
-        for (host, addr, ok) in cases {
-            let result = check_resolved_address(host, addr.parse().unwrap());
-            assert_eq!(result.is_ok(), *ok, "{host} -> {addr}: {result:?}");
-        }
+    fn drop_in_grants_are_held_to_the_cap() {
+        let k = |resource: &str, verbs: &[Verb], namespaces: &[&str]| KubernetesGrant {
+            group: String::new(),
+            resource: resource.into(),
+            verbs: verbs.to_vec(),
+            namespaces: namespaces.iter().map(|n| n.to_string()).collect(),
+        };
+        let cap = Grants {
+            http: vec![HttpGrant::for_url("https://api.example.com", false).unwrap()],
+            prometheus: vec![PrometheusGrant::for_address("http://prom:9090/prom").unwrap()],
+            kubernetes: vec![
+                k("configmaps", &[Verb::Get, Verb::List], &[]),
+                k("*", &[Verb::Get], &["istio-system"]),
+            ],
+        };
+        let asks = |g: Grants| g.beyond(&cap);
+        let http = |url: &str, insecure: bool| Grants {
+            http: vec![HttpGrant::for_url(url, insecure).unwrap()],
+            ..Default::default()
+        };
+        let prom = |address: &str| Grants {
+            prometheus: vec![PrometheusGrant::for_address(address).unwrap()],
+            ..Default::default()
+        };
+        let kube = |g: KubernetesGrant| Grants { kubernetes: vec![g], ..Default::default() };
+        assert!(asks(Grants::default()).is_empty());
+        assert!(asks(http("https://api.example.com/v1", false)).is_empty());
+        assert_eq!(
+            asks(http("https://api.example.com", true)),
+            ["http https://api.example.com:443 without TLS verification"]
+        );
+        assert_eq!(asks(http("https://other.example.com", false)), ["http https://other.example.com:443"]);
+        assert!(asks(prom("http://prom:9090/prom/tenant")).is_empty());
+        assert_eq!(asks(prom("http://prom:9090")), ["prometheus http://prom:9090"]);
+        assert!(asks(kube(k("configmaps", &[Verb::List], &[]))).is_empty());
+        assert_eq!(
+            asks(kube(k("configmaps", &[Verb::Get, Verb::Delete], &[]))),
+            ["kubernetes delete on configmaps in the served namespace"]
+        );
+        assert_eq!(
+            asks(kube(k("configmaps", &[Verb::Get], &["default"]))),
+            ["kubernetes get on configmaps in default"]
+        );
+        assert!(asks(kube(k("services", &[Verb::Get], &["istio-system"]))).is_empty());
+        assert_eq!(
+            asks(kube(k("secrets", &[Verb::Get], &["istio-system"]))),
+            ["kubernetes get on secrets in istio-system"]
+        );
     }
 }

@@ -46,6 +46,7 @@ pub enum PromData {
     Scalar(PromSample),
     Vector(Vec<PromSample>),
     Matrix(Vec<PromSeries>),
+    String { time: f64, value: String },
 }
 
 #[derive(Debug, Clone)]
@@ -114,27 +115,6 @@ impl CallState {
     }
 }
 
-impl CallState {
-    fn prometheus_client(&self, endpoint: &Endpoint) -> Result<prometheus_http_query::Client, QueryError> {
-        let denied = |why: String| {
-            self.host.audit.deny(why.clone());
-            QueryError::Denied(why)
-        };
-        self.host.grants.prometheus_allowed(&endpoint.address, endpoint.insecure).map_err(denied)?;
-        if let Some((name, _)) = endpoint.headers.iter().find(|(k, _)| forbidden_header(k)) {
-            return Err(denied(format!("the {name} header is set by the host, not by plugins")));
-        }
-        // The client gets the URL exactly as the grant check parsed it.
-        let address = url::Url::parse(&endpoint.address).map_err(|e| {
-            QueryError::Failed(format!("invalid Prometheus address {:?}: {e}", endpoint.address))
-        })?;
-        let http = if endpoint.insecure { &self.host.prometheus_insecure } else { &self.host.prometheus };
-        prometheus_http_query::Client::from(http.clone(), address.as_str()).map_err(|e| {
-            QueryError::Failed(format!("invalid Prometheus address {:?}: {e}", endpoint.address))
-        })
-    }
-}
-
 /// Headers only the host may set (those `wasi:http` forbids guests, `Host` among them).
 fn forbidden_header(name: &str) -> bool {
     http::HeaderName::from_bytes(name.as_bytes())
@@ -162,27 +142,49 @@ fn timeout_of(endpoint: &Endpoint) -> Duration {
 }
 
 impl CallState {
+    /// Checks the endpoint against the grants and runs one API call on it.
+    async fn prometheus_api(
+        &mut self,
+        endpoint: &Endpoint,
+        api: &str,
+        params: Vec<(&'static str, String)>,
+    ) -> Result<QueryResult, QueryError> {
+        let audit = self.host.audit.clone();
+        let denied = |why: String| {
+            audit.deny(why.clone());
+            QueryError::Denied(why)
+        };
+        self.host.grants.prometheus_allowed(&endpoint.address, endpoint.insecure).map_err(denied)?;
+        if let Some((name, _)) = endpoint.headers.iter().find(|(k, _)| forbidden_header(k)) {
+            return Err(denied(format!("the {name} header is set by the host, not by plugins")));
+        }
+        let headers = headers(endpoint)?;
+        let query = super::promql::Query {
+            address: &endpoint.address,
+            insecure: endpoint.insecure,
+            headers: &headers,
+            api,
+            params,
+            timeout: timeout_of(endpoint),
+            cap: self.host.output_cap,
+        };
+        super::promql::run(&self.host.network, query).await.map_err(|e| match e {
+            QueryError::Denied(why) => denied(why),
+            failed => failed,
+        })
+    }
+
     pub(crate) async fn prometheus_query(
         &mut self,
         endpoint: Endpoint,
         query: String,
         time: Option<Time>,
     ) -> Result<QueryResult, QueryError> {
-        let client = self.prometheus_client(&endpoint)?;
-        let mut builder = client.query(&query);
+        let mut params = vec![("query", query)];
         if let Some(t) = time {
-            builder = builder.at(t.seconds);
+            params.push(("time", super::promql::time_param(t)));
         }
-        for (name, value) in headers(&endpoint)? {
-            builder = builder.header(name, value);
-        }
-        let result = tokio::time::timeout(timeout_of(&endpoint), builder.get()).await.map_err(|_| {
-            QueryError::Failed(format!(
-                "Get \"{}/api/v1/query\": context deadline exceeded",
-                endpoint.address
-            ))
-        })?;
-        convert(result)
+        self.prometheus_api(&endpoint, "query", params).await
     }
 
     pub(crate) async fn prometheus_query_range(
@@ -193,58 +195,14 @@ impl CallState {
         end: Time,
         step_seconds: f64,
     ) -> Result<QueryResult, QueryError> {
-        let client = self.prometheus_client(&endpoint)?;
-        // The client takes whole seconds: widen to cover the requested range rather than cut its end short.
-        let end_seconds = end.seconds.saturating_add(i64::from(end.nanoseconds > 0));
-        let mut builder = client.query_range(&query, start.seconds, end_seconds, step_seconds);
-        for (name, value) in headers(&endpoint)? {
-            builder = builder.header(name, value);
-        }
-        let result = tokio::time::timeout(timeout_of(&endpoint), builder.get()).await.map_err(|_| {
-            QueryError::Failed(format!(
-                "Get \"{}/api/v1/query_range\": context deadline exceeded",
-                endpoint.address
-            ))
-        })?;
-        convert(result)
+        let params = vec![
+            ("query", query),
+            ("start", super::promql::time_param(start)),
+            ("end", super::promql::time_param(end)),
+            ("step", step_seconds.to_string()),
+        ];
+        self.prometheus_api(&endpoint, "query_range", params).await
     }
-}
-
-fn labels(map: &std::collections::HashMap<String, String>) -> Vec<(String, String)> {
-    let mut pairs: Vec<(String, String)> = map.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-    pairs.sort();
-    pairs
-}
-
-fn convert(
-    result: Result<prometheus_http_query::response::PromqlResult, prometheus_http_query::Error>,
-) -> Result<QueryResult, QueryError> {
-    use prometheus_http_query::response::Data as P;
-    let result = result.map_err(|e| QueryError::Failed(e.to_string()))?;
-    let data = match result.data() {
-        P::Scalar(s) => {
-            PromData::Scalar(PromSample { labels: vec![], time: s.timestamp(), value: s.value() })
-        }
-        P::Vector(v) => PromData::Vector(
-            v.iter()
-                .map(|iv| PromSample {
-                    labels: labels(iv.metric()),
-                    time: iv.sample().timestamp(),
-                    value: iv.sample().value(),
-                })
-                .collect(),
-        ),
-        P::Matrix(m) => PromData::Matrix(
-            m.iter()
-                .map(|rv| PromSeries {
-                    labels: labels(rv.metric()),
-                    samples: rv.samples().iter().map(|s| (s.timestamp(), s.value())).collect(),
-                })
-                .collect(),
-        ),
-    };
-    // prometheus-http-query 0.9 does not surface response warnings.
-    Ok(QueryResult { data, warnings: Vec::new() })
 }
 
 #[cfg(test)]

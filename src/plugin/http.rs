@@ -2,15 +2,14 @@
 //! origins, the name is resolved by the host and the address checked, and the host connects to exactly that
 //! address. Redirects are new requests from the guest, so each hop is checked again.
 
-use super::grants::{Grants, Origin, check_resolved_address};
+use super::grants::{Grants, Origin};
+use super::net::{ConnectError, Network};
 use super::state::Audit;
 use http_body_util::BodyExt;
 use hyper_util::rt::TokioIo;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpStream;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
 /// The per-call HTTP policy (a `wasi:http` hook).
@@ -18,7 +17,8 @@ pub struct HttpPolicy {
     pub plugin: Arc<str>,
     pub grants: Arc<Grants>,
     pub audit: Arc<Audit>,
-    pub tls: TlsConfigs,
+    /// Where connections may go, and TLS.
+    pub network: Arc<Network>,
     /// Upper bound for connecting and for the first response byte (the call deadline).
     pub deadline: Duration,
     /// Requests of this call in flight (each holds a permit until its response and connection are done).
@@ -27,30 +27,6 @@ pub struct HttpPolicy {
 
 /// Requests one call may have in flight at once; each costs a name lookup, a connection and host buffers.
 pub const MAX_REQUESTS_IN_FLIGHT: usize = 8;
-
-/// TLS client configurations, built once per runtime.
-#[derive(Clone)]
-pub struct TlsConfigs {
-    pub verified: Arc<rustls::ClientConfig>,
-    pub insecure: Arc<rustls::ClientConfig>,
-}
-
-impl TlsConfigs {
-    pub fn new() -> Result<TlsConfigs, rustls::Error> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
-        let verified = rustls::ClientConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        let insecure = rustls::ClientConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()?
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(NoVerification(provider)))
-            .with_no_client_auth();
-        Ok(TlsConfigs { verified: Arc::new(verified), insecure: Arc::new(insecure) })
-    }
-}
 
 type ResponseFuture = Box<
     dyn Future<
@@ -71,7 +47,7 @@ impl WasiHttpHooks for HttpPolicy {
         let plugin = self.plugin.clone();
         let grants = self.grants.clone();
         let audit = self.audit.clone();
-        let tls = self.tls.clone();
+        let network = self.network.clone();
         let deadline = self.deadline;
         let in_flight = self.in_flight.clone();
         Box::new(async move {
@@ -96,24 +72,12 @@ impl WasiHttpHooks for HttpPolicy {
             let first_byte_timeout =
                 options.and_then(|o| o.first_byte_timeout).unwrap_or(deadline).min(deadline);
             let connect = async {
-                let addr = resolve_checked(&origin).await.map_err(deny)?;
-                let tcp = TcpStream::connect(addr).await.map_err(Error::Connect)?;
-                let stream: Box<dyn Io> = if origin.is_https() {
-                    let config = if insecure { tls.insecure } else { tls.verified };
-                    let name =
-                        rustls::pki_types::ServerName::try_from(origin.host.clone()).map_err(|_| {
-                            Error::InternalError(Some(format!("invalid TLS server name {}", origin.host)))
-                        })?;
-                    Box::new(
-                        tokio_rustls::TlsConnector::from(config)
-                            .connect(name, tcp)
-                            .await
-                            .map_err(Error::Tls)?,
-                    )
-                } else {
-                    Box::new(tcp)
-                };
-                Ok::<_, Error>(stream)
+                network.connect(&origin, insecure).await.map_err(|e| match e {
+                    ConnectError::Denied(why) => deny(why),
+                    ConnectError::Name(m) => Error::DnsError { rcode: Some(m), info_code: None },
+                    ConnectError::Connect(e) => Error::Connect(e),
+                    ConnectError::Tls(e) => Error::InternalError(Some(format!("tls: {e}"))),
+                })
             };
             let stream = tokio::time::timeout(connect_timeout, connect)
                 .await
@@ -131,7 +95,7 @@ impl WasiHttpHooks for HttpPolicy {
                 .parse()
                 .map_err(|_| Error::InternalError(Some(format!("invalid request path {path:?}"))))?;
             // The Host header names the origin that was checked, whatever authority text the plugin sent.
-            let host = host_header(&origin);
+            let host = origin.host_header();
             let host = http::HeaderValue::from_str(&host)
                 .map_err(|_| Error::InternalError(Some(format!("invalid host {host:?}"))))?;
             request.headers_mut().insert(http::header::HOST, host);
@@ -146,71 +110,5 @@ impl WasiHttpHooks for HttpPolicy {
             });
             Ok((response, io))
         })
-    }
-}
-
-/// The `Host` header for an origin: the port only when it is not the scheme's default, IPv6 in brackets.
-fn host_header(origin: &Origin) -> String {
-    let host = if origin.host.contains(':') { format!("[{}]", origin.host) } else { origin.host.clone() };
-    let default_port = if origin.is_https() { 443 } else { 80 };
-    if origin.port == default_port { host } else { format!("{host}:{}", origin.port) }
-}
-
-/// A plain or TLS connection.
-trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static {}
-impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static> Io for T {}
-
-/// Resolves the origin's host and returns the first address the policy allows.
-async fn resolve_checked(origin: &Origin) -> Result<SocketAddr, String> {
-    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((origin.host.as_str(), origin.port))
-        .await
-        .map_err(|e| format!("cannot resolve {}: {e}", origin.host))?
-        .collect();
-    let mut refusals = Vec::new();
-    for addr in addrs {
-        match check_resolved_address(&origin.host, addr.ip()) {
-            Ok(()) => return Ok(addr),
-            Err(why) => refusals.push(why),
-        }
-    }
-    Err(refusals.pop().unwrap_or_else(|| format!("{} resolves to no address", origin.host)))
-}
-
-/// Certificate verification switched off, for origins granted with `insecure` (Argo's `insecure: true`).
-#[derive(Debug)]
-struct NoVerification(Arc<rustls::crypto::CryptoProvider>);
-
-impl rustls::client::danger::ServerCertVerifier for NoVerification {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &rustls::pki_types::CertificateDer<'_>,
-        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
-        _server_name: &rustls::pki_types::ServerName<'_>,
-        _ocsp: &[u8],
-        _now: rustls::pki_types::UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls::pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls::pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
     }
 }

@@ -6,6 +6,7 @@ use super::catalog::{Catalog, Entry};
 use super::component::{Plugin, PluginKind};
 use super::grants::{Grants, HttpGrant, KubernetesGrant, PrometheusGrant, Verb};
 use super::limits::{Limits, parse_bytes};
+use super::net::{Cidr, NetworkPolicy, parse_ca_bundle};
 use crate::api::duration::parse_flag_duration;
 use k8s_openapi::api::core::v1::ConfigMap;
 use serde::Deserialize;
@@ -94,9 +95,10 @@ pub struct LimitsSpec {
     pub output: Option<String>,
 }
 
-impl PluginEntry {
+impl Capabilities {
+    /// The grants these capabilities name; an error names the field and the problem.
     pub fn grants(&self) -> Result<Grants, String> {
-        let c = &self.capabilities;
+        let c = self;
         let mut grants = Grants::default();
         for (origins, insecure) in [(&c.http, false), (&c.http_insecure, true)] {
             for o in origins {
@@ -132,6 +134,12 @@ impl PluginEntry {
             });
         }
         Ok(grants)
+    }
+}
+
+impl PluginEntry {
+    pub fn grants(&self) -> Result<Grants, String> {
+        self.capabilities.grants()
     }
 
     pub fn limits(&self) -> Result<Limits, String> {
@@ -172,6 +180,62 @@ pub fn parse_config(data: &BTreeMap<String, String>) -> (Vec<(PluginKind, Plugin
         }
     }
     (entries, problems)
+}
+
+/// `serin-config` key with the network settings for plugins (a YAML [`NetworkSpec`]).
+pub const NETWORK_KEY: &str = "pluginNetwork";
+/// `serin-config` key with what drop-in registrations may be granted at most (a YAML [`Capabilities`]).
+pub const DROP_IN_CAP_KEY: &str = "dropInCapabilities";
+
+/// Where plugins' connections may go, and which CAs they trust.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NetworkSpec {
+    /// Networks any granted name may resolve into (e.g. a corporate range behind public-looking names).
+    #[serde(default, rename = "allowCIDRs")]
+    pub allow_cidrs: Vec<String>,
+    /// The cluster's DNS domain, `cluster.local` unless set.
+    #[serde(default)]
+    pub cluster_domain: Option<String>,
+    /// PEM certificates of CAs trusted for plugins' TLS origins, besides the public roots.
+    #[serde(default)]
+    pub ca_bundle: Option<String>,
+    /// A PEM file (e.g. a mounted ConfigMap) with more such CAs, read when the ConfigMap is applied.
+    #[serde(default)]
+    pub ca_bundle_file: Option<String>,
+}
+
+/// The network policy `serin-config` sets (the default when it sets none); an error names the field.
+pub fn parse_network(data: &BTreeMap<String, String>) -> Result<NetworkPolicy, String> {
+    let Some(text) = data.get(NETWORK_KEY) else { return Ok(NetworkPolicy::default()) };
+    let spec: NetworkSpec = serde_saphyr::from_str(text).map_err(|e| format!("{NETWORK_KEY}: {e}"))?;
+    let mut policy = NetworkPolicy::default();
+    for c in &spec.allow_cidrs {
+        policy.allow_cidrs.push(Cidr::parse(c).map_err(|e| format!("{NETWORK_KEY}.allowCIDRs: {e}"))?);
+    }
+    if let Some(domain) = spec.cluster_domain {
+        let domain = domain.trim_matches('.').to_ascii_lowercase();
+        if domain.is_empty() || domain.split('.').any(|l| !super::kube::is_namespace_name(l)) {
+            return Err(format!("{NETWORK_KEY}.clusterDomain: {domain:?} is not a DNS domain"));
+        }
+        policy.cluster_domain = domain;
+    }
+    if let Some(pem) = &spec.ca_bundle {
+        policy.ca_bundle.extend(parse_ca_bundle(pem.as_bytes(), &format!("{NETWORK_KEY}.caBundle"))?);
+    }
+    if let Some(path) = &spec.ca_bundle_file {
+        let what = format!("{NETWORK_KEY}.caBundleFile");
+        let pem = std::fs::read(path).map_err(|e| format!("{what}: cannot read {path}: {e}"))?;
+        policy.ca_bundle.extend(parse_ca_bundle(&pem, &what)?);
+    }
+    Ok(policy)
+}
+
+/// What `serin-config` lets drop-ins be granted: `None` when it does not cap them.
+pub fn parse_drop_in_cap(data: &BTreeMap<String, String>) -> Result<Option<Grants>, String> {
+    let Some(text) = data.get(DROP_IN_CAP_KEY) else { return Ok(None) };
+    let caps: Capabilities = serde_saphyr::from_str(text).map_err(|e| format!("{DROP_IN_CAP_KEY}: {e}"))?;
+    caps.grants().map(Some).map_err(|e| format!("{DROP_IN_CAP_KEY}: {e}"))
 }
 
 /// Registered plugins are named `org/name`, and never after a built-in: a registration must not be able to
@@ -217,6 +281,8 @@ pub async fn fetch(entry: &PluginEntry, kube: Option<&kube::Client>) -> Result<V
 /// Downloads a component over https: bounded in time and size, following redirects only to https.
 async fn download(location: &str) -> Result<Vec<u8>, String> {
     let failed = |e: &dyn std::fmt::Display| format!("cannot download {location}: {e}");
+    // reqwest is built without a default crypto provider; use ring, as kube does.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::builder()
         .connect_timeout(std::time::Duration::from_secs(10))
         .timeout(std::time::Duration::from_secs(120))
@@ -310,7 +376,16 @@ pub async fn apply_config_yaml(catalog: &Catalog, yaml: &str, kube: Option<&kube
         Ok(cm) => cm,
         Err(e) => return vec![format!("not a ConfigMap: {e}")],
     };
-    let (entries, mut problems) = parse_config(&cm.data.unwrap_or_default());
+    let data = cm.data.unwrap_or_default();
+    let (entries, mut problems) = parse_config(&data);
+    match parse_network(&data) {
+        Ok(policy) => {
+            if let Err(e) = catalog.registry().runtime().set_network_policy(policy) {
+                problems.push(format!("{NETWORK_KEY}: {e}"));
+            }
+        }
+        Err(e) => problems.push(e),
+    }
     for (kind, entry) in entries {
         if let Some(e) = register(catalog, Some(kind), &entry, None, &entry.name, kube).await {
             problems.push(format!("plugin {}: {e}", entry.name));

@@ -3,12 +3,12 @@
 
 use super::cache::ArtifactCache;
 use super::contract::{SUPPORTED, World};
-use super::http::TlsConfigs;
 use super::limits::MAX_MEMORY;
+use super::net::{Network, NetworkPolicy, Resolver};
 use super::state::CallState;
 use anyhow::Context as _;
 use std::path::PathBuf;
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 use wasmtime::component::Linker;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
@@ -27,11 +27,22 @@ pub struct RuntimeConfig {
     /// Pre-reserve instance slots (pooling allocator, the default) rather than map memory on demand per call.
     /// Pooling makes a fresh instance per call cheap; on-demand exists to measure against it.
     pub pooling: bool,
+    /// Where plugins' connections may go and which CAs their TLS origins may use (changeable later with
+    /// [`Runtime::set_network_policy`]).
+    pub network: NetworkPolicy,
+    /// How names are resolved for plugins' connections.
+    pub resolver: Resolver,
 }
 
 impl Default for RuntimeConfig {
     fn default() -> Self {
-        RuntimeConfig { cache_dir: default_cache_dir(), max_instances: 256, pooling: true }
+        RuntimeConfig {
+            cache_dir: default_cache_dir(),
+            max_instances: 256,
+            pooling: true,
+            network: NetworkPolicy::default(),
+            resolver: Resolver::default(),
+        }
     }
 }
 
@@ -57,9 +68,9 @@ pub(crate) struct Inner {
     /// One linker per world: exactly what that (kind, version) may import.
     pub linkers: Vec<(World, Linker<CallState>)>,
     pub cache: Option<ArtifactCache>,
-    pub tls: TlsConfigs,
-    pub prometheus: reqwest::Client,
-    pub prometheus_insecure: reqwest::Client,
+    /// The network policy in force; a call keeps the one it started with.
+    network: RwLock<Arc<Network>>,
+    resolver: Resolver,
     /// One permit per pooling-allocator slot: calls beyond that wait for a free slot.
     pub slots: Arc<tokio::sync::Semaphore>,
 }
@@ -73,9 +84,6 @@ impl Inner {
 
 impl Runtime {
     pub fn new(config: RuntimeConfig) -> anyhow::Result<Runtime> {
-        // reqwest (through prometheus-http-query) is built without a default crypto provider; use ring, as kube does.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-
         let mut wasm = engine_config();
         let engine = if config.pooling {
             // Resetting a used instance's memory with a scan of the pages it dirtied (Linux >= 6.7) instead of
@@ -117,27 +125,15 @@ impl Runtime {
             },
             None => None,
         };
-        // The same rules as wasi:http: no redirects (a redirect would leave the granted address), no proxy from
-        // the environment, and every name checked against what it resolves to.
-        let prometheus_client = |insecure: bool| {
-            reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .no_proxy()
-                .dns_resolver(Arc::new(CheckedResolver))
-                .danger_accept_invalid_certs(insecure)
-                .build()
-                .context("building the Prometheus client")
-        };
-        let prometheus = prometheus_client(false)?;
-        let prometheus_insecure = prometheus_client(true)?;
-
+        let network = Network::new(config.network.clone(), config.resolver.clone())
+            .map_err(anyhow::Error::msg)
+            .context("configuring plugins' network")?;
         let inner = Arc::new(Inner {
             engine,
             linkers,
             cache,
-            tls: TlsConfigs::new().context("configuring TLS for plugins")?,
-            prometheus,
-            prometheus_insecure,
+            network: RwLock::new(Arc::new(network)),
+            resolver: config.resolver.clone(),
             slots: Arc::new(tokio::sync::Semaphore::new(config.max_instances as usize)),
         });
         // Without the ticker a running plugin would never yield, so no deadline could stop it: refuse to run
@@ -153,34 +149,21 @@ impl Runtime {
     pub fn engine(&self) -> &Engine {
         &self.inner.engine
     }
-}
 
-/// Resolves names for host-side clients and keeps only the addresses `check_resolved_address` allows.
-struct CheckedResolver;
+    /// The network policy calls starting now run under.
+    pub fn network(&self) -> Arc<Network> {
+        self.inner.network.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
 
-impl reqwest::dns::Resolve for CheckedResolver {
-    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let host = name.as_str().to_string();
-        Box::pin(async move {
-            let addrs: Vec<std::net::SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let mut refusals = Vec::new();
-            let allowed: Vec<std::net::SocketAddr> = addrs
-                .into_iter()
-                .filter(|a| match super::grants::check_resolved_address(&host, a.ip()) {
-                    Ok(()) => true,
-                    Err(why) => {
-                        refusals.push(why);
-                        false
-                    }
-                })
-                .collect();
-            if allowed.is_empty() {
-                let why = refusals.pop().unwrap_or_else(|| format!("{host} resolves to no address"));
-                return Err(why.into());
-            }
-            Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs)
-        })
+    /// Replaces the network policy for calls that start from now on (calls in flight keep theirs); an invalid
+    /// policy (a CA certificate rustls rejects) changes nothing.
+    pub fn set_network_policy(&self, policy: NetworkPolicy) -> Result<(), String> {
+        if self.network().policy == policy {
+            return Ok(());
+        }
+        let network = Arc::new(Network::new(policy, self.inner.resolver.clone())?);
+        *self.inner.network.write().unwrap_or_else(|p| p.into_inner()) = network;
+        Ok(())
     }
 }
 

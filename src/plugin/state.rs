@@ -29,8 +29,8 @@ pub struct HostContext {
     pub grants: Arc<Grants>,
     pub kube: Option<KubeAccess>,
     pub audit: Arc<Audit>,
-    pub prometheus: reqwest::Client,
-    pub prometheus_insecure: reqwest::Client,
+    /// Where connections may go (the typed Prometheus import connects through it).
+    pub network: Arc<super::net::Network>,
     /// Log lines left for this call (a flood is cut off, not forwarded).
     pub log_budget: u32,
     /// Values (secret arguments) replaced by `*****` in what the plugin logs.

@@ -103,3 +103,58 @@ async fn prometheus_results_become_argo_values() {
         other => panic!("{other:?}"),
     }
 }
+
+#[tokio::test]
+async fn an_answer_larger_than_the_output_cap_is_refused_while_it_is_read() {
+    let exporter = Exporter::default();
+    for i in 0..3000 {
+        exporter.set(&format!("app_wide{{shard=\"{i:05}\"}}"), "1");
+    }
+    let target = exporter.serve().await;
+    let prom = Prometheus::start(&target).await;
+    prom.wait_for_data("app_wide").await;
+    let mut opts = granted(&prom.url);
+    // Well under one answer of 3000 labelled samples (~200 KiB), well over the measurement itself.
+    opts.limits.output = 64 << 10;
+    let q = serde_json::json!({"address": prom.url, "query": "app_wide"});
+    match measure(&opts, q.clone()).await {
+        Ok(Observation::Error(e)) => {
+            assert_eq!(e, "the Prometheus response is larger than the plugin's output limit of 65536 bytes")
+        }
+        other => panic!("an oversized answer was accepted: {other:?}"),
+    }
+    // The same query aggregated fits.
+    let q = serde_json::json!({"address": prom.url, "query": "count(app_wide)"});
+    assert_eq!(judged(measure(&opts, q).await).1, "[3000]");
+}
+
+/// Debian's Prometheus (2.42) attaches warnings only for remote storage, so the API is served here the way
+/// Prometheus answers with warnings.
+#[tokio::test]
+async fn prometheus_warnings_are_kept_on_the_measurement() {
+    let router = axum::Router::new().route(
+        "/api/v1/query",
+        axum::routing::get(|| async {
+            axum::Json(serde_json::json!({
+                "status": "success",
+                "data": {"resultType": "vector", "result": [{"metric": {}, "value": [1700000000.0, "0.5"]}]},
+                "warnings": ["remote read of shard 3 timed out", "partial response"],
+            }))
+        }),
+    );
+    let address = super::helpers::serve(router).await;
+    let out = measure(&granted(&address), serde_json::json!({"address": address, "query": "x"})).await;
+    match out {
+        Ok(Observation::Judge { result, metadata, .. }) => {
+            assert_eq!(result, MetricValue::List(vec![MetricValue::Float(0.5)]));
+            assert_eq!(
+                metadata,
+                [(
+                    "warnings".to_string(),
+                    "\"remote read of shard 3 timed out\", \"partial response\"".to_string()
+                )]
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
