@@ -1,6 +1,6 @@
 //! The AnalysisRun controller with real providers, on both substrates.
 
-use super::fixture::{Env, metric, phase, yaml};
+use super::fixture::{Env, metric, phase, serve, yaml};
 use crate::e2e::substrate::FAILING_IMAGE;
 use crate::harness::{Exporter, Prometheus};
 use axum::http::{HeaderMap, StatusCode};
@@ -11,15 +11,6 @@ use serin::api::analysis::{AnalysisTemplate, ClusterAnalysisTemplate};
 use serin::api::common::AnalysisPhase;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-
-async fn serve(router: axum::Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
-    format!("http://{addr}")
-}
 
 const APP_HEALTH: &str = r#"
 apiVersion: argoproj.io/v1alpha1

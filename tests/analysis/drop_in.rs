@@ -1,5 +1,7 @@
 //! Plugins registered at run time: a drop-in ConfigMap is picked up, replaced by a new version, and removed
-//! while the controller runs; a plugin that fails to load is named on the runs that use it.
+//! while the controller runs; a plugin that fails to load is named on the runs that use it; the operator's
+//! ConfigMap outranks drop-ins and caps what they may be granted; plugins of both contract versions measure side by
+//! side in one run.
 
 use super::fixture::{Env, metric, phase, yaml};
 use k8s_openapi::ByteString;
@@ -146,6 +148,124 @@ on_both_substrates! {
             (p, message.as_deref()),
             (AnalysisPhase::Error, Some("plugin acme/looping exceeded its deadline of 300ms"))
         );
+        env.stop().await;
+    }
+}
+
+fn operator_config(namespace: &str, data: &[(&str, String)]) -> ConfigMap {
+    ConfigMap {
+        metadata: ObjectMeta {
+            name: Some("serin-config".into()),
+            namespace: Some(namespace.into()),
+            ..Default::default()
+        },
+        data: Some(data.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()),
+        ..Default::default()
+    }
+}
+
+/// Waits until the ConfigMap `name` has an Event reading `wanted` ("Type Reason: message").
+async fn config_map_event(env: &Env, name: &str, wanted: &str) {
+    let api: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(env.client.clone(), &env.ns);
+    let lp = kube::api::ListParams::default()
+        .fields(&format!("involvedObject.kind=ConfigMap,involvedObject.name={name}"));
+    crate::e2e::wait::eventually(&format!("the Event {wanted:?} on ConfigMap {name}"), || async {
+        let events = api.list(&lp).await.ok()?.items;
+        events
+            .iter()
+            .any(|e| {
+                format!(
+                    "{} {}: {}",
+                    e.type_.as_deref().unwrap_or_default(),
+                    e.reason.as_deref().unwrap_or_default(),
+                    e.message.as_deref().unwrap_or_default()
+                ) == wanted
+            })
+            .then_some(())
+    })
+    .await
+}
+
+on_both_substrates! {
+    async fn the_operators_config_map_outranks_drop_ins_and_caps_their_grants(s: &Substrate) {
+        let env = Env::start(s).await;
+        let cms: Api<ConfigMap> = Api::namespaced(env.client.clone(), &env.ns);
+        let constant = std::path::PathBuf::from(env!("SERIN_TEST_PLUGIN_DIR")).join("constant.wasm");
+        let registered = format!("- name: acme/measure\n  location: file://{}\n", constant.display());
+        let cap = "http: [\"http://127.0.0.1:9\"]\n".to_string();
+        cms.create(
+            &PostParams::default(),
+            &operator_config(&env.ns, &[("metricProviderPlugins", registered), ("dropInCapabilities", cap)]),
+        )
+        .await
+        .expect("serin-config");
+        wait_registered(&env, "acme/measure", |e| e.error.is_none() && e.source == "ConfigMap serin-config").await;
+
+        // A drop-in of the same name does not replace the operator's plugin, and its ConfigMap says why.
+        cms.create(&PostParams::default(), &drop_in(&env.ns, "shadow", "acme/measure", test_plugin("hostile"), ""))
+            .await
+            .expect("shadowing drop-in");
+        config_map_event(
+            &env,
+            "shadow",
+            "Warning PluginLoadFailed: plugin acme/measure is registered in ConfigMap serin-config, which takes \
+             precedence over drop-ins; this drop-in is not used",
+        )
+        .await;
+
+        // The 0.1.0 plugin and the built-in web provider (0.2.0) measure side by side in one run.
+        let site = crate::analysis::fixture::serve(axum::Router::new().route(
+            "/",
+            axum::routing::get(|| async { axum::Json(serde_json::json!({"ok": true})) }),
+        ))
+        .await;
+        let spec: AnalysisRunSpec = yaml(&format!(
+            r#"
+metrics:
+- name: m
+  consecutiveErrorLimit: 0
+  provider:
+    plugin:
+      acme/measure: "ok"
+- name: w
+  successCondition: result == true
+  provider:
+    web:
+      url: "{site}/"
+      jsonPath: "{{$.ok}}"
+"#
+        ));
+        env.create_run("both", spec).await;
+        let run = env.completed("both").await;
+        let value = |m: &str| metric(&run, m).measurements.clone().unwrap_or_default().first().and_then(|x| x.value.clone());
+        assert_eq!((phase(&run), value("m"), value("w")), (AnalysisPhase::Successful, Some("1".into()), Some("true".into())));
+
+        // A drop-in asking for more than the cap is refused; runs that name it say what it asked for.
+        let greedy = "capabilities:\n  http: [\"https://elsewhere.example\"]\n";
+        cms.create(&PostParams::default(), &drop_in(&env.ns, "greedy", "acme/greedy", test_plugin("constant"), greedy))
+            .await
+            .expect("greedy drop-in");
+        let refusal = "plugin acme/greedy asks for more than ConfigMap serin-config's dropInCapabilities allows \
+                       drop-ins: http https://elsewhere.example:443";
+        config_map_event(&env, "greedy", &format!("Warning PluginLoadFailed: {refusal}")).await;
+        env.create_run("greedy", run_spec("acme/greedy", "ok")).await;
+        let (p, _, message) = measured_value(&env, "greedy").await;
+        assert_eq!((p, message), (AnalysisPhase::Error, Some(format!("plugin acme/greedy failed to load: {refusal}"))));
+        // Within the cap, a drop-in loads.
+        let modest = "capabilities:\n  http: [\"http://127.0.0.1:9\"]\n";
+        cms.create(&PostParams::default(), &drop_in(&env.ns, "modest", "acme/modest", test_plugin("constant"), modest))
+            .await
+            .expect("modest drop-in");
+        wait_registered(&env, "acme/modest", |e| e.error.is_none()).await;
+
+        // Without the cap and without the operator's entry, both drop-ins are judged again and load.
+        cms.replace("serin-config", &PostParams::default(), &operator_config(&env.ns, &[]))
+            .await
+            .expect("serin-config without entries");
+        wait_registered(&env, "acme/greedy", |e| e.error.is_none()).await;
+        wait_registered(&env, "acme/measure", |e| e.error.is_none() && e.source == "drop-in ConfigMap shadow").await;
+        env.create_run("shadow", run_spec("acme/measure", "ok")).await;
+        assert_eq!(measured_value(&env, "shadow").await, (AnalysisPhase::Successful, Some("fine".into()), None));
         env.stop().await;
     }
 }

@@ -138,3 +138,13 @@ pub fn phase(run: &AnalysisRun) -> AnalysisPhase {
 pub fn yaml<T: serde::de::DeserializeOwned>(text: &str) -> T {
     serde_saphyr::from_str(text).expect("test manifest")
 }
+
+/// Serves `router` on a free loopback port until the test process ends; returns the base URL.
+pub async fn serve(router: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    format!("http://{addr}")
+}
