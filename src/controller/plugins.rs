@@ -69,15 +69,13 @@ pub async fn run(
             Some(Ok(watcher::Event::InitDone)) => {
                 // ConfigMaps deleted while the watch was down are gone from the listing: unload their plugins.
                 let seen = state.relisting.take().unwrap_or_default();
-                let stale: Vec<String> = state
+                let stale: BTreeSet<String> = state
                     .by_source
                     .keys()
                     .chain(state.drop_ins.keys())
                     .chain(std::iter::once(&state.config_name))
                     .filter(|s| !seen.contains(*s))
                     .cloned()
-                    .collect::<BTreeSet<_>>()
-                    .into_iter()
                     .collect();
                 for source in stale {
                     state.deleted(&source);
@@ -115,7 +113,7 @@ struct Registrations {
     recorder: Arc<super::events::EventRecorder>,
     /// What each ConfigMap registered.
     by_source: BTreeMap<String, BTreeMap<String, Fingerprint>>,
-    /// Which ConfigMap a plugin name's current registration came from (the latest wins).
+    /// Which ConfigMap a plugin name's current registration (or refusal) came from.
     owner: BTreeMap<String, String>,
     /// ConfigMaps seen since a (re)listing began.
     relisting: Option<BTreeSet<String>>,
