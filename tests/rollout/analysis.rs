@@ -1,68 +1,12 @@
 //! Analysis from Rollouts, on both substrates: inline step analysis and background analysis against a real
 //! HTTP server on 127.0.0.1 whose answer the test sets (pass, fail, inconclusive).
 
-use super::fixture::{Env, canary_rollout, run_kinds, services, settled_split, status_of};
+use super::fixture::{
+    Env, analysis_args, app, canary_rollout, run_kinds, services, settled_split, status_of, template,
+};
 use serin::api::common::AnalysisPhase;
 use serin::api::rollout::{PauseReason, RolloutPhase};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
-
-/// An HTTP server answering `{"score": N}`; the test changes N.
-struct App {
-    url: String,
-    score: Arc<AtomicI64>,
-}
-
-async fn app(score: i64) -> App {
-    let score = Arc::new(AtomicI64::new(score));
-    let shared = score.clone();
-    let router = axum::Router::new().route(
-        "/score",
-        axum::routing::get(move || {
-            let v = shared.load(Ordering::SeqCst);
-            async move { axum::Json(serde_json::json!({ "score": v })) }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
-    App { url, score }
-}
-
-/// A template judging the score: 1 passes, 0 fails, anything else is inconclusive.
-fn template(name: &str, interval: Option<&str>) -> String {
-    let timing = match interval {
-        Some(i) => format!("    interval: {i}\n"),
-        None => String::new(),
-    };
-    format!(
-        r#"
-apiVersion: argoproj.io/v1alpha1
-kind: AnalysisTemplate
-metadata: {{name: {name}}}
-spec:
-  args:
-  - name: url
-  - name: hash
-  metrics:
-  - name: score
-{timing}    successCondition: result == 1
-    failureCondition: result == 0
-    provider:
-      web:
-        url: "{{{{args.url}}}}/score"
-        jsonPath: "{{$.score}}"
-"#
-    )
-}
-
-fn analysis_args(url: &str) -> String {
-    format!(
-        "args:\n  - name: url\n    value: \"{url}\"\n  - name: hash\n    valueFrom: {{podTemplateHashValue: Latest}}"
-    )
-}
+use std::sync::atomic::Ordering;
 
 on_both_substrates! {
     async fn an_inline_analysis_that_passes_lets_the_rollout_on(s: &Substrate) {

@@ -1,36 +1,8 @@
 //! The Kubernetes Events a Rollout gets on its way through an update, a promotion and an abort: upstream's
 //! reasons and messages, in order, as `kubectl get events` lists them.
 
-use super::fixture::{Env, canary_rollout, services, status_of};
-use k8s_openapi::api::core::v1::Event;
-use kube::api::ListParams;
+use super::fixture::{Env, canary_rollout, events_of, services, status_of};
 use serin::api::rollout::RolloutPhase;
-
-/// "type reason: message (×count)" of every Event about the Rollout `name`, oldest first. A repeat of an
-/// Event raises its count, as client-go's recorder does, so it stays where it first happened.
-async fn events_of(env: &Env<'_>, name: &str) -> Vec<String> {
-    let api: kube::Api<Event> = env.s.api();
-    let lp = ListParams::default().fields(&format!("involvedObject.kind=Rollout,involvedObject.name={name}"));
-    let mut events = api.list(&lp).await.expect("events").items;
-    // Names end in the creation time in hex nanoseconds, so they sort in the order recorded.
-    events.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
-    let mut out = Vec::new();
-    for e in events {
-        let source = e.source.as_ref().and_then(|s| s.component.as_deref()).unwrap_or("");
-        assert_eq!(source, "rollouts-controller", "{e:?}");
-        let mut row = format!(
-            "{} {}: {}",
-            e.type_.unwrap_or_default(),
-            e.reason.unwrap_or_default(),
-            e.message.unwrap_or_default()
-        );
-        if let Some(count) = e.count.filter(|c| *c > 1) {
-            row.push_str(&format!(" (×{count})"));
-        }
-        out.push(row);
-    }
-    out
-}
 
 on_both_substrates! {
     async fn every_transition_is_an_event_with_upstreams_reason_and_message(s: &Substrate) {

@@ -9,6 +9,8 @@ use serin::api::analysis::AnalysisRun;
 use serin::api::rollout::{Rollout, RolloutPhase};
 use serin::controller::{Controller, Options};
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 
@@ -292,6 +294,89 @@ pub fn run_kinds(runs: &[AnalysisRun]) -> BTreeMap<String, usize> {
         let kind =
             r.metadata.labels.as_ref().and_then(|l| l.get("rollout-type")).cloned().unwrap_or_default();
         *out.entry(kind).or_default() += 1;
+    }
+    out
+}
+
+/// An HTTP server answering `{"score": N}`; the test changes N.
+pub struct App {
+    pub url: String,
+    pub score: Arc<AtomicI64>,
+}
+
+pub async fn app(score: i64) -> App {
+    let score = Arc::new(AtomicI64::new(score));
+    let shared = score.clone();
+    let router = axum::Router::new().route(
+        "/score",
+        axum::routing::get(move || {
+            let v = shared.load(Ordering::SeqCst);
+            async move { axum::Json(serde_json::json!({ "score": v })) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    App { url, score }
+}
+
+/// A template judging the score: 1 passes, 0 fails, anything else is inconclusive.
+pub fn template(name: &str, interval: Option<&str>) -> String {
+    let timing = match interval {
+        Some(i) => format!("    interval: {i}\n"),
+        None => String::new(),
+    };
+    format!(
+        r#"
+apiVersion: argoproj.io/v1alpha1
+kind: AnalysisTemplate
+metadata: {{name: {name}}}
+spec:
+  args:
+  - name: url
+  - name: hash
+  metrics:
+  - name: score
+{timing}    successCondition: result == 1
+    failureCondition: result == 0
+    provider:
+      web:
+        url: "{{{{args.url}}}}/score"
+        jsonPath: "{{$.score}}"
+"#
+    )
+}
+
+pub fn analysis_args(url: &str) -> String {
+    format!(
+        "args:\n  - name: url\n    value: \"{url}\"\n  - name: hash\n    valueFrom: {{podTemplateHashValue: Latest}}"
+    )
+}
+
+/// "type reason: message (×count)" of every Event about the Rollout `name`, oldest first. A repeat of an
+/// Event raises its count, as client-go's recorder does, so it stays where it first happened.
+pub async fn events_of(env: &Env<'_>, name: &str) -> Vec<String> {
+    let api: kube::Api<k8s_openapi::api::core::v1::Event> = env.s.api();
+    let lp = ListParams::default().fields(&format!("involvedObject.kind=Rollout,involvedObject.name={name}"));
+    let mut events = api.list(&lp).await.expect("events").items;
+    // Names end in the creation time in hex nanoseconds, so they sort in the order recorded.
+    events.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+    let mut out = Vec::new();
+    for e in events {
+        let source = e.source.as_ref().and_then(|s| s.component.as_deref()).unwrap_or("");
+        assert_eq!(source, "rollouts-controller", "{e:?}");
+        let mut row = format!(
+            "{} {}: {}",
+            e.type_.unwrap_or_default(),
+            e.reason.unwrap_or_default(),
+            e.message.unwrap_or_default()
+        );
+        if let Some(count) = e.count.filter(|c| *c > 1) {
+            row.push_str(&format!(" (×{count})"));
+        }
+        out.push(row);
     }
     out
 }
