@@ -3,6 +3,7 @@
 
 pub mod affinity;
 pub mod analysis;
+pub mod bluegreen;
 pub mod canary;
 pub mod conditions;
 pub mod ephemeral;

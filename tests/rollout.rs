@@ -13,6 +13,7 @@ mod rollout {
     pub mod fixture;
 
     mod analysis;
+    mod bluegreen;
     mod canary;
     mod corpus;
     mod events;

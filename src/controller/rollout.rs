@@ -13,6 +13,7 @@
 //! twice.
 
 mod analysis;
+mod bluegreen;
 mod canary;
 mod ephemeral;
 mod expectations;
@@ -180,7 +181,17 @@ async fn reconcile(rollout: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action, E
 pub(crate) struct Runs {
     pub step: Option<AnalysisRun>,
     pub background: Option<AnalysisRun>,
+    /// Blue-green's pre- and post-promotion runs.
+    pub pre: Option<AnalysisRun>,
+    pub post: Option<AnalysisRun>,
     pub others: Vec<AnalysisRun>,
+}
+
+impl Runs {
+    /// The runs the status names as current.
+    pub fn current(&self) -> impl Iterator<Item = &AnalysisRun> {
+        self.step.iter().chain(&self.background).chain(&self.pre).chain(&self.post)
+    }
 }
 
 /// One reconcile of one Rollout: what it read, what it decided so far, and what it will write.
@@ -203,6 +214,9 @@ pub(crate) struct Pass<'a> {
     pub requeue: Option<Duration>,
     /// The pass changed the Rollout object itself: the next pass continues from the new version.
     pub modified: bool,
+    /// The new ReplicaSet had a scale-down deadline still ahead when the pass began (a blue-green rollback to
+    /// a ReplicaSet within its delay is a fast one).
+    pub new_rs_within_delay: bool,
     pub now: Timestamp,
 }
 
@@ -228,6 +242,7 @@ impl<'a> Pass<'a> {
             status_events: Vec::new(),
             requeue: None,
             modified: false,
+            new_rs_within_delay: false,
             now,
         }
     }
@@ -406,6 +421,9 @@ impl<'a> Pass<'a> {
             self.find_new_by_template().await?;
         }
         self.runs = analysis::current_and_other(&self.rollout, runs);
+        self.new_rs_within_delay = self.rss.new_rs().is_some_and(|rs| {
+            crate::strategy::replicaset::time_before_scale_down(rs, self.now).is_ok_and(|left| left.is_some())
+        });
 
         if let Err(message) = self.validate().await? {
             return self.invalid_spec(message).await;
@@ -438,8 +456,15 @@ impl<'a> Pass<'a> {
         if self.modified {
             return Ok(());
         }
+        let blue_green = self.rollout.blue_green().is_some();
         if self.is_scaling_event().await? {
+            if blue_green {
+                return self.sync_replicas_only_blue_green().await;
+            }
             return self.sync_replicas_only().await;
+        }
+        if blue_green {
+            return self.rollout_blue_green().await;
         }
         self.rollout_canary().await
     }

@@ -277,6 +277,14 @@ impl ReplicaSets {
         self.stable.map(|i| &self.all[i])
     }
 
+    /// `GetReplicaSetByTemplateHash`: the ReplicaSet with this pod-template hash (none for an empty hash).
+    pub fn by_hash(&self, hash: &str) -> Option<usize> {
+        if hash.is_empty() {
+            return None;
+        }
+        self.all.iter().position(|rs| pod_hash(rs) == hash)
+    }
+
     /// `GetOtherRSs`: neither new nor stable.
     pub fn others(&self) -> Vec<&ReplicaSet> {
         self.all

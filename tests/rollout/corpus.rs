@@ -1,5 +1,5 @@
-//! Upstream's router-less canary examples, applied unchanged (with the templates file upstream tells users to
-//! apply first), reach Healthy on both substrates.
+//! Upstream's router-less canary and blue-green examples, applied unchanged (with the templates file upstream
+//! tells users to apply first), reach Healthy on both substrates.
 
 use super::fixture::{Env, settled_split, status_of};
 use crate::support::{corpus_root, read_manifest};
@@ -13,6 +13,8 @@ const EXAMPLES: &[&str] = &[
     "examples/rollout-background-analysis.yaml",
     "examples/rollout-secret.yaml",
     "examples/notifications/rollout-canary.yaml",
+    "examples/rollout-bluegreen.yaml",
+    "test/e2e/functional/rollout-bluegreen.yaml",
 ];
 
 /// Kinds these tests apply (the Ingress of the notifications example is not used by its Rollout).
@@ -37,7 +39,7 @@ fn documents(rel: &str) -> (String, Vec<String>) {
 }
 
 on_both_substrates! {
-    async fn upstreams_router_less_canary_examples_reach_healthy(s: &Substrate) {
+    async fn upstreams_router_less_canary_and_blue_green_examples_reach_healthy(s: &Substrate) {
         let env = Env::start(s).await;
         for templates in ["examples/analysis-templates.yaml", "examples/cluster-analysis-templates.yaml"] {
             env.apply(&documents(templates).0).await;

@@ -1,5 +1,5 @@
-//! Level-triggered and idempotent: a controller stopped in the middle of an update and started again carries
-//! on from the Rollout's status with no second ReplicaSet or AnalysisRun; an API server failing writes and
+//! Level-triggered and idempotent: a controller stopped in the middle of an update (canary or blue-green) and
+//! started again carries on from the Rollout's status with no second ReplicaSet or AnalysisRun; an API server failing writes and
 //! dropping watches slows the update down but does not change where it ends.
 
 use super::fixture::{Env, canary_rollout, run_kinds, services, settled_split, sizes, status_of};
@@ -88,6 +88,54 @@ on_both_substrates! {
         assert_eq!(settled_split(&ro, &rss), Some((2, 0)));
         assert_eq!(rss.len(), 2);
         assert_eq!(run_kinds(&env.analysis_runs(&ro).await).get("Step"), Some(&1));
+        env.stop().await;
+    }
+}
+
+on_both_substrates! {
+    async fn a_restarted_controller_keeps_a_blue_green_update_and_its_pre_promotion_run(s: &Substrate) {
+        let ready = Arc::new(AtomicBool::new(false));
+        let url = slow_app(ready.clone()).await;
+        let mut env = Env::start(s).await;
+        let rollout = canary_rollout("bgcrash", 2, "app:v1", "").replace(
+            "    canary:\n      stableService: bgcrash-stable\n      canaryService: bgcrash-canary\n",
+            &format!(
+                "    blueGreen:\n      activeService: bgcrash-stable\n      previewService: bgcrash-canary\n      autoPromotionEnabled: false\n      prePromotionAnalysis:\n        templates: [{{templateName: gate}}]\n        args: [{{name: url, value: \"{url}\"}}]\n"
+            ),
+        );
+        assert!(rollout.contains("blueGreen"), "{rollout}");
+        env.apply(&format!("{TEMPLATE}---\n{}---\n{rollout}", services("bgcrash"))).await;
+        let (ro, _) = env.wait_healthy("bgcrash").await;
+        let v1 = status_of(&ro).stable_rs.expect("stable");
+        env.set_image("bgcrash", "app:v2").await;
+        let (ro, _) = env
+            .wait("bgcrash", "the pre-promotion analysis running", |ro, _| {
+                status_of(ro).blue_green.and_then(|b| b.pre_promotion_analysis_run_status).is_some_and(|r| r.status == AnalysisPhase::Running)
+            })
+            .await;
+        let run_name = status_of(&ro).blue_green.and_then(|b| b.pre_promotion_analysis_run_status).map(|r| r.name).expect("run");
+        env.stop_controller().await;
+
+        ready.store(true, Ordering::SeqCst);
+        env.start_controller().await;
+        let (ro, rss) = env
+            .wait("bgcrash", "paused after the analysis", |ro, _| {
+                status_of(ro).pause_conditions.iter().flatten().any(|p| p.reason == PauseReason::BlueGreenPause)
+            })
+            .await;
+        let revision = ro.metadata.annotations.as_ref().and_then(|a| a.get("rollout.argoproj.io/revision").cloned());
+        assert_eq!(revision.as_deref(), Some("2"), "the update stays revision 2");
+        assert_eq!(status_of(&ro).stable_rs.as_deref(), Some(v1.as_str()), "not promoted by the restart");
+        let runs = env.analysis_runs(&ro).await;
+        assert_eq!(runs.iter().filter_map(|r| r.metadata.name.clone()).collect::<Vec<_>>(), [run_name], "one run");
+        assert_eq!(rss.len(), 2, "one ReplicaSet per revision: {:?}", sizes(&rss));
+        env.stop_controller().await;
+        env.start_controller().await;
+        env.promote("bgcrash").await;
+        let (ro, rss) = env.wait_healthy("bgcrash").await;
+        assert_ne!(status_of(&ro).stable_rs.as_deref(), Some(v1.as_str()));
+        assert_eq!(rss.len(), 2);
+        assert_eq!(run_kinds(&env.analysis_runs(&ro).await).get("PrePromotion"), Some(&1));
         env.stop().await;
     }
 }

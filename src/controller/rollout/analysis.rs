@@ -22,16 +22,26 @@ const MAX_NAME_COLLISIONS: u32 = 100;
 /// Splits the Rollout's runs into the ones its status names as current and the others
 /// (`FilterCurrentRolloutAnalysisRuns`).
 pub(super) fn current_and_other(rollout: &Rollout, runs: Vec<AnalysisRun>) -> Runs {
-    let canary = rollout.status.as_ref().and_then(|s| s.canary.clone()).unwrap_or_default();
+    let status = rollout.status.clone().unwrap_or_default();
+    let canary = status.canary.unwrap_or_default();
+    let blue_green = status.blue_green.unwrap_or_default();
     let step_name = canary.current_step_analysis_run_status.map(|s| s.name);
     let background_name = canary.current_background_analysis_run_status.map(|s| s.name);
+    let pre_name = blue_green.pre_promotion_analysis_run_status.map(|s| s.name);
+    let post_name = blue_green.post_promotion_analysis_run_status.map(|s| s.name);
     let mut out = Runs::default();
     for run in runs {
         let name = run.metadata.name.clone();
-        if name.is_some() && name == step_name {
+        if name.is_none() {
+            out.others.push(run);
+        } else if name == step_name {
             out.step = Some(run);
-        } else if name.is_some() && name == background_name {
+        } else if name == background_name {
             out.background = Some(run);
+        } else if name == pre_name {
+            out.pre = Some(run);
+        } else if name == post_name {
+            out.post = Some(run);
         } else {
             out.others.push(run);
         }
@@ -63,20 +73,36 @@ impl Pass<'_> {
         let fast_rollback = self.is_fast_rollback();
         let mut current = Runs::default();
         if fully_promoted || aborted || promote_full || fast_rollback || initial {
-            let runs: Vec<AnalysisRun> =
-                self.runs.step.iter().chain(self.runs.background.iter()).cloned().collect();
+            let runs: Vec<AnalysisRun> = self.runs.current().cloned().collect();
             self.terminate_runs(&runs).await?;
+            // Blue-green keeps its promotion runs on the status once they are done with.
+            current.pre = self.runs.pre.clone();
+            current.post = self.runs.post.clone();
+        } else if self.rollout.blue_green().is_some() {
+            current.pre = self.reconcile_promotion_run(Kind::PrePromotion).await?;
+            if let Some(run) = current.pre.clone() {
+                self.apply_verdict(&run, Kind::PrePromotion);
+            }
+            current.post = self.reconcile_promotion_run(Kind::PostPromotion).await?;
+            if let Some(run) = current.post.clone() {
+                self.apply_verdict(&run, Kind::PostPromotion);
+            }
         } else {
             current.step = self.reconcile_step_run().await?;
             current.background = self.reconcile_background_run().await?;
         }
-        let canary = self.new_status.canary.get_or_insert_with(Default::default);
-        canary.current_step_analysis_run_status = current.step.as_ref().map(run_status);
-        canary.current_background_analysis_run_status = current.background.as_ref().map(run_status);
+        if self.rollout.blue_green().is_some() {
+            let bg = self.new_status.blue_green.get_or_insert_with(Default::default);
+            bg.pre_promotion_analysis_run_status = current.pre.as_ref().map(run_status);
+            bg.post_promotion_analysis_run_status = current.post.as_ref().map(run_status);
+        } else {
+            let canary = self.new_status.canary.get_or_insert_with(Default::default);
+            canary.current_step_analysis_run_status = current.step.as_ref().map(run_status);
+            canary.current_background_analysis_run_status = current.background.as_ref().map(run_status);
+        }
 
         // Runs just created or found again are not terminated, even when the cache listed them as others.
-        let keep: Vec<String> =
-            current.step.iter().chain(current.background.iter()).map(|r| r.name_any()).collect();
+        let keep: Vec<String> = current.current().map(|r| r.name_any()).collect();
         let others: Vec<AnalysisRun> =
             self.runs.others.iter().filter(|r| !keep.contains(&r.name_any())).cloned().collect();
         self.terminate_runs(&others).await?;
@@ -88,15 +114,61 @@ impl Pass<'_> {
         self.status_change_events(&current);
         self.runs.step = current.step;
         self.runs.background = current.background;
+        self.runs.pre = current.pre;
+        self.runs.post = current.post;
         Ok(())
     }
 
-    /// `isFastRollback`.
-    fn is_fast_rollback(&self) -> bool {
+    /// `reconcilePrePromotionAnalysisRun` and `reconcilePostPromotionAnalysisRun`: the run exists while its
+    /// phase of the update lasts (before the switch, after it), is created when that phase begins, and is
+    /// terminated when it is skipped.
+    async fn reconcile_promotion_run(&mut self, kind: Kind) -> Result<Option<AnalysisRun>, Error> {
+        let strategy = self.rollout.blue_green().cloned().unwrap_or_default();
+        let (current, analysis, skip) = match kind {
+            Kind::PrePromotion => {
+                let current = self.runs.pre.clone();
+                let skip = crate::strategy::bluegreen::skip_pre_promotion(
+                    &self.rollout,
+                    &self.rss,
+                    current.is_some(),
+                );
+                (current, strategy.pre_promotion_analysis, skip)
+            }
+            _ => {
+                let current = self.runs.post.clone();
+                let skip = crate::strategy::bluegreen::skip_post_promotion(
+                    &self.rollout,
+                    &self.rss,
+                    current.is_some(),
+                );
+                (current, strategy.post_promotion_analysis, skip)
+            }
+        };
+        let Some(analysis) = analysis.filter(|a| a.templates.as_ref().is_some_and(|t| !t.is_empty())) else {
+            self.terminate_runs(current.as_slice()).await?;
+            return Ok(None);
+        };
+        if skip {
+            self.terminate_runs(current.as_slice()).await?;
+            return Ok(current);
+        }
+        if pause::pause_condition(&self.status(), &PauseReason::InconclusiveAnalysisRun).is_some() {
+            return Ok(current);
+        }
+        if ra::needs_new_run(current.as_ref(), &self.rollout) {
+            return self.create_run(&analysis, kind).await.map(Some);
+        }
+        Ok(current)
+    }
+
+    /// `isFastRollback`: back to the stable ReplicaSet, within the rollback window, or (blue-green) to a
+    /// ReplicaSet still within its scale-down delay.
+    pub(super) fn is_fast_rollback(&self) -> bool {
         let (Some(new), Some(stable)) = (self.rss.new_rs(), self.rss.stable_rs()) else { return false };
         let to_stable = self.status().stable_rs.as_deref() == Some(pod_hash(new));
         let rollback = to_stable || crate::strategy::replicaset::created_before(new, stable);
-        rollback && (self.rollback_within_window() || to_stable)
+        let within_delay = self.new_rs_within_delay && self.rollout.blue_green().is_some();
+        rollback && (self.rollback_within_window() || within_delay || to_stable)
     }
 
     /// `reconcileStepBasedAnalysisRun`.
@@ -315,8 +387,12 @@ impl Pass<'_> {
     /// `emitAnalysisRunStatusChanges`, with upstream's condition (a run whose name differs from the one the
     /// status recorded gets no Event until the status names it).
     fn status_change_events(&mut self, current: &Runs) {
-        let canary = self.status().canary.unwrap_or_default();
+        let status = self.status();
+        let canary = status.canary.unwrap_or_default();
+        let blue_green = status.blue_green.unwrap_or_default();
         for (previous, run, kind) in [
+            (blue_green.post_promotion_analysis_run_status, &current.post, "PostPromotion"),
+            (blue_green.pre_promotion_analysis_run_status, &current.pre, "PrePromotion"),
             (canary.current_step_analysis_run_status, &current.step, "Step"),
             (canary.current_background_analysis_run_status, &current.background, "Background"),
         ] {

@@ -235,7 +235,7 @@ impl Pass<'_> {
     }
 
     /// `resetRolloutStatus`: a new update starts from its first step with nothing carried over.
-    fn reset_rollout_status(&mut self, status: &mut RolloutStatus) {
+    pub(super) fn reset_rollout_status(&mut self, status: &mut RolloutStatus) {
         self.pause.clear_pauses();
         self.pause.remove_abort();
         status.promote_full = None;
@@ -274,14 +274,6 @@ impl Pass<'_> {
         between < revisions
     }
 
-    /// `isFastRollback` for a canary: back to the stable ReplicaSet, or within the rollback window.
-    fn fast_rollback(&self) -> bool {
-        let (Some(new), Some(stable)) = (self.rss.new_rs(), self.rss.stable_rs()) else { return false };
-        let to_stable = self.status().stable_rs.as_deref() == Some(pod_hash(new));
-        let is_rollback = to_stable || rsutil::created_before(new, stable);
-        is_rollback && (self.rollback_within_window() || to_stable)
-    }
-
     /// `shouldFullPromote` for a canary: why the new ReplicaSet becomes the stable one now, if it does.
     fn should_full_promote(&self) -> Option<String> {
         if self.rss.stable.is_none() {
@@ -301,7 +293,7 @@ impl Pass<'_> {
         if self.status().promote_full.unwrap_or(false) {
             return Some("Full promotion requested".into());
         }
-        if self.fast_rollback() {
+        if self.is_fast_rollback() {
             return Some(
                 if self.rollback_within_window() { "Rollback within window" } else { "Fast rollback" }.into(),
             );
@@ -312,7 +304,7 @@ impl Pass<'_> {
     }
 
     /// `promoteStable`: the current ReplicaSet is the stable one; pauses and abort are cleared.
-    fn promote_stable(&mut self, status: &mut RolloutStatus, reason: &str) {
+    pub(super) fn promote_stable(&mut self, status: &mut RolloutStatus, reason: &str) {
         self.pause.clear_pauses();
         self.pause.remove_abort();
         status.promote_full = None;

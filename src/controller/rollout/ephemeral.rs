@@ -1,5 +1,6 @@
-//! `canaryMetadata` and `stableMetadata` (upstream's `rollout/ephemeralmetadata.go`): the labels and
-//! annotations of a role follow the ReplicaSet playing it, on its pod template and on its live pods.
+//! `canaryMetadata` and `stableMetadata`, or blue-green's `previewMetadata` and `activeMetadata` (upstream's
+//! `rollout/ephemeralmetadata.go`): the labels and annotations of a role follow the ReplicaSet playing it, on its
+//! pod template and on its live pods.
 
 use super::{Error, Pass, is_status, kube_err};
 use crate::api::common::PodTemplateMetadata;
@@ -9,12 +10,22 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams, PostParams};
 
 impl Pass<'_> {
+    /// The metadata of the new (canary or preview) and the stable (or active) role.
+    pub(super) fn ephemeral_roles(&self) -> (Option<PodTemplateMetadata>, Option<PodTemplateMetadata>) {
+        if let Some(c) = self.rollout.canary() {
+            return (c.canary_metadata.clone(), c.stable_metadata.clone());
+        }
+        if let Some(b) = self.rollout.blue_green() {
+            return (b.preview_metadata.clone(), b.active_metadata.clone());
+        }
+        (None, None)
+    }
+
     pub(super) async fn reconcile_ephemeral_metadata(&mut self) -> Result<(), Error> {
-        let Some(canary) = self.rollout.canary() else { return Ok(()) };
-        if canary.canary_metadata.is_none() && canary.stable_metadata.is_none() {
+        let (canary_md, stable_md) = self.ephemeral_roles();
+        if canary_md.is_none() && stable_md.is_none() {
             return Ok(());
         }
-        let (canary_md, stable_md) = (canary.canary_metadata.clone(), canary.stable_metadata.clone());
         let stable_hash = self.status().stable_rs.unwrap_or_default();
         let new_hash = self.rss.new_rs().map(crate::strategy::replicaset::pod_hash).unwrap_or("").to_string();
         let fully_rolled_out = stable_hash.is_empty() || stable_hash == new_hash;

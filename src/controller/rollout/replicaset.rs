@@ -77,13 +77,10 @@ impl Pass<'_> {
             },
             status: None,
         };
-        // A brand-new Rollout's first ReplicaSet becomes the stable one; later ones start as canaries.
-        let canary_strategy = self.rollout.canary();
-        let metadata = if self.rss.stable.is_some() {
-            canary_strategy.and_then(|c| c.canary_metadata.clone())
-        } else {
-            canary_strategy.and_then(|c| c.stable_metadata.clone())
-        };
+        // A brand-new Rollout's first ReplicaSet becomes the stable (active) one; later ones start as canaries
+        // (previews).
+        let (new_md, stable_md) = self.ephemeral_roles();
+        let metadata = if self.rss.stable.is_some() { new_md } else { stable_md };
         if let Some(with) = ephemeral::sync_replica_set(&rs, metadata.as_ref()) {
             rs = with;
         }
@@ -362,7 +359,7 @@ impl Pass<'_> {
 
     /// `removeScaleDownDeadlines`: the new and stable ReplicaSets lose a scale-down deadline (a rollback to a
     /// ReplicaSet still within its delay).
-    async fn remove_scale_down_deadlines(&mut self) -> Result<(), Error> {
+    pub(super) async fn remove_scale_down_deadlines(&mut self) -> Result<(), Error> {
         let mut targets = Vec::new();
         if let Some(n) = self.rss.new
             && !self.should_delay_scale_down_on_abort()

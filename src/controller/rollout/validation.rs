@@ -26,9 +26,6 @@ fn unsupported(pass: &Pass<'_>) -> Option<String> {
     if ro.spec.workload_ref.is_some() {
         return Some(format!("spec.workloadRef: workloadRef {LATER}"));
     }
-    if ro.blue_green().is_some() {
-        return Some(format!("spec.strategy.blueGreen: the blueGreen strategy {LATER}"));
-    }
     let canary = ro.canary()?;
     if canary.traffic_routing.is_some() {
         return Some(format!("spec.strategy.canary.trafficRouting: traffic routing {LATER}"));
@@ -102,7 +99,19 @@ impl Pass<'_> {
     }
 
     async fn check_services(&self) -> Result<Option<String>, Error> {
-        let Some(canary) = self.rollout.canary() else { return Ok(None) };
+        let services: Vec<(String, Option<String>)> = if let Some(c) = self.rollout.canary() {
+            vec![
+                ("spec.strategy.canary.stableService".into(), c.stable_service.clone()),
+                ("spec.strategy.canary.canaryService".into(), c.canary_service.clone()),
+            ]
+        } else if let Some(b) = self.rollout.blue_green() {
+            vec![
+                ("spec.strategy.blueGreen.activeService".into(), Some(b.active_service.clone())),
+                ("spec.strategy.blueGreen.previewService".into(), b.preview_service.clone()),
+            ]
+        } else {
+            return Ok(None);
+        };
         let api: Api<Service> = Api::namespaced(self.ctx.client.clone(), &self.namespace());
         let template_labels = self
             .rollout
@@ -112,14 +121,11 @@ impl Pass<'_> {
             .and_then(|t| t.metadata.as_ref())
             .and_then(|m| m.labels.clone())
             .unwrap_or_default();
-        for (field, name) in
-            [("stableService", &canary.stable_service), ("canaryService", &canary.canary_service)]
-        {
+        for (path, name) in &services {
             let Some(name) = name.as_deref().filter(|n| !n.is_empty()) else { continue };
-            let path = format!("spec.strategy.canary.{field}");
             let svc = match api.get_opt(name).await.map_err(kube_err(format!("reading Service {name}")))? {
                 Some(s) => s,
-                None => return Ok(Some(invalid(&path, name, &format!("service \"{name}\" not found")))),
+                None => return Ok(Some(invalid(path, name, &format!("service \"{name}\" not found")))),
             };
             let selector = svc.spec.as_ref().and_then(|s| s.selector.clone()).unwrap_or_default();
             for (k, v) in &selector {
@@ -129,7 +135,7 @@ impl Pass<'_> {
                 if template_labels.get(k) != Some(v) {
                     let detail =
                         format!("Service {} has unmatch label {} in rollout", go_quoted(name), go_quoted(k));
-                    return Ok(Some(invalid(&path, name, &detail)));
+                    return Ok(Some(invalid(path, name, &detail)));
                 }
             }
             if let Some(manager) =
@@ -137,7 +143,7 @@ impl Pass<'_> {
                 && manager != &self.name()
             {
                 let detail = format!("Service {} is managed by another Rollout", go_quoted(name));
-                return Ok(Some(invalid(&path, name, &detail)));
+                return Ok(Some(invalid(path, name, &detail)));
             }
         }
         Ok(None)
@@ -145,21 +151,27 @@ impl Pass<'_> {
 
     /// Every analysis' templates exist, merge, and (for steps) finish.
     async fn check_analyses(&self) -> Result<(), String> {
-        let Some(canary) = self.rollout.canary() else { return Ok(()) };
         let source = Templates { client: self.ctx.client.clone(), namespace: self.namespace() };
-        let mut analyses: Vec<(String, RolloutAnalysis, bool)> = canary
-            .steps
-            .iter()
-            .flatten()
-            .enumerate()
-            .filter_map(|(i, s)| {
+        let mut analyses: Vec<(String, RolloutAnalysis, bool)> = Vec::new();
+        if let Some(canary) = self.rollout.canary() {
+            analyses.extend(canary.steps.iter().flatten().enumerate().filter_map(|(i, s)| {
                 s.analysis
                     .clone()
                     .map(|a| (format!("spec.strategy.canary.steps[{i}].analysis.templates"), a, true))
-            })
-            .collect();
-        if let Some(bg) = &canary.analysis {
-            analyses.push(("spec.strategy.canary.analysis.templates".into(), bg.analysis(), false));
+            }));
+            if let Some(bg) = &canary.analysis {
+                analyses.push(("spec.strategy.canary.analysis.templates".into(), bg.analysis(), false));
+            }
+        }
+        if let Some(b) = self.rollout.blue_green() {
+            for (field, analysis) in [
+                ("prePromotionAnalysis", &b.pre_promotion_analysis),
+                ("postPromotionAnalysis", &b.post_promotion_analysis),
+            ] {
+                if let Some(a) = analysis {
+                    analyses.push((format!("spec.strategy.blueGreen.{field}.templates"), a.clone(), true));
+                }
+            }
         }
         for (path, analysis, inline) in analyses {
             let refs = template_refs(&analysis);
