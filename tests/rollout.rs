@@ -19,4 +19,5 @@ mod rollout {
     mod events;
     mod progress;
     mod resilience;
+    mod workload;
 }

@@ -22,6 +22,7 @@ mod restart;
 mod service;
 mod status;
 mod validation;
+mod workload;
 
 use crate::api::analysis::AnalysisRun;
 use crate::api::rollout::{Rollout, RolloutStatus};
@@ -30,7 +31,8 @@ use crate::strategy::pause::PauseContext;
 use crate::strategy::replicaset::ReplicaSets;
 use futures::{FutureExt, StreamExt};
 use jiff::Timestamp;
-use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::core::v1::PodTemplate;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Config, Controller};
 use kube::runtime::reflector::{self, Store};
@@ -128,9 +130,35 @@ pub async fn run(
         expectations: expectations::Expectations::default(),
     });
     let shutdown = shutdown.shared();
-    let controller = Controller::new(api::<Rollout>(&client, &namespace), watcher::Config::default())
+    let controller = Controller::new(api::<Rollout>(&client, &namespace), watcher::Config::default());
+    // A Rollout follows the workload its `workloadRef` names: a change there is a change of the Rollout.
+    let rollouts = controller.store();
+    let referring = move |kind: &'static str| {
+        let rollouts = rollouts.clone();
+        move |meta: &kube::api::ObjectMeta| -> Vec<reflector::ObjectRef<Rollout>> {
+            rollouts
+                .state()
+                .iter()
+                .filter(|ro| {
+                    ro.metadata.namespace == meta.namespace
+                        && ro.spec.workload_ref.as_ref().is_some_and(|r| {
+                            r.kind.as_deref() == Some(kind) && r.name.as_deref() == meta.name.as_deref()
+                        })
+                })
+                .map(|ro| reflector::ObjectRef::from_obj(&**ro))
+                .collect()
+        }
+    };
+    let (deployments, pod_templates) = (referring("Deployment"), referring("PodTemplate"));
+    let controller = controller
         .owns_stream(rs_stream)
         .owns_stream(ar_stream)
+        .watches(api::<Deployment>(&client, &namespace), watcher::Config::default(), move |d: Deployment| {
+            deployments(&d.metadata)
+        })
+        .watches(api::<PodTemplate>(&client, &namespace), watcher::Config::default(), move |t: PodTemplate| {
+            pod_templates(&t.metadata)
+        })
         .with_config(Config::default().concurrency(workers))
         .graceful_shutdown_on(shutdown.clone())
         .run(reconcile, error_policy, ctx)
@@ -217,6 +245,8 @@ pub(crate) struct Pass<'a> {
     /// The new ReplicaSet had a scale-down deadline still ahead when the pass began (a blue-green rollback to
     /// a ReplicaSet within its delay is a fast one).
     pub new_rs_within_delay: bool,
+    /// The template read from `workloadRef`, kept out of what is written back.
+    pub workload: Option<workload::Resolved>,
     pub now: Timestamp,
 }
 
@@ -243,6 +273,7 @@ impl<'a> Pass<'a> {
             requeue: None,
             modified: false,
             new_rs_within_delay: false,
+            workload: None,
             now,
         }
     }
@@ -357,19 +388,19 @@ impl<'a> Pass<'a> {
             .replace(
                 &self.name(),
                 &PostParams { field_manager: Some(FIELD_MANAGER.into()), ..Default::default() },
-                &rollout,
+                &self.stored(&rollout),
             )
             .await
             .map_err(kube_err(format!("updating Rollout {}", self.name())))?;
-        self.wrote(&self.rollout.metadata, &updated.metadata);
-        self.rollout = updated;
+        self.adopt(updated);
         Ok(())
     }
 
     /// Writes `status` as the whole status through the status subresource (upstream's `UpdateStatus`).
     async fn update_status(&mut self, status: RolloutStatus) -> Result<(), Error> {
         // Written whole, in the shape Go's encoder gives upstream's status struct.
-        let mut ro = serde_json::to_value(&self.rollout).map_err(|e| Error::Other(e.to_string()))?;
+        let mut ro =
+            serde_json::to_value(self.stored(&self.rollout)).map_err(|e| Error::Other(e.to_string()))?;
         ro["status"] = status::go_status(&status);
         let ro: Rollout = serde_json::from_value(ro).map_err(|e| Error::Other(e.to_string()))?;
         let updated = self
@@ -381,8 +412,7 @@ impl<'a> Pass<'a> {
             )
             .await
             .map_err(kube_err(format!("updating the status of Rollout {}", self.name())))?;
-        self.wrote(&self.rollout.metadata, &updated.metadata);
-        self.rollout = updated;
+        self.adopt(updated);
         Ok(())
     }
 
@@ -397,9 +427,8 @@ impl<'a> Pass<'a> {
             .api
             .patch_status(&self.name(), &params, &Patch::Merge(&body))
             .await
-            .map_err(kube_err(format!("patching the status of Rollout {}", self.name())))?;
-        self.wrote(&self.rollout.metadata, &updated.metadata);
-        self.rollout = updated;
+            .map_err(kube_err(format!("updating the status of Rollout {}", self.name())))?;
+        self.adopt(updated);
         Ok(())
     }
 
@@ -411,6 +440,9 @@ impl<'a> Pass<'a> {
             tracing::debug!(rollout = %self.name(), "waiting for the caches to show this controller's writes: {unmet}");
             self.requeue_within(EARLY_PASS_REQUEUE);
             return Ok(());
+        }
+        if let Err(message) = self.resolve_workload().await? {
+            return self.invalid_spec(message).await;
         }
         let hashes = match self.template_hashes() {
             Ok(h) => h,

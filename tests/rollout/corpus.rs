@@ -1,4 +1,4 @@
-//! Upstream's router-less canary and blue-green examples, applied unchanged (with the templates file upstream
+//! Upstream's router-less canary, blue-green and workloadRef examples, applied unchanged (with the templates file upstream
 //! tells users to apply first), reach Healthy on both substrates.
 
 use super::fixture::{Env, settled_split, status_of};
@@ -15,10 +15,12 @@ const EXAMPLES: &[&str] = &[
     "examples/notifications/rollout-canary.yaml",
     "examples/rollout-bluegreen.yaml",
     "test/e2e/functional/rollout-bluegreen.yaml",
+    "examples/workload-ref/workload-ref.yaml",
 ];
 
 /// Kinds these tests apply (the Ingress of the notifications example is not used by its Rollout).
-const KINDS: &[&str] = &["Rollout", "Service", "Secret", "AnalysisTemplate", "ClusterAnalysisTemplate"];
+const KINDS: &[&str] =
+    &["Rollout", "Service", "Secret", "AnalysisTemplate", "ClusterAnalysisTemplate", "Deployment"];
 
 fn documents(rel: &str) -> (String, Vec<String>) {
     let (text, _) = read_manifest(&corpus_root(), rel);

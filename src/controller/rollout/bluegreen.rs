@@ -217,58 +217,6 @@ impl Pass<'_> {
         self.reconcile_revision_history_limit().await
     }
 
-    /// `reconcileNewReplicaSet`: the new ReplicaSet to `desired`, except after an abort with a scale-down delay,
-    /// when it keeps its pods until the stable ReplicaSet can serve everything and the delay has passed.
-    pub(super) async fn reconcile_new_replica_set(&mut self, desired: i32) -> Result<bool, Error> {
-        let Some(n) = self.rss.new else { return Ok(false) };
-        let mut desired = desired;
-        if self.should_delay_scale_down_on_abort() {
-            let (delay, _) = crate::strategy::canary::abort_scale_down_delay(&self.rollout);
-            match rsutil::time_before_scale_down(&self.rss.all[n], self.now) {
-                Ok(Some(left)) => {
-                    self.requeue_within(to_duration(left) + Duration::from_millis(500));
-                    let keep = spec_replicas(&self.rss.all[n]);
-                    self.scale_replica_set(n, keep).await?;
-                    return Ok(false);
-                }
-                Ok(None) if rsutil::has_scale_down_deadline(&self.rss.all[n]) => desired = 0,
-                Err(e) => tracing::warn!(rollout = %self.name(), "{e}"),
-                Ok(None) => {
-                    if let Some(seconds) = delay {
-                        let keep = spec_replicas(&self.rss.all[n]);
-                        self.scale_replica_set(n, keep).await?;
-                        let replicas = defaults::replicas(&self.rollout);
-                        if self.rss.stable_rs().is_some_and(|s| available(s) >= replicas) {
-                            self.add_scale_down_delay(n, seconds).await?;
-                        }
-                        return Ok(false);
-                    }
-                }
-            }
-        }
-        self.scale_replica_set(n, desired).await
-    }
-
-    /// `addScaleDownDelay`: ReplicaSet `i` may be scaled down `seconds` from now.
-    pub(super) async fn add_scale_down_delay(&mut self, i: usize, seconds: i32) -> Result<(), Error> {
-        let at =
-            self.now.checked_add(jiff::SignedDuration::from_secs(i64::from(seconds))).unwrap_or(self.now);
-        let at = jiff::Timestamp::from_second(at.as_second()).unwrap_or(at);
-        let rs_name = rsutil::name(&self.rss.all[i]).to_string();
-        let patch = serde_json::json!({"metadata": {"annotations": {
-            rsutil::SCALE_DOWN_DEADLINE_ANNOTATION: at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
-        }}});
-        let updated = self
-            .rs_api()
-            .patch(&rs_name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-            .map_err(kube_err(format!("adding a scale-down deadline to ReplicaSet {rs_name}")))?;
-        self.wrote(&self.rss.all[i].metadata, &updated.metadata);
-        self.rss.all[i] = updated;
-        self.requeue_within(Duration::from_secs(seconds.max(0) as u64) + Duration::from_millis(500));
-        Ok(())
-    }
-
     /// `isReplicaSetReferenced`: a ReplicaSet the status or a Service still points at keeps its pods.
     fn referenced(&self, hash: &str, services: &[Option<&Service>]) -> bool {
         if hash.is_empty() {
@@ -366,6 +314,7 @@ impl Pass<'_> {
         b.active_selector = Some(selector_hash(Some(active))).filter(|s| !s.is_empty());
         if let Some(reason) = self.should_full_promote_blue_green(&status) {
             self.promote_stable(&mut status, &reason);
+            self.scale_down_workload_on_success().await?;
         } else {
             let checkpoint = !changed && self.scale_up_preview_check_point(&old);
             status.blue_green.get_or_insert_with(Default::default).scale_up_preview_check_point =

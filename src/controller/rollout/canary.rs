@@ -202,6 +202,7 @@ impl Pass<'_> {
 
         if let Some(reason) = self.should_full_promote() {
             self.promote_stable(&mut status, &reason);
+            self.scale_down_workload_on_success().await?;
             return self.persist_status(status).await;
         }
 

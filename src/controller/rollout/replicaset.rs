@@ -17,6 +17,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference}
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 impl Pass<'_> {
     pub(super) fn rs_api(&self) -> Api<ReplicaSet> {
@@ -396,6 +397,63 @@ impl Pass<'_> {
         Ok(())
     }
 
+    /// `reconcileNewReplicaSet`: the new ReplicaSet to `desired`, except after an abort with a scale-down delay,
+    /// when it keeps its pods until the stable ReplicaSet can serve everything and the delay has passed.
+    pub(super) async fn reconcile_new_replica_set(&mut self, desired: i32) -> Result<bool, Error> {
+        let Some(n) = self.rss.new else { return Ok(false) };
+        let mut desired = desired;
+        if self.should_delay_scale_down_on_abort() {
+            let (delay, _) = crate::strategy::canary::abort_scale_down_delay(&self.rollout);
+            match rsutil::time_before_scale_down(&self.rss.all[n], self.now) {
+                Ok(Some(left)) => {
+                    self.requeue_within(
+                        Duration::try_from(left).unwrap_or(Duration::ZERO) + Duration::from_millis(500),
+                    );
+                    let keep = spec_replicas(&self.rss.all[n]);
+                    self.scale_replica_set(n, keep).await?;
+                    return Ok(false);
+                }
+                Ok(None) if rsutil::has_scale_down_deadline(&self.rss.all[n]) => desired = 0,
+                Err(e) => tracing::warn!(rollout = %self.name(), "{e}"),
+                Ok(None) => {
+                    if let Some(seconds) = delay {
+                        let keep = spec_replicas(&self.rss.all[n]);
+                        self.scale_replica_set(n, keep).await?;
+                        let replicas = defaults::replicas(&self.rollout);
+                        if self.rss.stable_rs().is_some_and(|s| available(s) >= replicas) {
+                            self.add_scale_down_delay(n, seconds).await?;
+                        }
+                        return Ok(false);
+                    }
+                }
+            }
+        }
+        let old_scale = spec_replicas(&self.rss.all[n]);
+        let scaled = self.scale_replica_set(n, desired).await?;
+        self.scale_down_workload_progressively(old_scale, desired).await?;
+        Ok(scaled)
+    }
+
+    /// `addScaleDownDelay`: ReplicaSet `i` may be scaled down `seconds` from now.
+    pub(super) async fn add_scale_down_delay(&mut self, i: usize, seconds: i32) -> Result<(), Error> {
+        let at =
+            self.now.checked_add(jiff::SignedDuration::from_secs(i64::from(seconds))).unwrap_or(self.now);
+        let at = jiff::Timestamp::from_second(at.as_second()).unwrap_or(at);
+        let rs_name = rsutil::name(&self.rss.all[i]).to_string();
+        let patch = serde_json::json!({"metadata": {"annotations": {
+            rsutil::SCALE_DOWN_DEADLINE_ANNOTATION: at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+        }}});
+        let updated = self
+            .rs_api()
+            .patch(&rs_name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map_err(kube_err(format!("adding a scale-down deadline to ReplicaSet {rs_name}")))?;
+        self.wrote(&self.rss.all[i].metadata, &updated.metadata);
+        self.rss.all[i] = updated;
+        self.requeue_within(Duration::from_secs(seconds.max(0) as u64) + Duration::from_millis(500));
+        Ok(())
+    }
+
     /// `reconcileCanaryReplicaSets`: stable, then new, then the others, one scaling action per pass; whether one
     /// happened.
     pub(super) async fn reconcile_canary_replica_sets(&mut self) -> Result<bool, Error> {
@@ -412,10 +470,10 @@ impl Pass<'_> {
                 return Ok(true);
             }
         }
-        if let Some(n) = self.rss.new {
+        if self.rss.new.is_some() {
             let weights = self.new_status.canary.as_ref().and_then(|c| c.weights.clone());
             let desired = canary::new_rs_replicas(&self.rollout, &self.rss, weights.as_ref());
-            if self.scale_replica_set(n, desired).await? {
+            if self.reconcile_new_replica_set(desired).await? {
                 return Ok(true);
             }
         }

@@ -16,7 +16,7 @@ impl Pass<'_> {
     pub(super) async fn persist_status(&mut self, mut status: RolloutStatus) -> Result<(), Error> {
         let old = self.status();
         status.observed_generation = Some(self.rollout.metadata.generation.unwrap_or(0).to_string());
-        status.workload_observed_generation = None;
+        status.workload_observed_generation = self.workload_observed_generation();
         self.evaluate_progress_deadline_abort(&status);
         self.pause.apply(&old, &mut status, self.now);
         let observed = self.observed();

@@ -23,9 +23,6 @@ fn invalid(path: &str, value: &str, detail: &str) -> String {
 fn unsupported(pass: &Pass<'_>) -> Option<String> {
     const LATER: &str = "is not supported by this version of serin yet";
     let ro = &pass.rollout;
-    if ro.spec.workload_ref.is_some() {
-        return Some(format!("spec.workloadRef: workloadRef {LATER}"));
-    }
     let canary = ro.canary()?;
     if canary.traffic_routing.is_some() {
         return Some(format!("spec.strategy.canary.trafficRouting: traffic routing {LATER}"));
@@ -86,7 +83,8 @@ pub(super) fn template_refs(analysis: &RolloutAnalysis) -> Vec<TemplateRef> {
 impl Pass<'_> {
     /// `Ok(Err(message))` for a Rollout that cannot be reconciled, `Err` when the check itself failed.
     pub(super) async fn validate(&self) -> Result<Result<(), String>, Error> {
-        if let Some(e) = self.rollout.field_errors().into_iter().next() {
+        // The spec as the user wrote it: a template read from `workloadRef` is not theirs to get wrong.
+        if let Some(e) = self.stored(&self.rollout).field_errors().into_iter().next() {
             return Ok(Err(e.to_string()));
         }
         if let Some(message) = unsupported(self) {
