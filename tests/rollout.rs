@@ -12,6 +12,7 @@ mod support;
 mod rollout {
     pub mod fixture;
 
+    mod adoption;
     mod analysis;
     mod bluegreen;
     mod canary;
