@@ -62,7 +62,13 @@ async fn world(env: &Env<'_>, name: &str, services: &[String]) -> World {
     let rss = env.replica_sets(&ro).await;
     let sets = rss
         .iter()
-        .map(|rs| (rs.metadata.name.clone().unwrap_or_default(), rs.metadata.uid.clone().unwrap_or_default(), rs.spec.replicas.unwrap_or(0)))
+        .map(|rs| {
+            (
+                rs.metadata.name.clone().unwrap_or_default(),
+                rs.metadata.uid.clone().unwrap_or_default(),
+                rs.spec.replicas.unwrap_or(0),
+            )
+        })
         .collect();
     let pods: Api<Pod> = env.s.api();
     let mut pods: Vec<String> = pods
@@ -79,7 +85,8 @@ async fn world(env: &Env<'_>, name: &str, services: &[String]) -> World {
     let mut svcs = Vec::new();
     for s in services {
         let svc = api.get(s).await.expect("service");
-        let hash = svc.spec.and_then(|s| s.selector).and_then(|s| s.get(HASH_LABEL).cloned()).unwrap_or_default();
+        let hash =
+            svc.spec.and_then(|s| s.selector).and_then(|s| s.get(HASH_LABEL).cloned()).unwrap_or_default();
         svcs.push((s.clone(), svc.metadata.resource_version.unwrap_or_default(), hash));
     }
     World { sets, pods, services: svcs }
@@ -87,7 +94,11 @@ async fn world(env: &Env<'_>, name: &str, services: &[String]) -> World {
 
 /// Creates what Argo Rollouts would have left: the Rollout, its ReplicaSets (their pods up), its Services,
 /// then the status it wrote, with `status` completing it. Returns the hashes by image.
-async fn leave(env: &Env<'_>, left: &Left<'_>, status: impl Fn(&BTreeMap<String, String>) -> Value) -> BTreeMap<String, String> {
+async fn leave(
+    env: &Env<'_>,
+    left: &Left<'_>,
+    status: impl Fn(&BTreeMap<String, String>) -> Value,
+) -> BTreeMap<String, String> {
     let name = left.name;
     let images: Vec<&str> = left.sets.iter().map(|(i, _, _)| *i).collect();
     let hashes: BTreeMap<String, String> =
@@ -161,9 +172,7 @@ async fn take_over(env: &mut Env<'_>, name: &str) {
 }
 
 fn conditions(now: &str) -> Value {
-    let c = |t: &str, s: &str, reason: &str, message: &str| {
-        json!({"type": t, "status": s, "reason": reason, "message": message, "lastUpdateTime": now, "lastTransitionTime": now})
-    };
+    let c = |t: &str, s: &str, reason: &str, message: &str| json!({"type": t, "status": s, "reason": reason, "message": message, "lastUpdateTime": now, "lastTransitionTime": now});
     json!([
         c("Available", "True", "AvailableReason", "Rollout has minimum availability"),
         c("Progressing", "True", "NewReplicaSetAvailable", "Rollout has completed"),

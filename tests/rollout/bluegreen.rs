@@ -234,14 +234,25 @@ on_both_substrates! {
 }
 
 on_both_substrates! {
-    async fn abort_keeps_v1_active_and_a_rollback_within_the_delay_is_fast(s: &Substrate) {
+    async fn abort_full_promotion_and_a_fast_rollback_within_the_delay(s: &Substrate) {
         let env = Env::start(s).await;
         env.apply(&format!(
-            "{}---\n{}",
+            "{}---\n{}---\n{}",
             rollout("abort", 2, "autoPromotionEnabled: false\nabortScaleDownDelaySeconds: 1"),
-            rollout("back", 2, "autoPromotionEnabled: false\nscaleDownDelaySeconds: 600")
+            rollout("back", 2, "autoPromotionEnabled: false\nscaleDownDelaySeconds: 600"),
+            rollout("full", 2, "autoPromotionEnabled: false\npreviewReplicaCount: 1\nscaleDownDelaySeconds: 1")
         ))
         .await;
+        // `promote --full` skips the pause and the preview size: straight to v2.
+        let full_v1 = healthy_v1(&env, "full").await;
+        let (_, full_v2) = updated(&env, "full", &full_v1).await;
+        env.wait("full", "paused", |ro, _| paused(ro)).await;
+        env.patch_status("full", r#"{"status":{"promoteFull":true}}"#).await;
+        let (ro, rss) = env.wait_healthy("full").await;
+        assert_eq!(status_of(&ro).stable_rs.as_deref(), Some(full_v2.as_str()));
+        assert_eq!(spec_of(&rss, &full_v2), 2);
+        assert_eq!(status_of(&ro).promote_full, None);
+        assert_eq!(selects(&env, "full-active").await, full_v2);
         let v1 = healthy_v1(&env, "abort").await;
         let (_, v2) = updated(&env, "abort", &v1).await;
         env.wait("abort", "paused", |ro, _| paused(ro)).await;
