@@ -3,33 +3,14 @@
 //! when post-promotion analysis fails or the update is aborted, old pods kept for the scale-down delay, and a
 //! fast rollback to a ReplicaSet still within it.
 
-use super::fixture::{Env, HASH_LABEL, analysis_args, app, run_kinds, sizes, status_of, template};
+use super::fixture::{
+    Env, HASH_LABEL, analysis_args, app, roles, run_kinds, service_pair, sizes, status_of, template,
+};
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Service;
 use kube::api::Api;
 use serin::api::common::AnalysisPhase;
 use serin::api::rollout::{PauseReason, Rollout, RolloutPhase};
-
-/// Services `<name>-active` and `<name>-preview` selecting `app=<name>`.
-fn services(name: &str) -> String {
-    format!(
-        r#"
-apiVersion: v1
-kind: Service
-metadata: {{name: {name}-active}}
-spec:
-  selector: {{app: {name}}}
-  ports: [{{port: 80, targetPort: 8080}}]
----
-apiVersion: v1
-kind: Service
-metadata: {{name: {name}-preview}}
-spec:
-  selector: {{app: {name}}}
-  ports: [{{port: 80, targetPort: 8080}}]
-"#
-    )
-}
 
 /// A blue-green Rollout with its Services and the strategy lines given (indented under `blueGreen:`).
 fn rollout(name: &str, replicas: i32, strategy: &str) -> String {
@@ -52,7 +33,7 @@ spec:
       activeService: {name}-active
       previewService: {name}-preview
 {strategy}"#,
-        services(name)
+        service_pair(name, "active", "preview")
     )
 }
 
@@ -322,6 +303,39 @@ on_both_substrates! {
             n("ScalingReplicaSet", scaled_down.clone()),
         ];
         assert_eq!(seen.join("\n"), expected.join("\n"));
+        env.stop().await;
+    }
+}
+
+on_both_substrates! {
+    async fn preview_and_active_pods_carry_their_roles_metadata(s: &Substrate) {
+        let env = Env::start(s).await;
+        let strategy = "previewMetadata: {labels: {role: preview}}\nactiveMetadata: {labels: {role: active}}\nautoPromotionEnabled: false\nscaleDownDelaySeconds: 600";
+        env.apply(&rollout("bgmd", 2, strategy)).await;
+        let v1 = healthy_v1(&env, "bgmd").await;
+        let role = |h: &str, r: &str| (h.to_string(), r.to_string());
+        crate::e2e::wait::eventually("the first version's pods labelled active", || async {
+            (roles(&env, "bgmd").await == [role(&v1, "active"), role(&v1, "active")]).then_some(())
+        })
+        .await;
+        let (_, v2) = updated(&env, "bgmd", &v1).await;
+        env.wait("bgmd", "paused", |ro, _| paused(ro)).await;
+        let mut want = vec![role(&v1, "active"), role(&v1, "active"), role(&v2, "preview"), role(&v2, "preview")];
+        want.sort();
+        crate::e2e::wait::eventually("active and preview pods", || async {
+            (roles(&env, "bgmd").await == want).then_some(())
+        })
+        .await;
+        // Promoted: the preview's own pods become the active ones in place; the old ones, kept for their
+        // delay, lose the role.
+        env.promote("bgmd").await;
+        env.wait_healthy("bgmd").await;
+        let mut want = vec![role(&v1, ""), role(&v1, ""), role(&v2, "active"), role(&v2, "active")];
+        want.sort();
+        crate::e2e::wait::eventually("the second version's pods labelled active", || async {
+            (roles(&env, "bgmd").await == want).then_some(())
+        })
+        .await;
         env.stop().await;
     }
 }

@@ -1,7 +1,6 @@
 //! A router-less canary through its steps, and the user's actions on it, on both substrates.
 
-use super::fixture::{Env, canary_rollout, services, settled_split, sizes, status_of};
-use crate::e2e::substrate::Substrate;
+use super::fixture::{Env, canary_rollout, roles, services, settled_split, sizes, status_of};
 use serin::api::rollout::{PauseReason, RolloutPhase};
 
 /// Waits for the pause at step `index` with the split settled, and returns (canary, stable) there.
@@ -289,27 +288,6 @@ on_both_substrates! {
     }
 }
 
-/// The `role` label of each live pod of the Rollout `app`, by pod-template hash.
-async fn roles(s: &Substrate, app: &str) -> Vec<(String, String)> {
-    use k8s_openapi::api::core::v1::Pod;
-    let pods: kube::Api<Pod> = s.api();
-    let mut out: Vec<(String, String)> = pods
-        .list(&kube::api::ListParams::default().labels(&format!("app={app}")))
-        .await
-        .expect("pods")
-        .items
-        .into_iter()
-        .filter(|p| p.metadata.deletion_timestamp.is_none())
-        .map(|p| {
-            let labels = p.metadata.labels.unwrap_or_default();
-            let get = |k: &str| labels.get(k).cloned().unwrap_or_default();
-            (get(super::fixture::HASH_LABEL), get("role"))
-        })
-        .collect();
-    out.sort();
-    out
-}
-
 on_both_substrates! {
     async fn canary_and_stable_pods_carry_their_roles_metadata(s: &Substrate) {
         let env = Env::start(s).await;
@@ -320,7 +298,7 @@ on_both_substrates! {
         let stable = |h: &str| (h.to_string(), "stable".to_string());
         let canary = |h: &str| (h.to_string(), "canary".to_string());
         crate::e2e::wait::eventually("the first version's pods labelled stable", || async {
-            (roles(s, "md").await == [stable(&v1), stable(&v1)]).then_some(())
+            (roles(&env, "md").await == [stable(&v1), stable(&v1)]).then_some(())
         })
         .await;
         env.set_image("md", "app:v2").await;
@@ -329,14 +307,14 @@ on_both_substrates! {
         let mut want = vec![canary(&v2), stable(&v1)];
         want.sort();
         crate::e2e::wait::eventually("one canary pod and one stable pod", || async {
-            (roles(s, "md").await == want).then_some(())
+            (roles(&env, "md").await == want).then_some(())
         })
         .await;
         // Promoted: the canary's own pods, now stable, are relabelled in place.
         env.promote("md").await;
         env.wait_healthy("md").await;
         crate::e2e::wait::eventually("the second version's pods labelled stable", || async {
-            (roles(s, "md").await == [stable(&v2), stable(&v2)]).then_some(())
+            (roles(&env, "md").await == [stable(&v2), stable(&v2)]).then_some(())
         })
         .await;
         env.stop().await;

@@ -243,18 +243,23 @@ pub fn status_of(ro: &Rollout) -> serin::api::rollout::RolloutStatus {
 
 /// Services selecting `app=<name>` and named `<name>-stable` / `<name>-canary`.
 pub fn services(name: &str) -> String {
+    service_pair(name, "stable", "canary")
+}
+
+/// Services selecting `app=<name>` and named `<name>-<first>` / `<name>-<second>`.
+pub fn service_pair(name: &str, first: &str, second: &str) -> String {
     format!(
         r#"
 apiVersion: v1
 kind: Service
-metadata: {{name: {name}-stable}}
+metadata: {{name: {name}-{first}}}
 spec:
   selector: {{app: {name}}}
   ports: [{{port: 80, targetPort: 8080}}]
 ---
 apiVersion: v1
 kind: Service
-metadata: {{name: {name}-canary}}
+metadata: {{name: {name}-{second}}}
 spec:
   selector: {{app: {name}}}
   ports: [{{port: 80, targetPort: 8080}}]
@@ -378,5 +383,26 @@ pub async fn events_of(env: &Env<'_>, name: &str) -> Vec<String> {
         }
         out.push(row);
     }
+    out
+}
+
+/// The `role` label of each live pod of the Rollout `app`, by pod-template hash.
+pub async fn roles(env: &Env<'_>, app: &str) -> Vec<(String, String)> {
+    use k8s_openapi::api::core::v1::Pod;
+    let pods: kube::Api<Pod> = env.s.api();
+    let mut out: Vec<(String, String)> = pods
+        .list(&kube::api::ListParams::default().labels(&format!("app={app}")))
+        .await
+        .expect("pods")
+        .items
+        .into_iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .map(|p| {
+            let labels = p.metadata.labels.unwrap_or_default();
+            let get = |k: &str| labels.get(k).cloned().unwrap_or_default();
+            (get(HASH_LABEL), get("role"))
+        })
+        .collect();
+    out.sort();
     out
 }

@@ -367,13 +367,8 @@ impl Pass<'_> {
         if Some(active) != status.current_pod_hash.as_deref() {
             return None;
         }
-        if self.status().promote_full.unwrap_or(false) {
-            return Some("Full promotion requested".into());
-        }
-        if self.is_fast_rollback() {
-            return Some(
-                if self.rollback_within_window() { "Rollback within window" } else { "Fast rollback" }.into(),
-            );
+        if let Some(reason) = self.promotion_requested() {
+            return Some(reason);
         }
         if self.pause.is_aborted(&self.status()) {
             return None;

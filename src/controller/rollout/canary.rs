@@ -291,17 +291,26 @@ impl Pass<'_> {
         {
             return None;
         }
-        if self.status().promote_full.unwrap_or(false) {
-            return Some("Full promotion requested".into());
-        }
-        if self.is_fast_rollback() {
-            return Some(
-                if self.rollback_within_window() { "Rollback within window" } else { "Fast rollback" }.into(),
-            );
+        if let Some(reason) = self.promotion_requested() {
+            return Some(reason);
         }
         let steps = self.step_count();
         let index = canary::current_step(&self.rollout).1;
         (steps == 0 || index == Some(steps)).then(|| format!("Completed all {steps} canary steps"))
+    }
+
+    /// The promotions `shouldFullPromote` grants whatever the steps, pauses and analyses say: a full promotion
+    /// asked for, or a fast rollback.
+    pub(super) fn promotion_requested(&self) -> Option<String> {
+        if self.status().promote_full.unwrap_or(false) {
+            return Some("Full promotion requested".into());
+        }
+        if self.is_fast_rollback() {
+            let reason =
+                if self.rollback_within_window() { "Rollback within window" } else { "Fast rollback" };
+            return Some(reason.into());
+        }
+        None
     }
 
     /// `promoteStable`: the current ReplicaSet is the stable one; pauses and abort are cleared.
