@@ -20,5 +20,6 @@ mod rollout {
     mod events;
     mod progress;
     mod resilience;
+    mod rollback;
     mod workload;
 }

@@ -109,15 +109,32 @@ fn created(rs: &ReplicaSet) -> Option<jiff::Timestamp> {
     rs.metadata.creation_timestamp.as_ref().map(|t| t.0)
 }
 
-/// `ReplicaSetsByCreationTimestamp`: oldest first, name as the tie breaker.
-pub fn by_creation(a: &ReplicaSet, b: &ReplicaSet) -> Ordering {
-    created(a).cmp(&created(b)).then_with(|| name(a).cmp(name(b)))
+/// The revision a ReplicaSet was created with: the first of its `revision-history`, else its revision.
+/// Revisions are handed out in creation order, so this orders ReplicaSets created within one second.
+fn first_revision(rs: &ReplicaSet) -> Option<i64> {
+    let history = annotation(rs, REVISION_HISTORY_ANNOTATION).unwrap_or("");
+    let current = annotation(rs, REVISION_ANNOTATION);
+    history.split(',').chain(current).filter_map(|r| r.trim().parse::<i64>().ok()).min()
 }
 
-/// Whether `a` was created strictly before `b` (`CreationTimestamp.Before`).
+/// `ReplicaSetsByCreationTimestamp`: oldest first; within one second (the timestamps' granularity) by the
+/// revision each was created with, then by name.
+pub fn by_creation(a: &ReplicaSet, b: &ReplicaSet) -> Ordering {
+    created(a)
+        .cmp(&created(b))
+        .then_with(|| match (first_revision(a), first_revision(b)) {
+            (Some(x), Some(y)) => x.cmp(&y),
+            _ => Ordering::Equal,
+        })
+        .then_with(|| name(a).cmp(name(b)))
+}
+
+/// Whether `a` was created before `b` (`CreationTimestamp.Before`). Upstream compares whole seconds, so of two
+/// ReplicaSets created within one second neither is older; serin asks the revisions they were created with.
 pub fn created_before(a: &ReplicaSet, b: &ReplicaSet) -> bool {
     match (created(a), created(b)) {
-        (Some(x), Some(y)) => x < y,
+        (Some(x), Some(y)) if x != y => x < y,
+        (Some(_), Some(_)) => matches!((first_revision(a), first_revision(b)), (Some(x), Some(y)) if x < y),
         _ => false,
     }
 }
@@ -404,6 +421,24 @@ mod tests {
         assert_eq!(names, ["r-x", "r-a", "r-b", "r-c"]);
         assert_eq!(max_revision(&list), 10);
         assert_eq!(max_revision(&[rs("a", "", 1)]), 0);
+    }
+
+    #[test]
+    fn creation_order_within_one_second_follows_the_revision_each_was_created_with() {
+        let (old, new) = (rs("a", "2", 5), rs("b", "3", 5));
+        assert!(created_before(&old, &new) && !created_before(&new, &old));
+        // Brought back by a rollback, it is revision 4 now but was created as revision 2.
+        let mut back = rs("a", "4", 5);
+        back.metadata
+            .annotations
+            .get_or_insert_default()
+            .insert(REVISION_HISTORY_ANNOTATION.into(), "2".into());
+        assert!(created_before(&back, &new));
+        assert!(created_before(&rs("z", "9", 4), &rs("a", "1", 5)), "whole seconds decide first");
+        assert!(!created_before(&rs("a", "", 5), &rs("b", "", 5)), "no revisions: neither is older");
+        let mut list = vec![new.clone(), back.clone()];
+        list.sort_by(by_creation);
+        assert_eq!(list.iter().map(name).collect::<Vec<_>>(), ["r-a", "r-b"]);
     }
 
     #[test]
