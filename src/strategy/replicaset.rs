@@ -436,7 +436,7 @@ mod tests {
         assert!(created_before(&back, &new));
         assert!(created_before(&rs("z", "9", 4), &rs("a", "1", 5)), "whole seconds decide first");
         assert!(!created_before(&rs("a", "", 5), &rs("b", "", 5)), "no revisions: neither is older");
-        let mut list = vec![new.clone(), back.clone()];
+        let mut list = [new.clone(), back.clone()];
         list.sort_by(by_creation);
         assert_eq!(list.iter().map(name).collect::<Vec<_>>(), ["r-a", "r-b"]);
     }
