@@ -8,6 +8,7 @@ pub mod crds;
 mod demo;
 pub mod lint;
 mod plugin;
+pub mod rollouts;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -58,12 +59,24 @@ enum Command {
     Lint(lint::LintArgs),
     /// Run an embedded Kubernetes API server with a simulated kubelet.
     Cluster(cluster::Args),
-    /// Run the controller against a cluster: Rollouts (the canary strategy without a router, so far) and AnalysisRuns.
+    /// Run the controller against a cluster: Rollouts (canary without a router, blue-green) and AnalysisRuns.
     Controller(controller::Args),
+    /// Drive Rollouts as `kubectl argo rollouts` does: promote, abort, retry, pause, restart, set image, undo,
+    /// status, list, terminate. Installed as `kubectl-argo-rollouts` or `kubectl-serin`, the binary answers
+    /// those command lines directly.
+    ///
+    /// Exit status as upstream's: 0 when done, 1 for any error (`status`: Degraded or timed out); a usage
+    /// error is 64 here, as for every serin command, and 1 as a kubectl plugin, as upstream's.
+    #[command(alias = "ro")]
+    Rollouts(rollouts::Args),
 }
 
 /// Parses the command line, runs the command and turns its outcome into an exit code.
 pub fn main() -> ExitCode {
+    if let Some(name) = std::env::args().next().as_deref().and_then(rollouts::plugin_name) {
+        init_logging("warn", LogFormat::Text);
+        return rollouts::main_as_plugin(name);
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -93,6 +106,7 @@ pub fn main() -> ExitCode {
             Command::Lint(args) => lint::run(args),
             Command::Cluster(args) => cluster::run(args).await.map(|()| ExitCode::SUCCESS),
             Command::Controller(args) => controller::run(args).await.map(|()| ExitCode::SUCCESS),
+            Command::Rollouts(args) => rollouts::run(args).await,
         }
     });
     match result {
@@ -108,7 +122,7 @@ pub fn main() -> ExitCode {
 /// do, instead of panicking on the write: the default SIGPIPE action, which Rust's runtime replaces with
 /// "ignore". Sockets are unaffected (they are written with MSG_NOSIGNAL). Not for the servers, which keep
 /// running whatever happens to their standard output.
-fn quiet_on_closed_pipe() {
+pub(crate) fn quiet_on_closed_pipe() {
     // SAFETY: called before any other thread writes to a pipe; restoring a signal's default disposition has no
     // other effect on the process.
     unsafe {

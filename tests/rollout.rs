@@ -16,6 +16,7 @@ mod rollout {
     mod analysis;
     mod bluegreen;
     mod canary;
+    mod cli;
     mod corpus;
     mod events;
     mod progress;

@@ -136,6 +136,11 @@ impl Substrate {
         self.embedded.as_ref()
     }
 
+    /// The `kubectl` binary that matches this substrate.
+    pub fn kubectl_bin(&self) -> &Path {
+        &self.kubectl
+    }
+
     /// `kubectl` for this substrate, with its kubeconfig and the test's namespace.
     pub fn kubectl(&self) -> tokio::process::Command {
         let mut cmd = tokio::process::Command::new(&self.kubectl);

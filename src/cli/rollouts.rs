@@ -1,0 +1,524 @@
+//! The operator CLI with `kubectl argo rollouts`' verbs, flags, messages and exit codes: `serin rollouts VERB`,
+//! or the binary installed as `kubectl-argo-rollouts` (upstream's command lines unchanged) or `kubectl-serin`.
+//! What each verb writes is in `actions`; this module reads and writes the objects and prints.
+//!
+//! Exit status as upstream's: 0 when the verb did its job, 1 for any error (an object that does not exist, no
+//! cluster, a usage error as a kubectl plugin), with `Error: …` on stderr; `status` exits 1 for a Degraded
+//! Rollout or a timeout. Under `serin rollouts` a usage error is 64, as for every serin command.
+
+mod actions;
+mod list;
+
+use crate::api::analysis::AnalysisRun;
+use crate::api::rollout::{Rollout, RolloutPhase};
+use crate::strategy::phase;
+use anyhow::{Context as _, anyhow, bail};
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use serde_json::Value;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+/// How the CLI reaches the cluster, as kubectl reads it.
+#[derive(Debug, Clone, clap::Args)]
+pub struct KubeFlags {
+    /// Path to the kubeconfig file (default: $KUBECONFIG, ~/.kube/config, else in-cluster configuration).
+    #[arg(long, global = true)]
+    kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context to use.
+    #[arg(long, global = true)]
+    context: Option<String>,
+    /// The namespace (default: the context's, else `default`).
+    #[arg(short = 'n', long, global = true)]
+    namespace: Option<String>,
+}
+
+/// `kubectl argo rollouts`' command line.
+#[derive(Debug, clap::Parser)]
+#[command(name = "kubectl-argo-rollouts", about = "Manage argo rollouts", version)]
+pub struct Cli {
+    #[command(flatten)]
+    kube: KubeFlags,
+    #[command(subcommand)]
+    verb: Verb,
+}
+
+/// `serin rollouts …`: the same verbs.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    kube: KubeFlags,
+    #[command(subcommand)]
+    verb: Verb,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Verb {
+    /// Promote a rollout: on from a canary step or a blue-green pause; `--full` skips analysis, pauses and steps.
+    Promote {
+        #[arg(value_name = "ROLLOUT_NAME")]
+        name: String,
+        /// Perform a full promotion, skipping analysis, pauses, and steps.
+        #[arg(long)]
+        full: bool,
+    },
+    /// Abort a rollout: stop the update and go back to the stable ReplicaSet.
+    Abort {
+        #[arg(value_name = "ROLLOUT_NAME")]
+        name: String,
+    },
+    /// Retry an aborted rollout.
+    #[command(subcommand)]
+    Retry(Retry),
+    /// Pause rollouts.
+    Pause {
+        #[arg(value_name = "ROLLOUT_NAME", required = true)]
+        names: Vec<String>,
+    },
+    /// Restart the pods of a rollout.
+    Restart {
+        #[arg(value_name = "ROLLOUT")]
+        name: String,
+        /// Amount of time before a restart (e.g. 30s, 5m, 1h).
+        #[arg(short = 'i', long = "in")]
+        delay: Option<String>,
+    },
+    /// Set a field of a rollout.
+    #[command(subcommand)]
+    Set(Set),
+    /// Roll back to the previous revision (or to `--to-revision`).
+    Undo {
+        #[arg(value_name = "ROLLOUT_NAME")]
+        name: String,
+        /// The revision to roll back to; 0 is the one before the latest.
+        #[arg(long = "to-revision", default_value_t = 0)]
+        to_revision: i64,
+    },
+    /// Show the status of a rollout; with `--watch` (the default) until it is Healthy or Degraded.
+    ///
+    /// Exit status 0 when Healthy (or, without watching, not Degraded), 1 when Degraded or the timeout passed.
+    Status {
+        #[arg(value_name = "ROLLOUT_NAME")]
+        name: String,
+        /// Watch the status of the rollout until it's done (`--watch=false` to print it once).
+        #[arg(short = 'w', long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+        watch: bool,
+        /// How long to watch before giving up (e.g. 1s, 2m, 3h); 0 waits forever.
+        #[arg(short = 't', long, default_value = "0s")]
+        timeout: String,
+    },
+    /// List rollouts or experiments.
+    #[command(subcommand)]
+    List(List),
+    /// Terminate an AnalysisRun or Experiment.
+    #[command(subcommand)]
+    Terminate(Terminate),
+    /// Print the version.
+    Version {
+        /// Print just the version number.
+        #[arg(long)]
+        short: bool,
+    },
+    /// Start the UI dashboard (not in serin yet).
+    Dashboard,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Retry {
+    /// Retry an aborted rollout.
+    #[command(alias = "ro", alias = "rollouts")]
+    Rollout {
+        #[arg(value_name = "ROLLOUT_NAME")]
+        name: String,
+    },
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Set {
+    /// Update the image of a rollout (`CONTAINER=IMAGE`; `*` for every container).
+    Image {
+        #[arg(value_name = "ROLLOUT_NAME")]
+        name: String,
+        #[arg(value_name = "CONTAINER=IMAGE")]
+        image: String,
+    },
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum List {
+    /// List rollouts.
+    #[command(alias = "ro", alias = "rollout")]
+    Rollouts {
+        /// Include all namespaces.
+        #[arg(short = 'A', long)]
+        all_namespaces: bool,
+        /// Only show the rollout with this name.
+        #[arg(long)]
+        name: Option<String>,
+    },
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Terminate {
+    /// Terminate AnalysisRuns.
+    #[command(alias = "ar", alias = "analysisruns")]
+    Analysisrun {
+        #[arg(value_name = "ANALYSISRUN_NAME", required = true)]
+        names: Vec<String>,
+    },
+}
+
+/// The names the binary answers to as a kubectl plugin, and what it calls itself then.
+pub fn plugin_name(argv0: &str) -> Option<&'static str> {
+    let base = std::path::Path::new(argv0).file_name()?.to_str()?;
+    match base {
+        "kubectl-argo-rollouts" => Some("kubectl-argo-rollouts"),
+        "kubectl-serin" => Some("kubectl-serin"),
+        _ => None,
+    }
+}
+
+/// Runs as the kubectl plugin `name`: upstream's parsing, errors and exit codes.
+pub fn main_as_plugin(name: &'static str) -> ExitCode {
+    use clap::{CommandFactory, FromArgMatches};
+    let command = Cli::command().name(name).bin_name(name);
+    let cli = match command.try_get_matches().and_then(|m| Cli::from_arg_matches(&m)) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { ExitCode::from(1) } else { ExitCode::SUCCESS };
+        }
+    };
+    super::quiet_on_closed_pipe();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("Error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    rt.block_on(run_verb(name, cli.kube, cli.verb))
+}
+
+/// `serin rollouts …`.
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    Ok(run_verb("serin rollouts", args.kube, args.verb).await)
+}
+
+async fn run_verb(me: &str, kube: KubeFlags, verb: Verb) -> ExitCode {
+    match execute(me, kube, verb).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// A client and the namespace to work in, as kubectl would choose them.
+async fn connect(flags: &KubeFlags) -> anyhow::Result<(kube::Client, String)> {
+    let options = kube::config::KubeConfigOptions { context: flags.context.clone(), ..Default::default() };
+    let config = match &flags.kubeconfig {
+        Some(path) => {
+            let kubeconfig = kube::config::Kubeconfig::read_from(path)
+                .with_context(|| format!("reading the kubeconfig {}", path.display()))?;
+            kube::Config::from_custom_kubeconfig(kubeconfig, &options).await?
+        }
+        None if flags.context.is_some() => kube::Config::from_kubeconfig(&options).await?,
+        None => {
+            kube::Config::infer().await.context("no cluster configured (no kubeconfig, not in a cluster)")?
+        }
+    };
+    let namespace = flags.namespace.clone().unwrap_or_else(|| config.default_namespace.clone());
+    let client = kube::Client::try_from(config)?;
+    Ok((client, namespace))
+}
+
+/// An API error as kubectl prints it (`rollouts.argoproj.io "x" not found`), with the namespace for a
+/// missing object.
+fn api_error(namespace: &str) -> impl Fn(kube::Error) -> anyhow::Error + '_ {
+    move |e| match e {
+        kube::Error::Api(s) if s.code == 404 => anyhow!("{} in namespace {namespace:?}", s.message),
+        kube::Error::Api(s) => anyhow!("{}", s.message),
+        other => anyhow!("{other}"),
+    }
+}
+
+async fn patch_rollout(
+    api: &Api<Rollout>,
+    ns: &str,
+    name: &str,
+    patch: &Value,
+    status: bool,
+) -> anyhow::Result<Rollout> {
+    let pp = PatchParams::default();
+    let result = if status {
+        api.patch_status(name, &pp, &Patch::Merge(patch)).await
+    } else {
+        api.patch(name, &pp, &Patch::Merge(patch)).await
+    };
+    result.map_err(api_error(ns))
+}
+
+/// Writes a status patch, falling back to the combined patch where there is no status subresource.
+async fn patch_status_or(
+    api: &Api<Rollout>,
+    ns: &str,
+    name: &str,
+    status: &Value,
+    unified: &Value,
+) -> anyhow::Result<Rollout> {
+    match api.patch_status(name, &PatchParams::default(), &Patch::Merge(status)).await {
+        Ok(ro) => Ok(ro),
+        Err(kube::Error::Api(s)) if s.code == 404 && api.get_opt(name).await.ok().flatten().is_some() => {
+            patch_rollout(api, ns, name, unified, false).await
+        }
+        Err(e) => Err(api_error(ns)(e)),
+    }
+}
+
+async fn execute(me: &str, flags: KubeFlags, verb: Verb) -> anyhow::Result<ExitCode> {
+    let mut out = std::io::stdout().lock();
+    match &verb {
+        Verb::Version { short } => {
+            writeln!(out, "{me}: serin v{}", env!("CARGO_PKG_VERSION"))?;
+            if !short {
+                writeln!(out, "  Platform: {}/{}", std::env::consts::OS, std::env::consts::ARCH)?;
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        Verb::Dashboard => bail!(
+            "the dashboard is not part of serin yet; `{me} get rollout NAME --watch` follows a rollout in the terminal"
+        ),
+        _ => {}
+    }
+    let (client, ns) = connect(&flags).await?;
+    let rollouts: Api<Rollout> = Api::namespaced(client.clone(), &ns);
+    match verb {
+        Verb::Version { .. } | Verb::Dashboard => unreachable!("handled above"),
+        Verb::Promote { name, full } => {
+            let ro = rollouts.get(&name).await.map_err(api_error(&ns))?;
+            let patches = actions::promote(&ro, full);
+            if let Some(status) = &patches.status {
+                patch_status_or(&rollouts, &ns, &name, status, &patches.unified).await?;
+            }
+            if let Some(spec) = &patches.spec {
+                patch_rollout(&rollouts, &ns, &name, spec, false).await?;
+            }
+            let how = if full { "fully promoted" } else { "promoted" };
+            writeln!(out, "rollout '{name}' {how}")?;
+        }
+        Verb::Abort { name } => {
+            let patch = actions::abort();
+            patch_status_or(&rollouts, &ns, &name, &patch, &patch).await?;
+            writeln!(out, "rollout '{name}' aborted")?;
+        }
+        Verb::Retry(Retry::Rollout { name }) => {
+            let patch = actions::retry();
+            patch_status_or(&rollouts, &ns, &name, &patch, &patch).await?;
+            writeln!(out, "rollout '{name}' retried")?;
+        }
+        Verb::Pause { names } => {
+            for name in names {
+                patch_rollout(&rollouts, &ns, &name, &actions::pause(), false).await?;
+                writeln!(out, "rollout '{name}' paused")?;
+            }
+        }
+        Verb::Restart { name, delay } => {
+            let (at, shown) = match delay.as_deref() {
+                Some(d) => {
+                    let after =
+                        crate::api::duration::parse_flag_duration(d).map_err(|e| anyhow!("--in: {e}"))?;
+                    let after = jiff::SignedDuration::try_from(after).map_err(|e| anyhow!("--in: {e}"))?;
+                    (jiff::Timestamp::now().checked_add(after)?, d.to_string())
+                }
+                None => (jiff::Timestamp::now(), "0s".to_string()),
+            };
+            patch_rollout(&rollouts, &ns, &name, &actions::restart(at), false).await?;
+            writeln!(out, "rollout '{name}' restarts in {shown}")?;
+        }
+        Verb::Set(Set::Image { name, image }) => {
+            let Some((container, image)) = image.split_once('=').filter(|(_, i)| !i.contains('=')) else {
+                bail!("usage: {me} set image ROLLOUT_NAME CONTAINER=IMAGE");
+            };
+            let (kind, object) = set_image(&client, &ns, &name, container, image).await?;
+            writeln!(out, "{kind} \"{object}\" image updated")?;
+        }
+        Verb::Undo { name, to_revision } => {
+            let message = undo(&client, &ns, &name, to_revision).await?;
+            write!(out, "{message}")?;
+        }
+        Verb::Status { name, watch, timeout } => {
+            let timeout =
+                crate::api::duration::parse_flag_duration(&timeout).map_err(|e| anyhow!("--timeout: {e}"))?;
+            return status(&rollouts, &ns, &name, watch, timeout, &mut out).await;
+        }
+        Verb::List(List::Rollouts { all_namespaces, name }) => {
+            let api: Api<Rollout> = if all_namespaces { Api::all(client.clone()) } else { rollouts.clone() };
+            let mut items = api.list(&ListParams::default()).await.map_err(api_error(&ns))?.items;
+            if let Some(n) = &name {
+                items.retain(|r| r.metadata.name.as_deref() == Some(n.as_str()));
+            }
+            if items.is_empty() {
+                eprintln!("No resources found.");
+            } else {
+                write!(out, "{}", list::rollout_table(&items, all_namespaces))?;
+            }
+        }
+        Verb::Terminate(Terminate::Analysisrun { names }) => {
+            let runs: Api<AnalysisRun> = Api::namespaced(client.clone(), &ns);
+            for name in names {
+                let patch = serde_json::json!({"spec": {"terminate": true}});
+                runs.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                    .await
+                    .map_err(api_error(&ns))?;
+                writeln!(out, "analysisRun '{name}' terminated")?;
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The Rollout's (or, with `workloadRef`, its Deployment's) template, edited by `edit`, written back with an
+/// update guarded by the resourceVersion read; retried on a conflict as upstream does. Returns the kind and
+/// name of the object edited.
+async fn edit_template(
+    client: &kube::Client,
+    ns: &str,
+    name: &str,
+    edit: impl Fn(&mut Value) -> anyhow::Result<()>,
+) -> anyhow::Result<(&'static str, String)> {
+    const ATTEMPTS: usize = 5;
+    let rollouts: Api<Rollout> = Api::namespaced(client.clone(), ns);
+    for attempt in 0..ATTEMPTS {
+        let ro = rollouts.get(name).await.map_err(api_error(ns))?;
+        let result = match ro.spec.workload_ref.as_ref() {
+            Some(r) => {
+                let deploy = r.name.clone().unwrap_or_default();
+                let api: Api<k8s_openapi::api::apps::v1::Deployment> = Api::namespaced(client.clone(), ns);
+                let d = api.get(&deploy).await.map_err(api_error(ns))?;
+                let mut value = serde_json::to_value(&d)?;
+                edit(&mut value)?;
+                let d = serde_json::from_value(value)?;
+                api.replace(&deploy, &PostParams::default(), &d).await.map(|_| ("deployment", deploy.clone()))
+            }
+            None => {
+                let mut value = serde_json::to_value(&ro)?;
+                edit(&mut value)?;
+                let ro: Rollout = serde_json::from_value(value)?;
+                rollouts
+                    .replace(name, &PostParams::default(), &ro)
+                    .await
+                    .map(|_| ("rollout", name.to_string()))
+            }
+        };
+        match result {
+            Ok(edited) => return Ok(edited),
+            Err(kube::Error::Api(s)) if s.code == 409 && attempt + 1 < ATTEMPTS => continue,
+            Err(e) => return Err(api_error(ns)(e)),
+        }
+    }
+    unreachable!("the last attempt returns")
+}
+
+async fn set_image(
+    client: &kube::Client,
+    ns: &str,
+    name: &str,
+    container: &str,
+    image: &str,
+) -> anyhow::Result<(&'static str, String)> {
+    edit_template(client, ns, name, |v| actions::set_image(v, container, image).map_err(|e| anyhow!(e))).await
+}
+
+async fn undo(client: &kube::Client, ns: &str, name: &str, to: i64) -> anyhow::Result<String> {
+    let rollouts: Api<Rollout> = Api::namespaced(client.clone(), ns);
+    let ro = rollouts.get(name).await.map_err(api_error(ns))?;
+    let uid = ro.metadata.uid.clone().unwrap_or_default();
+    let api: Api<ReplicaSet> = Api::namespaced(client.clone(), ns);
+    let selector = crate::strategy::replicaset::format_label_selector(ro.spec.selector.as_ref());
+    let lp = if ro.spec.selector.is_some() {
+        ListParams::default().labels(&selector)
+    } else {
+        ListParams::default()
+    };
+    let rss: Vec<ReplicaSet> = api
+        .list(&lp)
+        .await
+        .map_err(|e| anyhow!("failed to retrieve replica sets from rollout {name}: {e}"))?
+        .items
+        .into_iter()
+        .filter(|rs| {
+            rs.metadata.owner_references.iter().flatten().any(|o| o.controller == Some(true) && o.uid == uid)
+        })
+        .collect();
+    let target = actions::undo_target(name, &rss, to).map_err(|e| anyhow!(e))?;
+    let current = match ro.spec.workload_ref.as_ref() {
+        Some(_) => None,
+        None => ro.spec.template.as_ref().map(serde_json::to_value).transpose()?,
+    };
+    let Some(template) = actions::undo_template(current.as_ref(), target).map_err(|e| anyhow!(e))? else {
+        return Ok(format!("skipped rollback (current template already matches revision {to})"));
+    };
+    edit_template(client, ns, name, |v| {
+        v["spec"]["template"] = template.clone();
+        Ok(())
+    })
+    .await
+    .map_err(|e| anyhow!("failed restoring revision {to}: {e:#}"))?;
+    Ok(format!("rollout '{name}' undo\n"))
+}
+
+/// `status`: the phase as `kubectl argo rollouts` computes it, once or until it is Healthy or Degraded.
+async fn status(
+    api: &Api<Rollout>,
+    ns: &str,
+    name: &str,
+    watch: bool,
+    timeout: Duration,
+    out: &mut impl Write,
+) -> anyhow::Result<ExitCode> {
+    let line = |ro: &Rollout| {
+        let (p, message) = phase::observed(ro);
+        let text = if message.is_empty() || matches!(p, RolloutPhase::Healthy | RolloutPhase::Degraded) {
+            p.to_string()
+        } else {
+            format!("{p} - {message}")
+        };
+        (p, message, text)
+    };
+    let ro = api.get(name).await.map_err(api_error(ns))?;
+    if !watch {
+        let (p, message, text) = line(&ro);
+        writeln!(out, "{text}")?;
+        if p == RolloutPhase::Degraded {
+            bail!("The rollout is in a degraded state with message: {message}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let started = Instant::now();
+    let mut previous = String::new();
+    let mut ro = ro;
+    loop {
+        let (p, message, _) = line(&ro);
+        // While watching, upstream prints every phase with its message.
+        let shown = if message.is_empty() { p.to_string() } else { format!("{p} - {message}") };
+        if shown != previous {
+            writeln!(out, "{shown}")?;
+            out.flush()?;
+            previous = shown;
+        }
+        match p {
+            RolloutPhase::Healthy => return Ok(ExitCode::SUCCESS),
+            RolloutPhase::Degraded => bail!("The rollout is in a degraded state with message: {message}"),
+            _ => {}
+        }
+        if !timeout.is_zero() && started.elapsed() >= timeout {
+            bail!("Rollout status watch exceeded timeout");
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        ro = api.get(name).await.map_err(api_error(ns))?;
+    }
+}

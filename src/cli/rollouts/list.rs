@@ -1,0 +1,114 @@
+//! `list rollouts`: upstream's table (`rolloutInfo`), laid out as Go's `tabwriter` lays it out (cells padded
+//! to the widest in their column plus two spaces; the last column as it is).
+
+use crate::api::rollout::Rollout;
+use crate::strategy::{canary, phase};
+
+/// One row's cells, formatted as upstream's `columnFmtString` pads them.
+fn row(ro: &Rollout, namespace: bool) -> Vec<String> {
+    let status = ro.status.clone().unwrap_or_default();
+    let (strategy, step, weight) = match (ro.canary(), ro.blue_green()) {
+        (Some(c), _) => {
+            let steps = c.steps().len();
+            let step = match status.current_step_index {
+                Some(i) if steps > 0 => format!("{i}/{steps}"),
+                _ => "-".into(),
+            };
+            ("Canary", step, canary::current_set_weight(ro).to_string())
+        }
+        (None, Some(_)) => ("BlueGreen", "-".into(), "-".into()),
+        _ => ("unknown", "-".into(), "-".into()),
+    };
+    let (p, _) = phase::observed(ro);
+    let n = |v: Option<i32>| v.unwrap_or(0);
+    let mut cells = vec![
+        format!("{:<10}", ro.metadata.name.clone().unwrap_or_default()),
+        format!("{strategy:<9}"),
+        format!("{:<12}", p.to_string()),
+        format!("{step:<4}"),
+        format!("{weight:<10}"),
+        format!("{:<5}", format!("{}/{}", n(status.ready_replicas), n(status.replicas))),
+        format!("{:<7}", ro.spec.replicas.unwrap_or(1)),
+        format!("{:<10}", n(status.updated_replicas)),
+        format!("{:<9}", n(status.available_replicas)),
+    ];
+    if namespace {
+        cells.insert(0, format!("{:<9}", ro.metadata.namespace.clone().unwrap_or_default()));
+    }
+    cells
+}
+
+/// Lines of tab-separated cells aligned as `tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)` aligns them.
+fn tabwrite(lines: &[Vec<String>]) -> String {
+    let columns = lines.iter().map(Vec::len).max().unwrap_or(0);
+    let mut widths = vec![0; columns];
+    for line in lines {
+        // The text after a line's last tab is not a cell and does not widen its column.
+        for (i, cell) in line.iter().enumerate().take(line.len().saturating_sub(1)) {
+            widths[i] = widths[i].max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for line in lines {
+        for (i, cell) in line.iter().enumerate() {
+            out.push_str(cell);
+            if i + 1 < line.len() {
+                out.push_str(&" ".repeat(widths[i] - cell.chars().count() + 2));
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// The table `list rollouts` prints.
+pub fn rollout_table(rollouts: &[Rollout], namespace: bool) -> String {
+    let mut header: Vec<String> =
+        ["NAME", "STRATEGY", "STATUS", "STEP", "SET-WEIGHT", "READY", "DESIRED", "UP-TO-DATE", "AVAILABLE"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+    if namespace {
+        header.insert(0, "NAMESPACE".into());
+    }
+    let mut lines = vec![header];
+    lines.extend(rollouts.iter().map(|r| row(r, namespace)));
+    tabwrite(&lines)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::rollout::{RolloutPhase, RolloutStatus};
+
+    #[test]
+    fn the_table_is_laid_out_as_upstreams() {
+        let mut canary = Rollout::canary_fixture("guestbook");
+        canary.metadata.namespace = Some("default".into());
+        canary.spec.replicas = Some(5);
+        canary.status = Some(RolloutStatus {
+            current_step_index: Some(1),
+            phase: Some(RolloutPhase::Paused),
+            message: Some("CanaryPauseStep".into()),
+            ready_replicas: Some(5),
+            replicas: Some(6),
+            updated_replicas: Some(1),
+            available_replicas: Some(5),
+            ..Default::default()
+        });
+        let mut bg = Rollout::blue_green_fixture("bluegreen-demo");
+        bg.metadata.namespace = Some("default".into());
+        bg.status = Some(RolloutStatus { phase: Some(RolloutPhase::Healthy), ..Default::default() });
+        let table = rollout_table(&[canary, bg], false);
+        // The last column keeps the padding of its format (`%-9d`), as Go's tabwriter passes it through.
+        let want = format!(
+            "{}\n{}{:<9}\n{}{:<9}\n",
+            "NAME            STRATEGY   STATUS        STEP  SET-WEIGHT  READY  DESIRED  UP-TO-DATE  AVAILABLE",
+            "guestbook       Canary     Paused        1/2   20          5/6    5        1           ",
+            5,
+            "bluegreen-demo  BlueGreen  Healthy       -     -           0/0    1        0           ",
+            0
+        );
+        assert_eq!(table, want, "\n{table}");
+    }
+}

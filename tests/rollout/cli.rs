@@ -1,0 +1,186 @@
+//! The operator CLI through the real binary, on both substrates: every verb's message, exit code and effect on the
+//! Rollout, as `kubectl argo rollouts` prints and does them; and the binary as a kubectl plugin, through the real
+//! kubectl's plugin mechanism, under upstream's name and its own.
+
+use super::fixture::{Env, canary_rollout, services, status_of};
+use serin::api::rollout::{PauseReason, Rollout, RolloutPhase};
+
+/// `serin rollouts ARGS` against the substrate: (exit code, stdout, stderr).
+async fn serin(env: &Env<'_>, args: &[&str]) -> (i32, String, String) {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_serin"))
+        .arg("rollouts")
+        .arg("--kubeconfig")
+        .arg(env.s.kubeconfig())
+        .args(["-n", &env.s.namespace])
+        .args(args)
+        .output()
+        .await
+        .expect("run serin");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Runs a verb that must succeed and returns what it printed.
+async fn ok(env: &Env<'_>, args: &[&str]) -> String {
+    let (code, out, err) = serin(env, args).await;
+    assert_eq!(code, 0, "serin rollouts {}: {out}{err}", args.join(" "));
+    out
+}
+
+fn paused_at(ro: &Rollout, index: i32) -> bool {
+    let s = status_of(ro);
+    s.current_step_index == Some(index)
+        && s.pause_conditions.iter().flatten().any(|p| p.reason == PauseReason::CanaryPauseStep)
+}
+
+fn image(ro: &Rollout) -> String {
+    ro.spec
+        .template
+        .as_ref()
+        .and_then(|t| t.spec.as_ref())
+        .and_then(|s| s.containers.first())
+        .and_then(|c| c.image.clone())
+        .unwrap_or_default()
+}
+
+on_both_substrates! {
+    async fn every_verb_does_what_upstreams_does(s: &Substrate) {
+        let env = Env::start(s).await;
+        env.apply(&format!("{}---\n{}", services("cli"), canary_rollout("cli", 2, "app:v1", "steps:\n- setWeight: 50\n- pause: {}"))).await;
+        env.wait_healthy("cli").await;
+        assert_eq!(ok(&env, &["status", "cli"]).await, "Healthy\n");
+
+        assert_eq!(ok(&env, &["set", "image", "cli", "app=app:v2"]).await, "rollout \"cli\" image updated\n");
+        env.wait("cli", "paused at step 1", |ro, _| paused_at(ro, 1)).await;
+        assert_eq!(ok(&env, &["status", "cli", "--watch=false"]).await, "Paused - CanaryPauseStep\n");
+        // Watching a paused rollout ends at the timeout, with upstream's error.
+        let (code, out, err) = serin(&env, &["status", "cli", "--timeout", "1s"]).await;
+        assert_eq!((code, out.as_str(), err.as_str()), (1, "Paused - CanaryPauseStep\n", "Error: Rollout status watch exceeded timeout\n"));
+        let table = ok(&env, &["list", "rollouts"]).await;
+        let row = table.lines().find(|l| l.starts_with("cli ")).unwrap_or_else(|| panic!("{table}"));
+        let cells: Vec<&str> = row.split_whitespace().collect();
+        // Two pods at 50%: one canary, one stable.
+        assert_eq!(cells, ["cli", "Canary", "Paused", "1/2", "50", "2/2", "2", "1", "2"], "{table}");
+        assert!(table.starts_with("NAME        STRATEGY   STATUS        STEP  SET-WEIGHT  READY  DESIRED  UP-TO-DATE  AVAILABLE\n"), "{table}");
+
+        assert_eq!(ok(&env, &["promote", "cli"]).await, "rollout 'cli' promoted\n");
+        env.wait_healthy("cli").await;
+
+        // An update aborted: Degraded, which `status` reports with exit code 1; retried, then fully promoted.
+        ok(&env, &["set", "image", "cli", "app=app:v3"]).await;
+        env.wait("cli", "paused at step 1", |ro, _| paused_at(ro, 1)).await;
+        assert_eq!(ok(&env, &["abort", "cli"]).await, "rollout 'cli' aborted\n");
+        env.wait_phase("cli", RolloutPhase::Degraded, "RolloutAborted: Rollout aborted update to revision 3").await;
+        let (code, out, err) = serin(&env, &["status", "cli", "--watch=false"]).await;
+        assert_eq!((code, out.as_str()), (1, "Degraded\n"));
+        assert_eq!(err, "Error: The rollout is in a degraded state with message: RolloutAborted: Rollout aborted update to revision 3\n");
+        assert_eq!(ok(&env, &["retry", "rollout", "cli"]).await, "rollout 'cli' retried\n");
+        env.wait("cli", "paused at step 1 again", |ro, _| paused_at(ro, 1)).await;
+        assert_eq!(ok(&env, &["promote", "cli", "--full"]).await, "rollout 'cli' fully promoted\n");
+        let (ro, _) = env.wait_healthy("cli").await;
+        assert_eq!(image(&ro), "app:v3");
+
+        // Undo: the template of the revision before, which starts an update like any other.
+        assert_eq!(ok(&env, &["undo", "cli"]).await, "rollout 'cli' undo\n");
+        assert_eq!(image(&env.rollout("cli").await), "app:v2");
+        env.wait("cli", "the undo's update at its pause", |ro, _| paused_at(ro, 1)).await;
+        let (code, _, err) = serin(&env, &["undo", "cli", "--to-revision", "99"]).await;
+        assert_eq!((code, err.as_str()), (1, "Error: unable to find specified revision 99 in history\n"));
+
+        // Pause and restart edit the spec.
+        assert_eq!(ok(&env, &["pause", "cli"]).await, "rollout 'cli' paused\n");
+        assert_eq!(env.rollout("cli").await.spec.paused, Some(true));
+        assert_eq!(ok(&env, &["promote", "cli"]).await, "rollout 'cli' promoted\n");
+        let ro = env.rollout("cli").await;
+        assert_ne!(ro.spec.paused, Some(true), "promote unpauses");
+        assert_eq!(ok(&env, &["restart", "cli", "--in", "1h"]).await, "rollout 'cli' restarts in 1h\n");
+        let at = env.rollout("cli").await.spec.restart_at.expect("restartAt").0;
+        assert!(at > jiff::Timestamp::now(), "{at}");
+        // Now instead: every pod restarted, then Healthy with the restart recorded.
+        assert_eq!(ok(&env, &["restart", "cli"]).await, "rollout 'cli' restarts in 0s\n");
+        let (ro, _) = env.wait_healthy("cli").await;
+        assert_eq!(status_of(&ro).restarted_at, ro.spec.restart_at);
+
+        // Errors name the object and the namespace.
+        let (code, _, err) = serin(&env, &["promote", "nope"]).await;
+        assert_eq!(code, 1);
+        assert_eq!(err, format!("Error: rollouts.argoproj.io \"nope\" not found in namespace {:?}\n", env.s.namespace));
+        let (code, _, err) = serin(&env, &["set", "image", "cli", "nope=x:1"]).await;
+        assert_eq!((code, err.as_str()), (1, "Error: unable to find container named \"nope\"\n"));
+        // A usage error is serin's 64 here (1 as a kubectl plugin, as upstream: see the plugin test).
+        let (code, _, err) = serin(&env, &["promote"]).await;
+        assert_eq!(code, 64, "a missing argument is a usage error: {err}");
+        let (code, _, err) = serin(&env, &["dashboard"]).await;
+        assert_eq!(code, 1);
+        assert!(err.contains("not part of serin yet"), "{err}");
+        assert!(ok(&env, &["version"]).await.starts_with("serin rollouts: serin v"));
+        env.stop().await;
+    }
+}
+
+on_both_substrates! {
+    async fn terminate_analysisrun_asks_the_run_to_stop(s: &Substrate) {
+        let env = Env::start(s).await;
+        let run = r#"
+apiVersion: argoproj.io/v1alpha1
+kind: AnalysisRun
+metadata: {name: long}
+spec:
+  metrics:
+  - name: m
+    interval: 1s
+    count: 1000
+    provider:
+      web: {url: "http://127.0.0.1:1/"}
+"#;
+        env.apply(run).await;
+        assert_eq!(ok(&env, &["terminate", "analysisrun", "long"]).await, "analysisRun 'long' terminated\n");
+        let api: kube::Api<serin::api::analysis::AnalysisRun> = env.s.api();
+        assert_eq!(api.get("long").await.expect("run").spec.terminate, Some(true));
+        env.stop().await;
+    }
+}
+
+on_both_substrates! {
+    async fn the_binary_is_a_kubectl_plugin_under_upstreams_name_and_its_own(s: &Substrate) {
+        let env = Env::start(s).await;
+        let bin = tempfile::tempdir().expect("plugin dir");
+        for name in ["kubectl-argo-rollouts", "kubectl-serin"] {
+            std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_serin"), bin.path().join(name)).expect("symlink");
+        }
+        let path = format!("{}:{}", bin.path().display(), std::env::var("PATH").unwrap_or_default());
+        let kubectl = |args: &[&str]| {
+            let mut cmd = tokio::process::Command::new(env.s.kubectl_bin());
+            cmd.args(args).env("PATH", &path).env("KUBECONFIG", env.s.kubeconfig());
+            cmd
+        };
+        env.apply(&format!("{}---\n{}", services("plug"), canary_rollout("plug", 2, "app:v1", "steps:\n- setWeight: 50\n- pause: {}\n- pause: {}"))).await;
+        env.wait_healthy("plug").await;
+        env.set_image("plug", "app:v2").await;
+        env.wait("plug", "paused at step 1", |ro, _| paused_at(ro, 1)).await;
+        let ns = env.s.namespace.clone();
+        for (plugin, index) in [(&["argo", "rollouts"][..], 2), (&["serin"][..], 3)] {
+            let mut args: Vec<&str> = plugin.to_vec();
+            args.extend(["promote", "plug", "-n", &ns]);
+            let out = kubectl(&args).output().await.expect("kubectl");
+            assert!(out.status.success(), "kubectl {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
+            assert_eq!(String::from_utf8_lossy(&out.stdout), "rollout 'plug' promoted\n");
+            if index == 2 {
+                env.wait("plug", "paused at step 2", |ro, _| {
+                    status_of(ro).current_step_index == Some(2)
+                        && status_of(ro).pause_conditions.iter().flatten().any(|p| p.reason == PauseReason::CanaryPauseStep)
+                })
+                .await;
+            }
+        }
+        env.wait_healthy("plug").await;
+        let out = kubectl(&["argo", "rollouts", "version", "--short"]).output().await.expect("kubectl");
+        assert!(String::from_utf8_lossy(&out.stdout).starts_with("kubectl-argo-rollouts: serin v"), "{out:?}");
+        let out = kubectl(&["argo", "rollouts", "promote"]).output().await.expect("kubectl");
+        assert_eq!(out.status.code(), Some(1), "a usage error exits 1, as upstream's plugin: {out:?}");
+        env.stop().await;
+    }
+}
