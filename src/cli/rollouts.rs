@@ -8,6 +8,7 @@
 
 mod actions;
 mod list;
+pub(crate) mod tree;
 
 use crate::api::analysis::AnalysisRun;
 use crate::api::rollout::{Rollout, RolloutPhase};
@@ -109,6 +110,9 @@ enum Verb {
         #[arg(short = 't', long, default_value = "0s")]
         timeout: String,
     },
+    /// Get details about a rollout: its summary and the tree of revisions, ReplicaSets, pods and AnalysisRuns.
+    #[command(subcommand)]
+    Get(Get),
     /// List rollouts or experiments.
     #[command(subcommand)]
     List(List),
@@ -143,6 +147,25 @@ enum Set {
         name: String,
         #[arg(value_name = "CONTAINER=IMAGE")]
         image: String,
+    },
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Get {
+    /// Get details about and a visual representation of a rollout.
+    #[command(alias = "ro", alias = "rollouts")]
+    Rollout {
+        #[arg(value_name = "ROLLOUT_NAME")]
+        name: String,
+        /// Watch live updates to the rollout.
+        #[arg(short = 'w', long)]
+        watch: bool,
+        /// Do not colorize output (colour is only used on a terminal, and never with NO_COLOR set).
+        #[arg(long)]
+        no_color: bool,
+        /// Stop watching after this many seconds.
+        #[arg(long, default_value_t = 0)]
+        timeout_seconds: u64,
     },
 }
 
@@ -367,6 +390,28 @@ async fn execute(me: &str, flags: KubeFlags, verb: Verb) -> anyhow::Result<ExitC
                 write!(out, "{}", list::rollout_table(&items, all_namespaces))?;
             }
         }
+        Verb::Get(Get::Rollout { name, watch, no_color, timeout_seconds }) => {
+            use std::io::IsTerminal;
+            let color = !no_color
+                && std::io::stdout().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                && std::env::var("TERM").map_or(true, |t| t != "dumb");
+            let started = Instant::now();
+            loop {
+                let view = read_view(&client, &ns, &name).await?;
+                if watch {
+                    write!(out, "\x1b[H\x1b[2J")?;
+                }
+                write!(out, "{}", tree::render(&view, jiff::Timestamp::now(), color))?;
+                out.flush()?;
+                if !watch
+                    || (timeout_seconds > 0 && started.elapsed() >= Duration::from_secs(timeout_seconds))
+                {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
         Verb::Terminate(Terminate::Analysisrun { names }) => {
             let runs: Api<AnalysisRun> = Api::namespaced(client.clone(), &ns);
             for name in names {
@@ -469,6 +514,42 @@ async fn undo(client: &kube::Client, ns: &str, name: &str, to: i64) -> anyhow::R
     .await
     .map_err(|e| anyhow!("failed restoring revision {to}: {e:#}"))?;
     Ok(format!("rollout '{name}' undo\n"))
+}
+
+/// The Rollout and what it owns, for `get rollout`.
+pub(crate) async fn read_view(client: &kube::Client, ns: &str, name: &str) -> anyhow::Result<tree::View> {
+    let rollout = Api::<Rollout>::namespaced(client.clone(), ns).get(name).await.map_err(api_error(ns))?;
+    let uid = rollout.metadata.uid.clone().unwrap_or_default();
+    let owned = |meta: &kube::api::ObjectMeta, uids: &[String]| {
+        meta.owner_references.iter().flatten().any(|o| uids.contains(&o.uid))
+    };
+    let lp = ListParams::default();
+    let replica_sets: Vec<ReplicaSet> = Api::<ReplicaSet>::namespaced(client.clone(), ns)
+        .list(&lp)
+        .await
+        .map_err(api_error(ns))?
+        .items
+        .into_iter()
+        .filter(|rs| owned(&rs.metadata, std::slice::from_ref(&uid)))
+        .collect();
+    let rs_uids: Vec<String> = replica_sets.iter().filter_map(|rs| rs.metadata.uid.clone()).collect();
+    let pods = Api::<k8s_openapi::api::core::v1::Pod>::namespaced(client.clone(), ns)
+        .list(&lp)
+        .await
+        .map_err(api_error(ns))?
+        .items
+        .into_iter()
+        .filter(|p| owned(&p.metadata, &rs_uids))
+        .collect();
+    let runs = Api::<AnalysisRun>::namespaced(client.clone(), ns)
+        .list(&lp)
+        .await
+        .map_err(api_error(ns))?
+        .items
+        .into_iter()
+        .filter(|r| owned(&r.metadata, std::slice::from_ref(&uid)))
+        .collect();
+    Ok(tree::View { rollout, replica_sets, pods, runs })
 }
 
 /// `status`: the phase as `kubectl argo rollouts` computes it, once or until it is Healthy or Degraded.

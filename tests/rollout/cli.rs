@@ -66,6 +66,20 @@ on_both_substrates! {
         assert_eq!(cells, ["cli", "Canary", "Paused", "1/2", "50", "2/2", "2", "1", "2"], "{table}");
         assert!(table.starts_with("NAME        STRATEGY   STATUS        STEP  SET-WEIGHT  READY  DESIRED  UP-TO-DATE  AVAILABLE\n"), "{table}");
 
+        // The tree: the summary, both revisions with their ReplicaSets and pods, the roles; no colour in a pipe.
+        let tree = ok(&env, &["get", "rollout", "cli"]).await;
+        for line in ["Name:            cli\n", "Status:          ॥ Paused\n", "Message:         CanaryPauseStep\n", "  Step:          1/2\n", "  SetWeight:     50\n", "  ActualWeight:  50\n", "Images:          app:v2 (canary)\n", "                 app:v1 (stable)\n"] {
+            assert!(tree.contains(line), "{line:?} missing from:\n{tree}");
+        }
+        let rows: Vec<&str> = tree.lines().skip_while(|l| !l.starts_with("NAME ")).collect();
+        assert!(rows[1].starts_with("⟳ cli ") && rows[1].contains("Rollout") && rows[1].contains("॥ Paused"), "{tree}");
+        assert!(rows[2].starts_with("├──# revision:2"), "{tree}");
+        assert!(rows[3].starts_with("│  └──⧉ cli-") && rows[3].contains("✔ Healthy") && rows[3].trim_end().ends_with("canary"), "{tree}");
+        assert!(rows[4].starts_with("│     └──□ cli-") && rows[4].contains("✔ Running") && rows[4].trim_end().ends_with("ready:1/1"), "{tree}");
+        assert!(rows[5].starts_with("└──# revision:1"), "{tree}");
+        assert!(rows[6].trim_end().ends_with("stable"), "{tree}");
+        assert!(!tree.contains('\x1b'), "colour in a pipe: {tree:?}");
+
         assert_eq!(ok(&env, &["promote", "cli"]).await, "rollout 'cli' promoted\n");
         env.wait_healthy("cli").await;
 
