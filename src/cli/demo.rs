@@ -1,34 +1,31 @@
 //! `serin demo`: deploy → observe → decide, on this machine with nothing else running. It starts the embedded
-//! cluster and the controller in-process, plus a small app whose error rate rises after a while, runs the
-//! example analysis against it through the real controller and plugins, shows each measurement live, and ends
-//! with the verdict.
+//! cluster and the controller in-process, plus a small app whose error rate depends on the image asked about,
+//! and applies a canary Rollout with a background analysis (`examples/demo/canary.yaml`): v1 becomes Healthy,
+//! v2 goes through every step and is promoted, v3 fails its analysis and is rolled back to v2 with nobody
+//! pressing anything. The Rollout's tree (`serin rollouts get rollout`'s) is shown as it changes.
 
-use crate::analysis::template::{self, ClusterTemplates, TemplateRef};
-use crate::api::analysis::{AnalysisRun, AnalysisTemplate};
-use crate::api::common::{AnalysisPhase, Argument};
-use crate::api::duration::parse_flag_duration;
+use crate::api::analysis::AnalysisTemplate;
+use crate::api::rollout::{Rollout, RolloutPhase};
+use crate::cli::rollouts::{read_view, tree};
 use crate::cluster::ClusterConfig;
 use crate::controller::{Controller, Options};
-use anyhow::Context as _;
-use k8s_openapi::api::core::v1::Namespace;
+use crate::strategy::replicaset as rsutil;
+use anyhow::{Context as _, bail};
+use k8s_openapi::api::core::v1::{Namespace, Service};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, ObjectMeta, PostParams};
-use std::collections::BTreeMap;
-use std::io::Write;
+use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// The analysis the demo runs (also usable with `serin analyze`).
-const TEMPLATE: &str = include_str!("../../examples/analysis/demo-error-rate.yaml");
+/// The Rollout, its Services and its analysis (also usable on a cluster, with APP_URL replaced).
+const MANIFESTS: &str = include_str!("../../examples/demo/canary.yaml");
+const NAMESPACE: &str = "default";
+const NAME: &str = "demo";
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// How long the demo app stays healthy before its error rate rises.
-    #[arg(long, default_value = "7s", value_parser = parse_flag_duration)]
-    degrade_after: Duration,
-    /// Keep the cluster, controller and app running after the verdict (Ctrl-C to stop), to look around with
-    /// kubectl.
+    /// Keep the cluster, controller and app running at the end (Ctrl-C to stop), to look around with kubectl.
     #[arg(long)]
     keep: bool,
 }
@@ -36,7 +33,6 @@ pub struct Args {
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     println!("serin demo — deploy → observe → decide\n");
     let started = Instant::now();
-
     let cluster = crate::cluster::start(ClusterConfig::builder().build())
         .await
         .context("starting the embedded cluster")?;
@@ -48,64 +44,56 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         crds.create(&PostParams::default(), &crd).await.context("installing serin's CRDs")?;
     }
     let namespaces: Api<Namespace> = Api::all(client.clone());
-    let ns = Namespace {
+    let serin_ns = Namespace {
         metadata: ObjectMeta { name: Some("serin".into()), ..Default::default() },
         ..Default::default()
     };
-    namespaces.create(&PostParams::default(), &ns).await?;
-    println!("  cluster     embedded Kubernetes API at {}", cluster.url());
-    println!("              kubectl --kubeconfig {} get analysisruns", kubeconfig.display());
-
+    namespaces.create(&PostParams::default(), &serin_ns).await?;
     let controller =
         Controller::start(client.clone(), Options { plugin_namespace: "serin".into(), ..Options::default() })
             .await
             .context("starting the controller")?;
     controller.ready().await;
+    let app = demo_app().await?;
+    println!("  cluster     embedded Kubernetes API at {}", cluster.url());
     println!("  controller  running in-process (built-in plugins: expr, web, prometheus, job)");
-
-    let app = DemoApp::start(args.degrade_after).await?;
+    println!("  app         {app} — demo:v1 and demo:v2 fail 1% of requests, demo:v3 fails 20%");
+    println!("  rollout     default/demo from examples/demo/canary.yaml: 4 pods, 25/50/75% steps,");
     println!(
-        "  app         {} — healthy for {}s once observed, then one request in five fails",
-        app.url,
-        args.degrade_after.as_secs_f32()
+        "              background analysis of the canary's error rate (< 5%, two bad readings fail it)\n"
     );
 
-    let template: AnalysisTemplate = serde_saphyr::from_str(TEMPLATE).context("the example template")?;
-    let templates: Api<AnalysisTemplate> = Api::namespaced(client.clone(), "default");
-    templates.create(&PostParams::default(), &template).await?;
-    let source = ClusterTemplates { client: client.clone(), namespace: "default".into() };
-    let flat =
-        template::flatten(&source, &[TemplateRef { name: "demo-error-rate".into(), cluster_scope: false }])
-            .await
-            .map_err(anyhow::Error::msg)?;
-    let arg = Argument { name: "app-url".into(), value: Some(app.url.clone()), value_from: None };
-    let spec = template::merge(&flat, &[arg]).map_err(anyhow::Error::msg)?;
-    let mut run = AnalysisRun::new("demo-error-rate", spec);
-    run.metadata.namespace = Some("default".into());
-    let runs: Api<AnalysisRun> = Api::namespaced(client.clone(), "default");
-    runs.create(&PostParams::default(), &run).await?;
-    println!(
-        "  analysis    AnalysisRun default/demo-error-rate from examples/analysis/demo-error-rate.yaml\n"
-    );
+    apply(&client, &MANIFESTS.replace("APP_URL", &app)).await?;
+    let mut screen = Screen::new();
+    let rollouts: Api<Rollout> = Api::namespaced(client.clone(), NAMESPACE);
 
-    let verdict = follow(&runs, "demo-error-rate", started).await?;
-    let phase = verdict.status.as_ref().and_then(|s| s.phase.clone()).unwrap_or_default();
-    let message = verdict.status.as_ref().and_then(|s| s.message.clone()).unwrap_or_default();
-    println!(
-        "\nVerdict: {phase}{}",
-        if message.is_empty() { String::new() } else { format!(" — {message}") }
-    );
-    println!(
-        "{}",
-        match phase {
-            AnalysisPhase::Successful => "A Rollout would now continue to its next step.",
-            AnalysisPhase::Inconclusive => "A Rollout would now pause for a person to decide.",
-            _ => "A Rollout would now abort and keep its stable version serving.",
-        }
-    );
+    println!("▶ demo:v1, the first revision");
+    follow(&client, &mut screen, "v1 Healthy", |ro| healthy_on(ro, "demo:v1")).await?;
+    screen.drawn = 0;
+    println!("▶ demo:v2: through every step, watched by the analysis");
+    set_image(&rollouts, "demo:v2").await?;
+    follow(&client, &mut screen, "v2 promoted", |ro| healthy_on(ro, "demo:v2")).await?;
+    let v2 = status_hash(&rollouts.get(NAME).await?);
+    screen.drawn = 0;
+    println!("▶ demo:v3: its error rate is 20%");
+    set_image(&rollouts, "demo:v3").await?;
+    // Nobody acts from here on: the analysis fails, the controller aborts and scales the canary down.
+    let view = follow(&client, &mut screen, "v3 rolled back", |_| false).await?;
 
+    let ro = &view.rollout;
+    let status = ro.status.clone().unwrap_or_default();
+    println!("\nSummary ({:.0}s)", started.elapsed().as_secs_f64());
+    println!("  v1  Healthy: the first revision, promoted at once");
+    println!("  v2  every step passed its background analysis: promoted to stable");
+    println!("  v3  {}", status.message.clone().unwrap_or_default());
+    println!(
+        "      v2 ({}) kept serving, the canary was scaled down: nobody pressed a button.",
+        status.stable_rs.clone().unwrap_or(v2)
+    );
     if args.keep {
-        println!("\nStill running; press Ctrl-C to stop.");
+        println!("\nStill running; press Ctrl-C to stop. Try:");
+        println!("  kubectl --kubeconfig {} get rollouts,replicasets,analysisruns", kubeconfig.display());
+        println!("  serin rollouts --kubeconfig {} get rollout demo", kubeconfig.display());
         let _ = tokio::signal::ctrl_c().await;
     }
     controller.shutdown().await;
@@ -114,73 +102,152 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Prints each measurement as the controller records it, until the run completes.
-async fn follow(runs: &Api<AnalysisRun>, name: &str, started: Instant) -> anyhow::Result<AnalysisRun> {
-    let mut shown: BTreeMap<String, usize> = BTreeMap::new();
+fn image(ro: &Rollout) -> String {
+    let containers = ro.spec.template.as_ref().and_then(|t| t.spec.as_ref()).map(|s| s.containers.clone());
+    containers.and_then(|c| c.first().and_then(|c| c.image.clone())).unwrap_or_default()
+}
+
+fn status_hash(ro: &Rollout) -> String {
+    ro.status.as_ref().and_then(|s| s.stable_rs.clone()).unwrap_or_default()
+}
+
+/// Healthy, with `img` the stable image.
+fn healthy_on(ro: &Rollout, img: &str) -> bool {
+    let s = ro.status.clone().unwrap_or_default();
+    s.phase == Some(RolloutPhase::Healthy)
+        && image(ro) == img
+        && s.stable_rs.is_some()
+        && s.stable_rs == s.current_pod_hash
+        && s.observed_generation == Some(ro.metadata.generation.unwrap_or(0).to_string())
+}
+
+/// Creates the demo's objects from the manifests.
+async fn apply(client: &kube::Client, manifests: &str) -> anyhow::Result<()> {
+    let pp = PostParams::default();
+    for doc in crate::api::decode::parse_stream(manifests) {
+        let value = doc.value.map_err(anyhow::Error::msg)?;
+        match value["kind"].as_str().unwrap_or("") {
+            "Service" => {
+                let svc: Service = serde_json::from_value(value)?;
+                Api::<Service>::namespaced(client.clone(), NAMESPACE).create(&pp, &svc).await?;
+            }
+            "AnalysisTemplate" => {
+                let t: AnalysisTemplate = serde_json::from_value(value)?;
+                Api::<AnalysisTemplate>::namespaced(client.clone(), NAMESPACE).create(&pp, &t).await?;
+            }
+            "Rollout" => {
+                let r: Rollout = serde_json::from_value(value)?;
+                Api::<Rollout>::namespaced(client.clone(), NAMESPACE).create(&pp, &r).await?;
+            }
+            other => bail!("examples/demo/canary.yaml: unexpected kind {other:?}"),
+        }
+    }
+    Ok(())
+}
+
+/// `set image demo app=IMAGE`, as the CLI writes it.
+async fn set_image(rollouts: &Api<Rollout>, image: &str) -> anyhow::Result<()> {
+    let patch = serde_json::json!({"spec": {"template": {"spec": {"containers": [{"name": "app", "image": image}]}}}});
+    rollouts.patch(NAME, &PatchParams::default(), &Patch::Merge(&patch)).await?;
+    Ok(())
+}
+
+/// Where the tree is drawn: redrawn in place on a terminal, printed anew when it changes otherwise.
+struct Screen {
+    terminal: bool,
+    last: String,
+    /// Lines the last drawing took, to draw over them.
+    drawn: usize,
+}
+
+impl Screen {
+    fn new() -> Screen {
+        Screen { terminal: std::io::stdout().is_terminal(), last: String::new(), drawn: 0 }
+    }
+
+    fn show(&mut self, view: &tree::View) {
+        // What changed, ages aside (they change every second).
+        let epoch = view
+            .rollout
+            .metadata
+            .creation_timestamp
+            .as_ref()
+            .map(|t| t.0)
+            .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+        let key = tree::render(view, epoch, false);
+        if key == self.last {
+            return;
+        }
+        self.last = key;
+        let color = self.terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        let text = tree::render(view, jiff::Timestamp::now(), color);
+        let mut out = std::io::stdout().lock();
+        if self.terminal {
+            if self.drawn > 0 {
+                let _ = write!(out, "\x1b[{}A", self.drawn);
+            }
+            let _ = write!(out, "\x1b[J{text}");
+            self.drawn = text.lines().count();
+        } else {
+            let _ = writeln!(out, "{text}");
+        }
+        let _ = out.flush();
+    }
+}
+
+/// Shows the Rollout until `done` holds (or, for the rollback, until v3 is aborted and its ReplicaSet has no
+/// pods); at most two minutes.
+async fn follow(
+    client: &kube::Client,
+    screen: &mut Screen,
+    what: &str,
+    done: impl Fn(&Rollout) -> bool,
+) -> anyhow::Result<tree::View> {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let run = runs.get(name).await?;
-        let status = run.status.clone().unwrap_or_default();
-        for result in status.metric_results.iter().flatten() {
-            let measurements = result.measurements.as_deref().unwrap_or_default();
-            let seen = shown.entry(result.name.clone()).or_default();
-            // Count and list only what is new (in-flight measurements are shown once finished).
-            for m in measurements.iter().skip(*seen).filter(|m| m.finished_at.is_some()) {
-                let value = m.value.clone().unwrap_or_default();
-                let message = m.message.as_deref().map(|m| format!("  {m}")).unwrap_or_default();
-                println!(
-                    "  {:>5.1}s  {:<11} {:<12} {value}{message}",
-                    started.elapsed().as_secs_f32(),
-                    result.name,
-                    m.phase.to_string()
-                );
-                *seen += 1;
-            }
-        }
-        let _ = std::io::stdout().flush();
-        if status.phase.as_ref().is_some_and(AnalysisPhase::completed) {
-            return Ok(run);
+        let view = read_view(client, NAMESPACE, NAME).await?;
+        screen.show(&view);
+        if done(&view.rollout) || rolled_back(&view) {
+            return Ok(view);
         }
         if Instant::now() > deadline {
-            anyhow::bail!("the analysis did not finish within two minutes");
+            bail!("the demo did not reach {what} within two minutes");
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
 
-/// The app under analysis: `/healthz`, and `/stats` reporting its error rate, which rises a while after the
-/// first look at it (counting from then, not from start-up, keeps the story the same on a slow machine).
-struct DemoApp {
-    url: String,
+/// v3 aborted, the canary's ReplicaSet down to nothing, and v2 back at full strength.
+fn rolled_back(view: &tree::View) -> bool {
+    let s = view.rollout.status.clone().unwrap_or_default();
+    if image(&view.rollout) != "demo:v3" || s.phase != Some(RolloutPhase::Degraded) || s.abort != Some(true) {
+        return false;
+    }
+    let (current, stable) = (s.current_pod_hash.unwrap_or_default(), s.stable_rs.unwrap_or_default());
+    let replicas = view.rollout.spec.replicas.unwrap_or(1);
+    view.replica_sets.iter().all(|rs| {
+        let hash = rsutil::pod_hash(rs);
+        let actual = rs.status.as_ref().map_or(0, |st| st.replicas);
+        (hash != current || (rs.spec.replicas == Some(0) && actual == 0))
+            && (hash != stable || rsutil::available(rs) == replicas)
+    })
 }
 
-impl DemoApp {
-    async fn start(degrade_after: Duration) -> anyhow::Result<DemoApp> {
-        let first_look: Arc<std::sync::OnceLock<Instant>> = Arc::default();
-        let router = axum::Router::new()
-            .route(
-                "/healthz",
-                axum::routing::get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
-            )
-            .route(
-                "/stats",
-                axum::routing::get(move || {
-                    let age = first_look.get_or_init(Instant::now).elapsed();
-                    async move {
-                        let requests = 100 + (age.as_millis() / 10) as u64;
-                        let rate = if age < degrade_after { 0.01 } else { 0.2 };
-                        let errors = (requests as f64 * rate).round() as u64;
-                        axum::Json(
-                            serde_json::json!({"requests": requests, "errors": errors, "errorRate": rate}),
-                        )
-                    }
-                }),
-            );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let url = format!("http://{}", listener.local_addr()?);
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, router).await;
-        });
-        Ok(DemoApp { url })
-    }
+/// The app under analysis: `/stats?image=…` reports the error rate of the version running that image.
+async fn demo_app() -> anyhow::Result<String> {
+    let router = axum::Router::new().route(
+        "/stats",
+        axum::routing::get(
+            |q: axum::extract::Query<std::collections::BTreeMap<String, String>>| async move {
+                let rate = if q.get("image").is_some_and(|i| i.ends_with(":v3")) { 0.2 } else { 0.01 };
+                axum::Json(serde_json::json!({"errorRate": rate}))
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    Ok(url)
 }

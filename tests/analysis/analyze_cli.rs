@@ -72,27 +72,28 @@ async fn analyze_runs_a_template_against_prometheus_with_both_outcomes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_demo_shows_measurements_live_and_ends_with_the_verdict() {
+async fn the_demo_promotes_a_good_version_and_rolls_a_bad_one_back_by_itself() {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_serin"));
-    cmd.args(["demo", "--degrade-after", "3s"]);
+    cmd.arg("demo");
     let out = tokio::task::spawn_blocking(move || cmd.output()).await.expect("join").expect("run serin demo");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(text.contains("reachable   Successful"), "{text}");
+    // Each version, then the tree as it changes: v2 stable after its steps, v3 aborted by its analysis.
+    let at = |needle: &str| text.find(needle).unwrap_or_else(|| panic!("{needle:?} missing from:\n{text}"));
+    let (v1, v2, v3) = (at("▶ demo:v1"), at("▶ demo:v2"), at("▶ demo:v3"));
+    assert!(v1 < v2 && v2 < v3, "{text}");
+    assert!(text[v1..v2].contains("Status:          ✔ Healthy"), "{text}");
+    assert!(text[v2..v3].contains("  Step:          1/6"), "the canary's steps are shown: {text}");
+    assert!(text[v2..v3].contains("Images:          demo:v2 (stable)"), "{text}");
+    let end = &text[v3..];
+    assert!(end.contains("Status:          ✖ Degraded"), "{end}");
     assert!(
-        text.lines().any(|l| l.contains("error-rate") && l.contains("Successful") && l.ends_with("0.01")),
-        "{text}"
+        end.contains("RolloutAborted: Rollout aborted update to revision 3: Background analysis phase error/failed: Metric \"error-rate\" assessed Failed due to failed (2) > failureLimit (1)"),
+        "{end}"
     );
-    assert!(
-        text.lines().any(|l| l.contains("error-rate") && l.contains("Failed") && l.ends_with("0.2")),
-        "{text}"
-    );
-    assert!(
-        text.contains(
-            "Verdict: Failed — Metric \"error-rate\" assessed Failed due to failed (2) > failureLimit (1)"
-        ),
-        "{text}"
-    );
+    assert!(end.contains("ReplicaSet   • ScaledDown") && end.contains("AnalysisRun  ✖ Failed"), "{end}");
+    assert!(end.contains("nobody pressed a button"), "{end}");
+    assert!(!text.contains('\x1b'), "no colour or cursor movement in a pipe");
 }
 
 on_both_substrates! {
