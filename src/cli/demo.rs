@@ -2,7 +2,8 @@
 //! cluster and the controller in-process, plus a small app whose error rate depends on the image asked about,
 //! and applies a canary Rollout with a background analysis (`examples/demo/canary.yaml`): v1 becomes Healthy,
 //! v2 goes through every step and is promoted, v3 fails its analysis and is rolled back to v2 with nobody
-//! pressing anything. The Rollout's tree (`serin rollouts get rollout`'s) is shown as it changes.
+//! pressing anything. `--blue-green` tells the same story with a preview analysed before the switch
+//! (`examples/demo/blue-green.yaml`). The Rollout's tree (`serin rollouts get rollout`'s) is shown as it changes.
 
 use crate::api::analysis::AnalysisTemplate;
 use crate::api::rollout::{Rollout, RolloutPhase};
@@ -18,17 +19,46 @@ use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-/// The Rollout, its Services and its analysis (also usable on a cluster, with APP_URL replaced).
-const MANIFESTS: &str = include_str!("../../examples/demo/canary.yaml");
+/// The Rollouts, their Services and analyses (also usable on a cluster, with APP_URL replaced).
+const CANARY: &str = include_str!("../../examples/demo/canary.yaml");
+const BLUE_GREEN: &str = include_str!("../../examples/demo/blue-green.yaml");
 const NAMESPACE: &str = "default";
 const NAME: &str = "demo";
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    /// The blue-green story instead: preview, pre-promotion analysis, switch (or not).
+    #[arg(long)]
+    blue_green: bool,
     /// Keep the cluster, controller and app running at the end (Ctrl-C to stop), to look around with kubectl.
     #[arg(long)]
     keep: bool,
 }
+
+/// What the demo says about each version, by strategy.
+struct Story {
+    manifests: &'static str,
+    file: &'static str,
+    rollout: &'static str,
+    v2: &'static str,
+    v2_done: &'static str,
+}
+
+const CANARY_STORY: Story = Story {
+    manifests: CANARY,
+    file: "examples/demo/canary.yaml",
+    rollout: "4 pods, 25/50/75% steps,\n              background analysis of the canary's error rate (< 5%, two bad readings fail it)",
+    v2: "through every step, watched by the analysis",
+    v2_done: "every step passed its background analysis: promoted to stable",
+};
+
+const BLUE_GREEN_STORY: Story = Story {
+    manifests: BLUE_GREEN,
+    file: "examples/demo/blue-green.yaml",
+    rollout: "4 pods, blue-green: a preview analysed before the\n              switch (error rate < 5%, three readings)",
+    v2: "previewed, analysed, then switched to",
+    v2_done: "its preview passed the pre-promotion analysis: the active Service switched to it",
+};
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     println!("serin demo — deploy → observe → decide\n");
@@ -58,19 +88,17 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     println!("  cluster     embedded Kubernetes API at {}", cluster.url());
     println!("  controller  running in-process (built-in plugins: expr, web, prometheus, job)");
     println!("  app         {app} — demo:v1 and demo:v2 fail 1% of requests, demo:v3 fails 20%");
-    println!("  rollout     default/demo from examples/demo/canary.yaml: 4 pods, 25/50/75% steps,");
-    println!(
-        "              background analysis of the canary's error rate (< 5%, two bad readings fail it)\n"
-    );
+    let story = if args.blue_green { &BLUE_GREEN_STORY } else { &CANARY_STORY };
+    println!("  rollout     default/demo from {}: {}\n", story.file, story.rollout);
 
-    apply(&client, &MANIFESTS.replace("APP_URL", &app)).await?;
+    apply(&client, &story.manifests.replace("APP_URL", &app)).await?;
     let mut screen = Screen::new();
     let rollouts: Api<Rollout> = Api::namespaced(client.clone(), NAMESPACE);
 
     println!("▶ demo:v1, the first revision");
     follow(&client, &mut screen, "v1 Healthy", |ro| healthy_on(ro, "demo:v1")).await?;
     screen.drawn = 0;
-    println!("▶ demo:v2: through every step, watched by the analysis");
+    println!("▶ demo:v2: {}", story.v2);
     set_image(&rollouts, "demo:v2").await?;
     follow(&client, &mut screen, "v2 promoted", |ro| healthy_on(ro, "demo:v2")).await?;
     let v2 = status_hash(&rollouts.get(NAME).await?);
@@ -84,10 +112,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let status = ro.status.clone().unwrap_or_default();
     println!("\nSummary ({:.0}s)", started.elapsed().as_secs_f64());
     println!("  v1  Healthy: the first revision, promoted at once");
-    println!("  v2  every step passed its background analysis: promoted to stable");
+    println!("  v2  {}", story.v2_done);
     println!("  v3  {}", status.message.clone().unwrap_or_default());
+    let who = if args.blue_green { "the preview" } else { "the canary" };
     println!(
-        "      v2 ({}) kept serving, the canary was scaled down: nobody pressed a button.",
+        "      v2 ({}) kept serving, {who} was scaled down: nobody pressed a button.",
         status.stable_rs.clone().unwrap_or(v2)
     );
     if args.keep {
@@ -139,7 +168,7 @@ async fn apply(client: &kube::Client, manifests: &str) -> anyhow::Result<()> {
                 let r: Rollout = serde_json::from_value(value)?;
                 Api::<Rollout>::namespaced(client.clone(), NAMESPACE).create(&pp, &r).await?;
             }
-            other => bail!("examples/demo/canary.yaml: unexpected kind {other:?}"),
+            other => bail!("the demo's manifests: unexpected kind {other:?}"),
         }
     }
     Ok(())

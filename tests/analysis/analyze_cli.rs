@@ -96,6 +96,38 @@ async fn the_demo_promotes_a_good_version_and_rolls_a_bad_one_back_by_itself() {
     assert!(!text.contains('\x1b'), "no colour or cursor movement in a pipe");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_blue_green_demo_switches_only_to_a_preview_that_passed() {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_serin"));
+    cmd.args(["demo", "--blue-green"]);
+    let out = tokio::task::spawn_blocking(move || cmd.output()).await.expect("join").expect("run serin demo");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    let at = |needle: &str| text.find(needle).unwrap_or_else(|| panic!("{needle:?} missing from:\n{text}"));
+    let (v2, v3) = (at("▶ demo:v2"), at("▶ demo:v3"));
+    assert!(text[v2..v3].contains("Images:          demo:v2 (stable, active)"), "{text}");
+    assert!(
+        text[v2..v3]
+            .lines()
+            .any(|l| l.contains("-2-pre ") && l.contains("AnalysisRun") && l.contains("✔ Successful")),
+        "{text}"
+    );
+    let end = &text[v3..];
+    assert!(end.contains("Blue/green pre-promotion analysis phase error/failed"), "{end}");
+    // v3 was only ever the preview: every ReplicaSet shown active is v2's.
+    let v2_rs = end
+        .lines()
+        .find(|l| l.contains("ReplicaSet") && l.contains("stable,active"))
+        .and_then(|l| l.split_whitespace().find(|w| w.starts_with("demo-")))
+        .unwrap_or_else(|| panic!("no stable, active ReplicaSet: {end}"));
+    assert!(
+        end.lines().filter(|l| l.contains("ReplicaSet") && l.contains("active")).all(|l| l.contains(v2_rs)),
+        "{end}"
+    );
+    assert!(!end.contains("demo:v3 (active"), "{end}");
+    assert!(end.contains("the preview was scaled down: nobody pressed a button"), "{end}");
+}
+
 on_both_substrates! {
     async fn analyze_runs_a_job_metric_on_a_cluster_the_run_does_not_live_in(s: &Substrate) {
         // The run exists only on this machine: a Job it owned by reference would be garbage-collected by the
