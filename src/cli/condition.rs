@@ -5,14 +5,14 @@ use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The metric's successCondition, e.g. `result[0] >= 0.95`.
-    #[arg(long)]
+    /// The metric's successCondition, e.g. `result[0] >= 0.95` (one beginning with `-` is a condition too).
+    #[arg(long, allow_hyphen_values = true)]
     success: Option<String>,
     /// The metric's failureCondition.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     failure: Option<String>,
-    /// The measured value as JSON; bare NaN, Inf, +Inf and -Inf are accepted (e.g. `[0.97, NaN]`).
-    #[arg(long)]
+    /// The measured value as JSON; bare NaN, Inf, +Inf and -Inf are accepted (e.g. `[0.97, NaN]`, `-Inf`).
+    #[arg(long, allow_hyphen_values = true)]
     result: String,
 }
 

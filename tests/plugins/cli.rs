@@ -21,6 +21,9 @@ fn condition_prints_the_verdict_or_the_error() {
         (&["--success", "result[0] >= 0.95", "--result", "[0.97, NaN]"], "Successful\n", 0),
         (&["--success", "result > 1", "--failure", "result > 5", "--result", "7"], "Failed\n", 0),
         (&["--success", "result > 10", "--failure", "result < 5", "--result", "7"], "Inconclusive\n", 0),
+        // Values beginning with `-` are values, not flags.
+        (&["--success", "-result[0] < 0.5", "--result", "[0.97]"], "Successful\n", 0),
+        (&["--success", "result < 0", "--result", "-1"], "Successful\n", 0),
         (
             &["--success", "result > 1", "--result", "null"],
             "Error: could not evaluate successCondition \"result > 1\": metric result is nil or empty: no data returned from the metric provider\n",
