@@ -241,15 +241,40 @@ fn print_summary(status: &crate::api::analysis::AnalysisRunStatus) {
     }
 }
 
+/// `--arg NAME=VALUE`s; a name given twice is an error rather than a silent choice of one.
 fn parse_args(raw: &[String]) -> anyhow::Result<Vec<Argument>> {
-    raw.iter()
-        .map(|a| match a.split_once('=') {
-            Some((name, value)) if !name.is_empty() => {
-                Ok(Argument { name: name.to_string(), value: Some(value.to_string()), value_from: None })
-            }
-            _ => bail!("--arg {a:?}: expected NAME=VALUE"),
-        })
-        .collect()
+    let mut out: Vec<Argument> = Vec::new();
+    for a in raw {
+        let Some((name, value)) = a.split_once('=').filter(|(n, _)| !n.is_empty()) else {
+            bail!("--arg {a:?}: expected NAME=VALUE");
+        };
+        if out.iter().any(|x| x.name == name) {
+            bail!("--arg {name}: given more than once");
+        }
+        out.push(Argument { name: name.to_string(), value: Some(value.to_string()), value_from: None });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn arguments_are_name_value_pairs_given_once() {
+        let args = |v: &[&str]| super::parse_args(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        let ok = args(&["a=1", "b=x=y", "c="]).expect("valid");
+        let pairs: Vec<(String, Option<String>)> = ok.into_iter().map(|a| (a.name, a.value)).collect();
+        assert_eq!(
+            pairs,
+            [
+                ("a".into(), Some("1".into())),
+                ("b".into(), Some("x=y".into())),
+                ("c".into(), Some(String::new()))
+            ]
+        );
+        assert_eq!(args(&["a=1", "a=2"]).unwrap_err().to_string(), "--arg a: given more than once");
+        assert_eq!(args(&["=1"]).unwrap_err().to_string(), "--arg \"=1\": expected NAME=VALUE");
+        assert_eq!(args(&["x"]).unwrap_err().to_string(), "--arg \"x\": expected NAME=VALUE");
+    }
 }
 
 /// A uid for a run that exists only here. The `local-` prefix tells the job plugin not to make the run the owner
