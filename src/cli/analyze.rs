@@ -256,27 +256,6 @@ fn parse_args(raw: &[String]) -> anyhow::Result<Vec<Argument>> {
     Ok(out)
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn arguments_are_name_value_pairs_given_once() {
-        let args = |v: &[&str]| super::parse_args(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
-        let ok = args(&["a=1", "b=x=y", "c="]).expect("valid");
-        let pairs: Vec<(String, Option<String>)> = ok.into_iter().map(|a| (a.name, a.value)).collect();
-        assert_eq!(
-            pairs,
-            [
-                ("a".into(), Some("1".into())),
-                ("b".into(), Some("x=y".into())),
-                ("c".into(), Some(String::new()))
-            ]
-        );
-        assert_eq!(args(&["a=1", "a=2"]).unwrap_err().to_string(), "--arg a: given more than once");
-        assert_eq!(args(&["=1"]).unwrap_err().to_string(), "--arg \"=1\": expected NAME=VALUE");
-        assert_eq!(args(&["x"]).unwrap_err().to_string(), "--arg \"x\": expected NAME=VALUE");
-    }
-}
-
 /// A uid for a run that exists only here. The `local-` prefix tells the job plugin not to make the run the owner
 /// of its Jobs (`plugins/job/src/jobs.rs`, `LOCAL_UID_PREFIX`): on a cluster that reference would dangle and the
 /// garbage collector would delete the Job at once.
@@ -349,5 +328,26 @@ impl Templates {
 impl TemplateSource for Templates {
     async fn template(&self, r: &TemplateRef) -> Result<AnalysisTemplateSpec, String> {
         self.0.get(r).cloned().ok_or_else(|| format!("{r} is not in the file"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn arguments_are_name_value_pairs_given_once() {
+        let args = |v: &[&str]| super::parse_args(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        let ok = args(&["a=1", "b=x=y", "c="]).expect("valid");
+        let pairs: Vec<(String, Option<String>)> = ok.into_iter().map(|a| (a.name, a.value)).collect();
+        assert_eq!(
+            pairs,
+            [
+                ("a".into(), Some("1".into())),
+                ("b".into(), Some("x=y".into())),
+                ("c".into(), Some(String::new()))
+            ]
+        );
+        assert_eq!(args(&["a=1", "a=2"]).unwrap_err().to_string(), "--arg a: given more than once");
+        assert_eq!(args(&["=1"]).unwrap_err().to_string(), "--arg \"=1\": expected NAME=VALUE");
+        assert_eq!(args(&["x"]).unwrap_err().to_string(), "--arg \"x\": expected NAME=VALUE");
     }
 }
