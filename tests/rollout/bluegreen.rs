@@ -4,38 +4,13 @@
 //! fast rollback to a ReplicaSet still within it.
 
 use super::fixture::{
-    Env, HASH_LABEL, analysis_args, app, roles, run_kinds, service_pair, sizes, status_of, template,
+    Env, HASH_LABEL, analysis_args, app, blue_green_rollout, roles, run_kinds, sizes, status_of, template,
 };
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Service;
 use kube::api::Api;
 use serin::api::common::AnalysisPhase;
 use serin::api::rollout::{PauseReason, Rollout, RolloutPhase};
-
-/// A blue-green Rollout with its Services and the strategy lines given (indented under `blueGreen:`).
-fn rollout(name: &str, replicas: i32, strategy: &str) -> String {
-    let strategy: String = strategy.lines().map(|l| format!("      {l}\n")).collect();
-    format!(
-        r#"{}---
-apiVersion: argoproj.io/v1alpha1
-kind: Rollout
-metadata: {{name: {name}}}
-spec:
-  replicas: {replicas}
-  revisionHistoryLimit: 3
-  selector: {{matchLabels: {{app: {name}}}}}
-  template:
-    metadata: {{labels: {{app: {name}}}}}
-    spec:
-      containers: [{{name: app, image: "app:v1"}}]
-  strategy:
-    blueGreen:
-      activeService: {name}-active
-      previewService: {name}-preview
-{strategy}"#,
-        service_pair(name, "active", "preview")
-    )
-}
 
 /// The pod-template hash a Service selects.
 async fn selects(env: &Env<'_>, service: &str) -> String {
@@ -75,7 +50,7 @@ async fn updated(env: &Env<'_>, name: &str, v1: &str) -> (Rollout, String) {
 on_both_substrates! {
     async fn manual_promotion_switches_the_active_service_and_old_pods_wait_out_the_delay(s: &Substrate) {
         let env = Env::start(s).await;
-        env.apply(&rollout("manual", 2, "autoPromotionEnabled: false\nscaleDownDelaySeconds: 2")).await;
+        env.apply(&blue_green_rollout("manual", 2, "autoPromotionEnabled: false\nscaleDownDelaySeconds: 2")).await;
         let v1 = healthy_v1(&env, "manual").await;
         let (_, v2) = updated(&env, "manual", &v1).await;
 
@@ -108,8 +83,8 @@ on_both_substrates! {
         let env = Env::start(s).await;
         env.apply(&format!(
             "{}---\n{}",
-            rollout("delayed", 2, "autoPromotionSeconds: 2\nscaleDownDelaySeconds: 1"),
-            rollout("small", 3, "autoPromotionEnabled: false\npreviewReplicaCount: 1\nscaleDownDelaySeconds: 1")
+            blue_green_rollout("delayed", 2, "autoPromotionSeconds: 2\nscaleDownDelaySeconds: 1"),
+            blue_green_rollout("small", 3, "autoPromotionEnabled: false\npreviewReplicaCount: 1\nscaleDownDelaySeconds: 1")
         ))
         .await;
         let v1 = healthy_v1(&env, "delayed").await;
@@ -151,8 +126,8 @@ on_both_substrates! {
         env.apply(&format!(
             "{}---\n{}---\n{}",
             template("score", None),
-            rollout("pre-ok", 2, &analysis(&good.url)),
-            rollout("pre-bad", 2, &analysis(&bad.url))
+            blue_green_rollout("pre-ok", 2, &analysis(&good.url)),
+            blue_green_rollout("pre-bad", 2, &analysis(&bad.url))
         ))
         .await;
         let ok_v1 = healthy_v1(&env, "pre-ok").await;
@@ -190,7 +165,7 @@ on_both_substrates! {
             "postPromotionAnalysis:\n  templates: [{{templateName: score}}]\n  {}\nabortScaleDownDelaySeconds: 1",
             analysis_args(&bad.url).replace('\n', "\n  ")
         );
-        env.apply(&format!("{}---\n{}", template("score", None), rollout("post", 2, &strategy))).await;
+        env.apply(&format!("{}---\n{}", template("score", None), blue_green_rollout("post", 2, &strategy))).await;
         let v1 = healthy_v1(&env, "post").await;
         let (_, v2) = updated(&env, "post", &v1).await;
 
@@ -219,9 +194,9 @@ on_both_substrates! {
         let env = Env::start(s).await;
         env.apply(&format!(
             "{}---\n{}---\n{}",
-            rollout("abort", 2, "autoPromotionEnabled: false\nabortScaleDownDelaySeconds: 1"),
-            rollout("back", 2, "autoPromotionEnabled: false\nscaleDownDelaySeconds: 600"),
-            rollout("full", 2, "autoPromotionEnabled: false\npreviewReplicaCount: 1\nscaleDownDelaySeconds: 1")
+            blue_green_rollout("abort", 2, "autoPromotionEnabled: false\nabortScaleDownDelaySeconds: 1"),
+            blue_green_rollout("back", 2, "autoPromotionEnabled: false\nscaleDownDelaySeconds: 600"),
+            blue_green_rollout("full", 2, "autoPromotionEnabled: false\npreviewReplicaCount: 1\nscaleDownDelaySeconds: 1")
         ))
         .await;
         // `promote --full` skips the pause and the preview size: straight to v2.
@@ -268,7 +243,7 @@ on_both_substrates! {
 on_both_substrates! {
     async fn a_blue_green_update_has_upstreams_events_in_order(s: &Substrate) {
         let env = Env::start(s).await;
-        env.apply(&rollout("bgev", 2, "autoPromotionEnabled: false\nscaleDownDelaySeconds: 1")).await;
+        env.apply(&blue_green_rollout("bgev", 2, "autoPromotionEnabled: false\nscaleDownDelaySeconds: 1")).await;
         let h1 = healthy_v1(&env, "bgev").await;
         let (_, h2) = updated(&env, "bgev", &h1).await;
         env.wait("bgev", "paused", |ro, _| paused(ro)).await;
@@ -311,7 +286,7 @@ on_both_substrates! {
     async fn preview_and_active_pods_carry_their_roles_metadata(s: &Substrate) {
         let env = Env::start(s).await;
         let strategy = "previewMetadata: {labels: {role: preview}}\nactiveMetadata: {labels: {role: active}}\nautoPromotionEnabled: false\nscaleDownDelaySeconds: 600";
-        env.apply(&rollout("bgmd", 2, strategy)).await;
+        env.apply(&blue_green_rollout("bgmd", 2, strategy)).await;
         let v1 = healthy_v1(&env, "bgmd").await;
         let role = |h: &str, r: &str| (h.to_string(), r.to_string());
         crate::e2e::wait::eventually("the first version's pods labelled active", || async {

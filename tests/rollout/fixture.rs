@@ -406,3 +406,29 @@ pub async fn roles(env: &Env<'_>, app: &str) -> Vec<(String, String)> {
     out.sort();
     out
 }
+
+/// A blue-green Rollout of `replicas` pods running `app:v1` with its `<name>-active` / `<name>-preview`
+/// Services and the strategy lines given (indented under `blueGreen:`).
+pub fn blue_green_rollout(name: &str, replicas: i32, strategy: &str) -> String {
+    let strategy: String = strategy.lines().map(|l| format!("      {l}\n")).collect();
+    format!(
+        r#"{}---
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {{name: {name}}}
+spec:
+  replicas: {replicas}
+  revisionHistoryLimit: 3
+  selector: {{matchLabels: {{app: {name}}}}}
+  template:
+    metadata: {{labels: {{app: {name}}}}}
+    spec:
+      containers: [{{name: app, image: "app:v1"}}]
+  strategy:
+    blueGreen:
+      activeService: {name}-active
+      previewService: {name}-preview
+{strategy}"#,
+        service_pair(name, "active", "preview")
+    )
+}

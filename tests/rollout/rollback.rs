@@ -2,7 +2,7 @@
 //! back to a revision within the window is promoted at once, without its steps or its pause; one beyond the
 //! window goes through the update like any other.
 
-use super::fixture::{Env, canary_rollout, service_pair, services, status_of};
+use super::fixture::{Env, blue_green_rollout, canary_rollout, services, status_of};
 use serin::api::rollout::{PauseReason, Rollout, RolloutPhase};
 
 fn paused(ro: &Rollout) -> bool {
@@ -36,37 +36,14 @@ async fn promoted_to(env: &Env<'_>, name: &str, image: &str) -> String {
     }
 }
 
-fn blue_green(name: &str, strategy: &str) -> String {
-    let strategy: String = strategy.lines().map(|l| format!("      {l}\n")).collect();
-    format!(
-        r#"{}---
-apiVersion: argoproj.io/v1alpha1
-kind: Rollout
-metadata: {{name: {name}}}
-spec:
-  replicas: 2
-  rollbackWindow: {{revisions: 2}}
-  selector: {{matchLabels: {{app: {name}}}}}
-  template:
-    metadata: {{labels: {{app: {name}}}}}
-    spec:
-      containers: [{{name: app, image: "app:v1"}}]
-  strategy:
-    blueGreen:
-      activeService: {name}-active
-      previewService: {name}-preview
-{strategy}"#,
-        service_pair(name, "active", "preview")
-    )
-}
-
 on_both_substrates! {
     async fn a_rollback_within_the_window_skips_the_steps_and_one_beyond_it_does_not(s: &Substrate) {
         let env = Env::start(s).await;
         let canary = canary_rollout("rbw", 2, "app:v1", "steps:\n- setWeight: 50\n- pause: {}")
             .replace("  revisionHistoryLimit: 3\n", "  revisionHistoryLimit: 5\n  rollbackWindow: {revisions: 1}\n");
         assert!(canary.contains("rollbackWindow"), "{canary}");
-        env.apply(&format!("{}---\n{canary}---\n{}", services("rbw"), blue_green("bgrbw", "autoPromotionEnabled: false\nscaleDownDelaySeconds: 1"))).await;
+        env.apply(&format!("{}---\n{canary}---\n{}", services("rbw"), blue_green_rollout("bgrbw", 2, "autoPromotionEnabled: false\nscaleDownDelaySeconds: 1")
+            .replace("  revisionHistoryLimit: 3\n", "  revisionHistoryLimit: 3\n  rollbackWindow: {revisions: 2}\n"))).await;
         for name in ["rbw", "bgrbw"] {
             env.wait_healthy(name).await;
             promoted_to(&env, name, "app:v2").await;
