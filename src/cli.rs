@@ -71,6 +71,11 @@ enum Command {
     Rollouts(rollouts::Args),
 }
 
+/// serin's whole command line (for shell completion).
+pub(crate) fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}
+
 /// Parses the command line, runs the command and turns its outcome into an exit code.
 pub fn main() -> ExitCode {
     if let Some(name) = std::env::args().next().as_deref().and_then(rollouts::plugin_name) {

@@ -127,6 +127,11 @@ enum Verb {
     },
     /// Start the UI dashboard (not in serin yet).
     Dashboard,
+    /// Print a shell completion script, e.g. `source <(kubectl-argo-rollouts completion bash)`.
+    Completion {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -315,12 +320,23 @@ async fn execute(me: &str, flags: KubeFlags, verb: Verb) -> anyhow::Result<ExitC
         Verb::Dashboard => bail!(
             "the dashboard is not part of serin yet; `{me} get rollout NAME --watch` follows a rollout in the terminal"
         ),
+        Verb::Completion { shell } => {
+            use clap::CommandFactory;
+            // As a kubectl plugin, the plugin's own command line; otherwise all of serin's.
+            let (mut command, bin) = match plugin_name(me) {
+                Some(name) => (Cli::command(), name),
+                None => (super::command(), "serin"),
+            };
+            command = command.name(bin).bin_name(bin);
+            clap_complete::generate(*shell, &mut command, bin, &mut out);
+            return Ok(ExitCode::SUCCESS);
+        }
         _ => {}
     }
     let (client, ns) = connect(&flags).await?;
     let rollouts: Api<Rollout> = Api::namespaced(client.clone(), &ns);
     match verb {
-        Verb::Version { .. } | Verb::Dashboard => unreachable!("handled above"),
+        Verb::Version { .. } | Verb::Dashboard | Verb::Completion { .. } => unreachable!("handled above"),
         Verb::Promote { name, full } => {
             let ro = rollouts.get(&name).await.map_err(api_error(&ns))?;
             let patches = actions::promote(&ro, full);

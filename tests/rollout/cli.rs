@@ -193,6 +193,10 @@ on_both_substrates! {
         env.wait_healthy("plug").await;
         let out = kubectl(&["argo", "rollouts", "version", "--short"]).output().await.expect("kubectl");
         assert!(String::from_utf8_lossy(&out.stdout).starts_with("kubectl-argo-rollouts: serin v"), "{out:?}");
+        // Completion for the plugin's own command line, with its verbs.
+        let out = kubectl(&["argo", "rollouts", "completion", "bash"]).output().await.expect("kubectl");
+        let script = String::from_utf8_lossy(&out.stdout);
+        assert!(script.contains("-o default kubectl-argo-rollouts") && script.contains("promote"), "{script}");
         let out = kubectl(&["argo", "rollouts", "promote"]).output().await.expect("kubectl");
         assert_eq!(out.status.code(), Some(1), "a usage error exits 1, as upstream's plugin: {out:?}");
         env.stop().await;
