@@ -36,7 +36,7 @@ pub async fn run(
 ) {
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), &namespace);
     let mut state = Registrations {
-        catalog,
+        catalog: catalog.clone(),
         client,
         config_name,
         recorder,
@@ -46,6 +46,7 @@ pub async fn run(
         drop_ins: BTreeMap::new(),
         operator_names: BTreeSet::new(),
         drop_in_cap: None,
+        base_network: catalog_network(&catalog),
     };
     let mut stream = Box::pin(watcher(api, watcher::Config::default()).default_backoff());
     tokio::pin!(shutdown);
@@ -123,6 +124,12 @@ struct Registrations {
     operator_names: BTreeSet<String>,
     /// What drop-ins may be granted at most, when the operator's ConfigMap says.
     drop_in_cap: Option<Grants>,
+    /// The network policy the controller started with: in force whenever `serin-config` sets none.
+    base_network: crate::plugin::net::NetworkPolicy,
+}
+
+fn catalog_network(catalog: &Catalog) -> crate::plugin::net::NetworkPolicy {
+    catalog.registry().runtime().network().policy.clone()
 }
 
 impl Registrations {
@@ -161,7 +168,7 @@ impl Registrations {
         if source == self.config_name {
             self.operator_names.clear();
             self.drop_in_cap = None;
-            let _ = self.catalog.registry().runtime().set_network_policy(Default::default());
+            let _ = self.catalog.registry().runtime().set_network_policy(self.base_network.clone());
         }
     }
 
@@ -176,7 +183,7 @@ impl Registrations {
     async fn apply_config(&mut self, cm: &ConfigMap) {
         let data = cm.data.clone().unwrap_or_default();
         let mut problems = Vec::new();
-        match parse_network(&data) {
+        match parse_network(&data).map(|p| p.unwrap_or_else(|| self.base_network.clone())) {
             Ok(policy) => {
                 if let Err(e) = self.catalog.registry().runtime().set_network_policy(policy) {
                     problems.push(format!("{NETWORK_KEY}: {e}"));

@@ -205,9 +205,9 @@ pub struct NetworkSpec {
     pub ca_bundle_file: Option<String>,
 }
 
-/// The network policy `serin-config` sets (the default when it sets none); an error names the field.
-pub fn parse_network(data: &BTreeMap<String, String>) -> Result<NetworkPolicy, String> {
-    let Some(text) = data.get(NETWORK_KEY) else { return Ok(NetworkPolicy::default()) };
+/// The network policy `serin-config` sets (`None` when it sets none); an error names the field.
+pub fn parse_network(data: &BTreeMap<String, String>) -> Result<Option<NetworkPolicy>, String> {
+    let Some(text) = data.get(NETWORK_KEY) else { return Ok(None) };
     let spec: NetworkSpec = serde_saphyr::from_str(text).map_err(|e| format!("{NETWORK_KEY}: {e}"))?;
     let mut policy = NetworkPolicy::default();
     for c in &spec.allow_cidrs {
@@ -228,7 +228,7 @@ pub fn parse_network(data: &BTreeMap<String, String>) -> Result<NetworkPolicy, S
         let pem = std::fs::read(path).map_err(|e| format!("{what}: cannot read {path}: {e}"))?;
         policy.ca_bundle.extend(parse_ca_bundle(&pem, &what)?);
     }
-    Ok(policy)
+    Ok(Some(policy))
 }
 
 /// What `serin-config` lets drop-ins be granted: `None` when it does not cap them.
@@ -379,11 +379,12 @@ pub async fn apply_config_yaml(catalog: &Catalog, yaml: &str, kube: Option<&kube
     let data = cm.data.unwrap_or_default();
     let (entries, mut problems) = parse_config(&data);
     match parse_network(&data) {
-        Ok(policy) => {
+        Ok(Some(policy)) => {
             if let Err(e) = catalog.registry().runtime().set_network_policy(policy) {
                 problems.push(format!("{NETWORK_KEY}: {e}"));
             }
         }
+        Ok(None) => {}
         Err(e) => problems.push(e),
     }
     for (kind, entry) in entries {

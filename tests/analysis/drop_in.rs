@@ -270,6 +270,54 @@ metrics:
     }
 }
 
+on_both_substrates! {
+    async fn the_controllers_own_network_policy_holds_unless_serin_config_sets_one(s: &Substrate) {
+        let mut options = serin::controller::Options {
+            namespace: Some(s.namespace.clone()),
+            plugin_namespace: s.namespace.clone(),
+            health_addr: Some("127.0.0.1:0".parse().expect("addr")),
+            ..serin::controller::Options::default()
+        };
+        let base = serin::plugin::net::Cidr::parse("10.20.0.0/16").expect("cidr");
+        options.runtime.network.allow_cidrs = vec![base];
+        let controller = serin::controller::Controller::start(s.client.clone(), options).await.expect("controller");
+        controller.ready().await;
+        let policy = || controller.catalog().registry().runtime().network().policy.allow_cidrs.clone();
+        assert_eq!(policy(), [base], "no serin-config: the controller's own policy");
+        let cms: Api<ConfigMap> = Api::namespaced(s.client.clone(), &s.namespace);
+        let constant = std::path::PathBuf::from(env!("SERIN_TEST_PLUGIN_DIR")).join("constant.wasm");
+        let registered = format!("- name: acme/measure\n  location: file://{}\n", constant.display());
+        cms.create(&PostParams::default(), &operator_config(&s.namespace, &[("metricProviderPlugins", registered)]))
+            .await
+            .expect("serin-config");
+        let catalog = controller.catalog().clone();
+        crate::harness::wait_for(std::time::Duration::from_secs(60), || {
+            let seen = catalog.entries().contains_key("acme/measure");
+            async move { seen }
+        })
+        .await
+        .expect("serin-config applied");
+        assert_eq!(policy(), [base], "a serin-config without pluginNetwork leaves it");
+        let with_network = operator_config(&s.namespace, &[("pluginNetwork", "allowCIDRs: [\"10.30.0.0/16\"]\n".to_string())]);
+        cms.replace("serin-config", &PostParams::default(), &with_network).await.expect("pluginNetwork");
+        let want = serin::plugin::net::Cidr::parse("10.30.0.0/16").expect("cidr");
+        crate::harness::wait_for(std::time::Duration::from_secs(60), || {
+            let now = controller.catalog().registry().runtime().network().policy.allow_cidrs.clone();
+            async move { now == [want] }
+        })
+        .await
+        .expect("pluginNetwork applied");
+        cms.delete("serin-config", &DeleteParams::default()).await.expect("delete");
+        crate::harness::wait_for(std::time::Duration::from_secs(60), || {
+            let now = controller.catalog().registry().runtime().network().policy.allow_cidrs.clone();
+            async move { now == [base] }
+        })
+        .await
+        .expect("back to the controller's own policy once serin-config is gone");
+        controller.shutdown().await;
+    }
+}
+
 async fn wait_registered(env: &Env, name: &str, cond: impl Fn(&serin::plugin::catalog::Entry) -> bool) {
     let catalog = env.controller.catalog().clone();
     let ok = crate::harness::wait_for(std::time::Duration::from_secs(60), || {
