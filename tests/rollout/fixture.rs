@@ -267,10 +267,10 @@ spec:
     )
 }
 
-/// A canary Rollout of `replicas` pods running `image`, with the strategy lines given (indented under
-/// `canary:`) and the stable/canary Services of [`services`].
-pub fn canary_rollout(name: &str, replicas: i32, image: &str, strategy: &str) -> String {
-    let strategy: String = strategy.lines().map(|l| format!("      {l}\n")).collect();
+/// A Rollout of `replicas` pods labelled `app=<name>` running `image`, with `strategy` (lines indented under
+/// `strategy:`).
+fn rollout_manifest(name: &str, replicas: i32, image: &str, strategy: &str) -> String {
+    let strategy: String = strategy.lines().map(|l| format!("    {l}\n")).collect();
     format!(
         r#"
 apiVersion: argoproj.io/v1alpha1
@@ -285,11 +285,23 @@ spec:
     spec:
       containers: [{{name: app, image: "{image}"}}]
   strategy:
-    canary:
-      stableService: {name}-stable
-      canaryService: {name}-canary
 {strategy}"#
     )
+}
+
+/// `lines`, each indented by two spaces.
+fn indented(lines: &str) -> String {
+    lines.lines().map(|l| format!("  {l}\n")).collect()
+}
+
+/// A canary Rollout of `replicas` pods running `image`, with the strategy lines given (indented under
+/// `canary:`) and the stable/canary Services of [`services`].
+pub fn canary_rollout(name: &str, replicas: i32, image: &str, strategy: &str) -> String {
+    let canary = format!(
+        "canary:\n  stableService: {name}-stable\n  canaryService: {name}-canary\n{}",
+        indented(strategy)
+    );
+    rollout_manifest(name, replicas, image, &canary)
 }
 
 /// Counts of the Rollout's AnalysisRuns by `rollout-type`.
@@ -410,25 +422,13 @@ pub async fn roles(env: &Env<'_>, app: &str) -> Vec<(String, String)> {
 /// A blue-green Rollout of `replicas` pods running `app:v1` with its `<name>-active` / `<name>-preview`
 /// Services and the strategy lines given (indented under `blueGreen:`).
 pub fn blue_green_rollout(name: &str, replicas: i32, strategy: &str) -> String {
-    let strategy: String = strategy.lines().map(|l| format!("      {l}\n")).collect();
+    let blue_green = format!(
+        "blueGreen:\n  activeService: {name}-active\n  previewService: {name}-preview\n{}",
+        indented(strategy)
+    );
     format!(
-        r#"{}---
-apiVersion: argoproj.io/v1alpha1
-kind: Rollout
-metadata: {{name: {name}}}
-spec:
-  replicas: {replicas}
-  revisionHistoryLimit: 3
-  selector: {{matchLabels: {{app: {name}}}}}
-  template:
-    metadata: {{labels: {{app: {name}}}}}
-    spec:
-      containers: [{{name: app, image: "app:v1"}}]
-  strategy:
-    blueGreen:
-      activeService: {name}-active
-      previewService: {name}-preview
-{strategy}"#,
-        service_pair(name, "active", "preview")
+        "{}---{}",
+        service_pair(name, "active", "preview"),
+        rollout_manifest(name, replicas, "app:v1", &blue_green)
     )
 }
