@@ -336,7 +336,7 @@ impl Engine {
                     }
                     Ok(Err(e)) => {
                         m.phase = AnalysisPhase::Error;
-                        m.message = Some(e);
+                        m.message = Some(observation.explain(e));
                     }
                     Err(e) => {
                         m.phase = AnalysisPhase::Error;

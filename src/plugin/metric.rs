@@ -74,6 +74,19 @@ impl Observation {
         }
     }
 
+    /// An error judging this observation's value, with the provider's `hint` about the value when it gave one
+    /// (e.g. the web provider's "the response body is not JSON").
+    pub fn explain(&self, error: String) -> String {
+        let hint = match self {
+            Observation::Judge { metadata, .. } => metadata.iter().find(|(k, _)| k == "hint").map(|(_, v)| v),
+            _ => None,
+        };
+        match hint {
+            Some(hint) => format!("{error} ({hint})"),
+            None => error,
+        }
+    }
+
     fn size(&self) -> usize {
         let pairs = |m: &[(String, String)]| m.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
         let opt = |s: &Option<String>| s.as_ref().map_or(0, String::len);

@@ -25,6 +25,11 @@ async fn server() -> String {
             tokio::time::sleep(std::time::Duration::from_secs(30)).await;
             "late"
         }))
+        // Headers and the start of a JSON body, then nothing more.
+        .route("/stall", get(|| async {
+            let start = futures::stream::once(async { Ok::<_, std::convert::Infallible>(bytes::Bytes::from("{\"rate\": ")) });
+            axum::body::Body::from_stream(futures::StreamExt::chain(start, futures::stream::pending()))
+        }))
         .route("/moved", get(|| async { Redirect::temporary("/status") }))
         .route("/token", post(|h: HeaderMap, body: String| async move {
             let basic = h.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
@@ -154,12 +159,38 @@ async fn a_body_that_is_not_json_is_the_value_itself() {
 }
 
 #[tokio::test]
-async fn timeout_seconds_bounds_the_request() {
+async fn a_body_that_is_not_json_carries_a_hint_for_conditions_written_for_json() {
     let base = server().await;
-    let e = error(
-        web(&granted(&base), serde_json::json!({"url": format!("{base}/slow"), "timeoutSeconds": 1})).await,
-    );
-    assert!(e.contains("Client.Timeout exceeded"), "{e}");
+    let out = web(&granted(&base), serde_json::json!({"url": format!("{base}/text")})).await.expect("observation");
+    let Observation::Judge { metadata, .. } = &out else { panic!("expected a value to judge, got {out:?}") };
+    let hint = metadata.iter().find(|(k, _)| k == "hint").map(|(_, v)| v.as_str()).unwrap_or_default();
+    assert!(hint.starts_with("the response body is not JSON ("), "{metadata:?}");
+    assert!(hint.ends_with("so result is the body as a string"), "{hint}");
+    assert_eq!(out.explain("cannot evaluate".into()), format!("cannot evaluate ({hint})"));
+    // A JSON body has no hint.
+    let out = web(&granted(&base), serde_json::json!({"url": format!("{base}/status")})).await.expect("observation");
+    assert_eq!(out.explain("e".into()), "e");
+}
+
+/// `timeoutSeconds` bounds the whole exchange, as Go's `Client.Timeout`: a server that never answers, or one that
+/// stalls in the middle of its body, gives Go's timeout message on every measurement.
+#[tokio::test]
+async fn timeout_seconds_bounds_the_request_body_included() {
+    let base = server().await;
+    let cases = [
+        ("/slow", format!("Get \"{base}/slow\": context deadline exceeded (Client.Timeout exceeded while awaiting headers)")),
+        ("/stall", "Received no bytes in response: context deadline exceeded (Client.Timeout or context cancellation while reading body)".to_string()),
+    ];
+    for (path, want) in cases {
+        // Were the plugin's own deadline to end the call first, it would be a CallError, not this measurement.
+        for attempt in 0..3 {
+            let e = error(
+                web(&granted(&base), serde_json::json!({"url": format!("{base}{path}"), "timeoutSeconds": 1}))
+                    .await,
+            );
+            assert_eq!(e, want, "{path}, measurement {attempt}");
+        }
+    }
 }
 
 #[tokio::test]

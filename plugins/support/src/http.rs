@@ -5,7 +5,7 @@
 use wasip2::clocks::monotonic_clock;
 use wasip2::http::outgoing_handler;
 use wasip2::http::types::{
-    ErrorCode, Fields, IncomingBody, Method, OutgoingBody, OutgoingRequest, RequestOptions, Scheme,
+    ErrorCode, Fields, IncomingBody, IncomingResponse, Method, OutgoingBody, OutgoingRequest, RequestOptions, Scheme,
 };
 use wasip2::io::poll;
 use wasip2::io::streams::StreamError;
@@ -33,14 +33,39 @@ pub struct Response {
 pub const MAX_BODY: usize = 16 * 1024 * 1024;
 const MAX_REDIRECTS: usize = 10;
 
-/// Sends `req`, following redirects as Go's client does. Errors read like Go's: `Get "URL": cause`.
-pub fn send(req: &Request) -> Result<Response, String> {
+/// Why a request failed. Like Go's `client.Do` and the body read after it, the two are told apart: a failure
+/// before the response reads `Get "URL": cause`; one while reading its body is the cause alone.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Error {
+    Request(String),
+    Body(String),
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Request(m) | Error::Body(m) => f.write_str(m),
+        }
+    }
+}
+
+impl From<Error> for String {
+    fn from(e: Error) -> String {
+        e.to_string()
+    }
+}
+
+/// Sends `req`, following redirects as Go's client does.
+pub fn send(req: &Request) -> Result<Response, Error> {
     let deadline = monotonic_clock::now().saturating_add(req.timeout.as_nanos() as u64);
     let mut current = req.clone();
     let first_host = Url::parse(&req.url).map(|u| u.host).unwrap_or_default();
     for _ in 0..=MAX_REDIRECTS {
-        let url = Url::parse(&current.url).map_err(|e| go_err(&current, &e))?;
-        let resp = send_once(&current, &url, deadline).map_err(|e| go_err(&current, &e))?;
+        let url = Url::parse(&current.url).map_err(|e| Error::Request(go_err(&current, &e)))?;
+        let resp = send_once(&current, &url, deadline).map_err(|e| match e {
+            Error::Request(cause) => Error::Request(go_err(&current, &cause)),
+            body => body,
+        })?;
         let location = resp.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("location"));
         let (301 | 302 | 303 | 307 | 308, Some((_, location))) = (resp.status, location) else {
             return Ok(resp);
@@ -60,7 +85,7 @@ pub fn send(req: &Request) -> Result<Response, String> {
         }
         current.url = next;
     }
-    Err(go_err(&current, "stopped after 10 redirects"))
+    Err(Error::Request(go_err(&current, "stopped after 10 redirects")))
 }
 
 fn go_err(req: &Request, cause: &str) -> String {
@@ -74,7 +99,27 @@ fn go_err(req: &Request, cause: &str) -> String {
     format!("{method} \"{}\": {cause}", req.url)
 }
 
-fn send_once(req: &Request, url: &Url, deadline: u64) -> Result<Response, String> {
+fn send_once(req: &Request, url: &Url, deadline: u64) -> Result<Response, Error> {
+    send_request(req, url, deadline).map_err(Error::Request)?.finish(deadline)
+}
+
+/// A response whose headers have arrived.
+struct Pending {
+    status: u16,
+    headers: Vec<(String, String)>,
+    incoming: IncomingBody,
+    /// Outlives its body (fields drop in order).
+    _response: IncomingResponse,
+}
+
+impl Pending {
+    fn finish(self, deadline: u64) -> Result<Response, Error> {
+        let body = read_body(&self.incoming, deadline).map_err(Error::Body)?;
+        Ok(Response { status: self.status, headers: self.headers, body })
+    }
+}
+
+fn send_request(req: &Request, url: &Url, deadline: u64) -> Result<Pending, String> {
     let mut header_list: Vec<(String, Vec<u8>)> =
         req.headers.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.clone().into_bytes())).collect();
     if let Some(auth) = &url.basic_auth {
@@ -118,38 +163,52 @@ fn send_once(req: &Request, url: &Url, deadline: u64) -> Result<Response, String
     let future = outgoing_handler::handle(request, Some(options)).map_err(describe)?;
     OutgoingBody::finish(body, None).map_err(describe)?;
 
-    let timer = monotonic_clock::subscribe_instant(deadline);
+    // Wait for the headers or the deadline, whichever comes first. `get` hands the response over once, so it is
+    // only called when the future is ready.
     let ready = future.subscribe();
-    loop {
-        if let Some(result) = future.get() {
-            let response = result.map_err(|()| "response already taken".to_string())?.map_err(describe)?;
-            let status = response.status();
-            let headers = response
-                .headers()
-                .entries()
-                .into_iter()
-                .map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned()))
-                .collect();
-            let incoming = response.consume().map_err(|()| "response body unavailable".to_string())?;
-            let body = read_body(&incoming, deadline)?;
-            drop(incoming);
-            return Ok(Response { status, headers, body });
-        }
-        let which = poll::poll(&[&ready, &timer]);
-        if which.contains(&1) && future.get().is_none() {
+    let timer = monotonic_clock::subscribe_instant(deadline);
+    while !ready.ready() {
+        if poll::poll(&[&ready, &timer]).contains(&1) && !ready.ready() {
             return Err("context deadline exceeded (Client.Timeout exceeded while awaiting headers)".into());
         }
     }
+    let Some(result) = future.get() else {
+        return Err("response not ready".into());
+    };
+    let response = match result.map_err(|()| "response already taken".to_string())? {
+        Ok(r) => r,
+        // A host's own first-byte or connect timeout at the deadline reads as Go's client timeout.
+        Err(ErrorCode::ConnectionReadTimeout | ErrorCode::ConnectionTimeout)
+            if monotonic_clock::now() >= deadline =>
+        {
+            return Err("context deadline exceeded (Client.Timeout exceeded while awaiting headers)".into());
+        }
+        Err(e) => return Err(describe(e)),
+    };
+    let status = response.status();
+    let headers = response
+        .headers()
+        .entries()
+        .into_iter()
+        .map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned()))
+        .collect();
+    let incoming = response.consume().map_err(|()| "response body unavailable".to_string())?;
+    Ok(Pending { status, headers, incoming, _response: response })
 }
 
+/// Reads the whole body, never blocking past `deadline`: a server that stalls mid-body times out like one that
+/// never answers.
 fn read_body(incoming: &IncomingBody, deadline: u64) -> Result<Vec<u8>, String> {
+    const TIMEOUT: &str = "context deadline exceeded (Client.Timeout or context cancellation while reading body)";
     let stream = incoming.stream().map_err(|()| "response body stream unavailable".to_string())?;
+    let readable = stream.subscribe();
+    let timer = monotonic_clock::subscribe_instant(deadline);
     let mut body = Vec::new();
     loop {
-        if monotonic_clock::now() > deadline {
-            return Err("context deadline exceeded (Client.Timeout exceeded while reading body)".into());
+        if !readable.ready() && poll::poll(&[&readable, &timer]).contains(&1) && !readable.ready() {
+            return Err(TIMEOUT.into());
         }
-        match stream.blocking_read(64 * 1024) {
+        match stream.read(64 * 1024) {
             Ok(chunk) => {
                 body.extend_from_slice(&chunk);
                 if body.len() > MAX_BODY {

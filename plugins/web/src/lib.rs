@@ -109,20 +109,29 @@ fn measure(config: &str) -> Result<Observation, String> {
         headers.push(("Authorization".into(), format!("Bearer {token}")));
     }
 
-    let response = http::send(&http::Request { method, url: cfg.url.clone(), headers, body, timeout })?;
+    let response = match http::send(&http::Request { method, url: cfg.url.clone(), headers, body, timeout }) {
+        Ok(r) => r,
+        // As upstream, which reads the body after `client.Do` returned.
+        Err(http::Error::Body(cause)) => return Err(format!("Received no bytes in response: {cause}")),
+        Err(e) => return Err(e.into()),
+    };
     if !(200..300).contains(&response.status) {
         return Err(format!("received non 2xx response code: {}", response.status));
     }
     let data: serde_json::Value = match serde_json::from_slice(&response.body) {
         Ok(v) => v,
         // As upstream: a body that is not JSON is the value itself, whatever `jsonPath` says, recorded as it
-        // came (not JSON-quoted). Unlike upstream, the conditions then judge it.
-        Err(_) => {
+        // came (not JSON-quoted). Unlike upstream, the conditions then judge it; the hint tells a condition
+        // written for JSON why it cannot evaluate.
+        Err(e) => {
             let text = String::from_utf8_lossy(&response.body).into_owned();
             return Ok(Observation::Judge(Judged {
                 result: Value { nodes: vec![ValueNode::Text(text.clone())] },
                 display: Some(text),
-                metadata: Vec::new(),
+                metadata: vec![(
+                    "hint".into(),
+                    format!("the response body is not JSON ({e}), so result is the body as a string"),
+                )],
             }));
         }
     };

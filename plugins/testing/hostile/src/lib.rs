@@ -121,7 +121,7 @@ impl Guest for Hostile {
                     Ok(r) => {
                         decided(format!("status {} body {}", r.status, String::from_utf8_lossy(&r.body)))
                     }
-                    Err(e) => Observation::Error(e),
+                    Err(e) => Observation::Error(e.into()),
                 }
             }
             "resources" => {
