@@ -128,6 +128,7 @@ impl Plugin {
         match e.downcast_ref::<Trap>() {
             Some(Trap::Interrupt) => CallError::Timeout { plugin, deadline: limits.deadline },
             Some(Trap::StackOverflow) => CallError::StackOverflow { plugin },
+            _ if let Some(message) = state.panic_message() => CallError::Panic { plugin, message },
             Some(trap) => {
                 let message = match state.stderr_tail() {
                     Some(stderr) => format!("{trap}: {stderr}"),

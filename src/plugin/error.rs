@@ -20,6 +20,9 @@ pub enum CallError {
     StackOverflow { plugin: String },
     #[error("plugin {plugin} trapped: {message}")]
     Trap { plugin: String, message: String },
+    /// The plugin's own code gave up (a Rust or Go panic): `message` is what it said, and where.
+    #[error("plugin {plugin} panicked: {message}")]
+    Panic { plugin: String, message: String },
     #[error("plugin {plugin} returned {size} bytes, more than its output limit of {limit} bytes")]
     OutputTooLarge { plugin: String, size: usize, limit: usize },
     #[error("plugin {plugin} returned malformed output: {message}")]
@@ -41,6 +44,7 @@ impl CallError {
             CallError::MemoryExceeded { .. } => "memory",
             CallError::StackOverflow { .. } => "stack",
             CallError::Trap { .. } => "trap",
+            CallError::Panic { .. } => "panic",
             CallError::OutputTooLarge { .. } => "output",
             CallError::BadOutput { .. } => "bad-output",
             CallError::Denied { .. } => "denied",

@@ -161,6 +161,11 @@ impl CallState {
         }
     }
 
+    /// What a panicking plugin said, if its stderr ends with a Rust or Go panic report.
+    pub(crate) fn panic_message(&self) -> Option<String> {
+        panic_report(&String::from_utf8_lossy(&self.stderr.contents()))
+    }
+
     /// The last line the plugin wrote to stderr, if any (a panic message, typically).
     pub(crate) fn stderr_tail(&self) -> Option<String> {
         let bytes = self.stderr.contents();
@@ -223,5 +228,83 @@ impl wasmtime::ResourceLimiter for Limiter {
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
         Ok(desired <= 1_000_000)
+    }
+}
+
+/// The message and place of the last panic report in a plugin's stderr: Rust's
+/// `thread '…' panicked at FILE:LINE:COL:` followed by the message (older toolchains put the message on the same
+/// line, quoted), or Go's `panic: MESSAGE` followed by the goroutine trace.
+fn panic_report(stderr: &str) -> Option<String> {
+    let lines: Vec<&str> = stderr.lines().collect();
+    // `thread 'NAME' panicked at …`, or `thread 'NAME' (ID) panicked at …` on newer toolchains.
+    let rust = lines.iter().rposition(|l| l.starts_with("thread '") && l.contains(" panicked at "));
+    if let Some(at) = rust {
+        let head = lines[at].split_once(" panicked at ").map_or("", |(_, rest)| rest);
+        // `FILE:LINE:COL:` then the message on the following lines, up to the backtrace note.
+        if let Some(place) = head.strip_suffix(':') {
+            let message: Vec<&str> = lines[at + 1..]
+                .iter()
+                .take_while(|l| !l.starts_with("note: run with `RUST_BACKTRACE"))
+                .map(|l| l.trim())
+                .filter(|l| !l.is_empty())
+                .collect();
+            let message = if message.is_empty() { "(no message)".to_string() } else { message.join(" ") };
+            return Some(format!("{message} (at {place})"));
+        }
+        // Older form: `'MESSAGE', FILE:LINE:COL`.
+        if let Some((message, place)) = head.rsplit_once("', ") {
+            return Some(format!("{} (at {place})", message.trim_start_matches('\'')));
+        }
+        return Some(head.to_string());
+    }
+    let go = lines.iter().rposition(|l| l.starts_with("panic: "))?;
+    let message = lines[go].trim_start_matches("panic: ").trim();
+    // The first frame of the panicking goroutine names the function, the line after it the place.
+    let place = lines[go + 1..]
+        .iter()
+        .skip_while(|l| !l.starts_with("goroutine "))
+        .nth(2)
+        .map(|l| l.trim().split(' ').next().unwrap_or("").to_string())
+        .filter(|p| !p.is_empty());
+    Some(match place {
+        Some(place) => format!("{message} (at {place})"),
+        None => message.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::panic_report;
+
+    #[test]
+    fn panic_reports_of_rust_and_go_read_as_one_line() {
+        let cases: &[(&str, Option<&str>)] = &[
+            (
+                "thread '<unnamed>' panicked at src/lib.rs:109:25:\nhostile plugin panics on purpose\nnote: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n",
+                Some("hostile plugin panics on purpose (at src/lib.rs:109:25)"),
+            ),
+            (
+                "thread '<unnamed>' (1) panicked at testing/hostile/src/lib.rs:109:24:\nmessage\n",
+                Some("message (at testing/hostile/src/lib.rs:109:24)"),
+            ),
+            (
+                "thread 'main' panicked at src/a.rs:1:2:\nline one\nline two\n",
+                Some("line one line two (at src/a.rs:1:2)"),
+            ),
+            (
+                "thread 'main' panicked at 'index out of bounds', src/a.rs:3:4\n",
+                Some("index out of bounds (at src/a.rs:3:4)"),
+            ),
+            (
+                "log line\npanic: runtime error: index out of range [3] with length 3\n\ngoroutine 1 [running]:\nmain.measure(...)\n\t/src/main.go:12 +0x2\n",
+                Some("runtime error: index out of range [3] with length 3 (at /src/main.go:12)"),
+            ),
+            ("panic: boom\n", Some("boom")),
+            ("just a log line\n", None),
+            ("", None),
+        ];
+        for (stderr, want) in cases {
+            assert_eq!(panic_report(stderr).as_deref(), *want, "{stderr:?}");
+        }
     }
 }

@@ -92,8 +92,11 @@ async fn overflowing_the_guests_own_stack_in_linear_memory_is_a_trap() {
 async fn panic_is_reported_with_the_plugins_message() {
     let out = hostile("panic", &limits(10_000)).await;
     match out {
-        Err(CallError::Trap { message, .. }) => {
-            assert!(message.contains("hostile plugin panics on purpose"), "{message}")
+        Err(e @ CallError::Panic { .. }) => {
+            let text = e.to_string();
+            assert!(text.contains("panicked: hostile plugin panics on purpose (at "), "{text}");
+            assert!(text.contains("lib.rs:") && text.ends_with(')'), "{text}");
+            assert!(!text.contains("RUST_BACKTRACE") && !text.contains("thread '"), "{text}");
         }
         other => panic!("expected a trap, got {other:?}"),
     }
