@@ -59,7 +59,8 @@ const MAX_DEPTH: usize = 10;
 /// Loads `roots` and every template they reference, depth first, each before the ones it references; then, as
 /// upstream's `FlattenTemplates` orders them, all AnalysisTemplates before all ClusterAnalysisTemplates. A
 /// template reached twice is included once (upstream would include it twice and then fail on its duplicate
-/// metric names).
+/// metric names); one that references itself, directly or through others, is refused with the cycle named
+/// (upstream would recurse without end).
 pub async fn flatten(
     source: &impl TemplateSource,
     roots: &[TemplateRef],
@@ -67,22 +68,29 @@ pub async fn flatten(
     let mut seen = BTreeSet::new();
     let mut out = Vec::new();
     let mut cluster = Vec::new();
-    let mut stack: Vec<(TemplateRef, usize)> = roots.iter().rev().map(|r| (r.clone(), 0)).collect();
-    while let Some((r, depth)) = stack.pop() {
-        if depth > MAX_DEPTH {
+    // Each entry carries the references that led to it.
+    let mut stack: Vec<(TemplateRef, Vec<TemplateRef>)> = roots.iter().rev().map(|r| (r.clone(), Vec::new())).collect();
+    while let Some((r, path)) = stack.pop() {
+        if let Some(start) = path.iter().position(|p| *p == r) {
+            let cycle: Vec<String> = path[start..].iter().chain([&r]).map(ToString::to_string).collect();
+            return Err(format!("templates reference each other in a cycle: {}", cycle.join(" → ")));
+        }
+        if path.len() > MAX_DEPTH {
             return Err(format!("templates nest deeper than {MAX_DEPTH} levels at {r}"));
         }
         if !seen.insert(r.clone()) {
             continue;
         }
         let spec = source.template(&r).await?;
+        let mut below = path.clone();
+        below.push(r.clone());
         for child in spec.templates.iter().flatten().rev() {
             let name = child.template_name.clone().unwrap_or_default();
             if name.is_empty() {
                 return Err(format!("{r} references a template without a templateName"));
             }
-            stack
-                .push((TemplateRef { name, cluster_scope: child.cluster_scope.unwrap_or(false) }, depth + 1));
+            let child = TemplateRef { name, cluster_scope: child.cluster_scope.unwrap_or(false) };
+            stack.push((child, below.clone()));
         }
         if r.cluster_scope { cluster.push(spec) } else { out.push(spec) }
     }
@@ -228,6 +236,33 @@ mod tests {
             flatten(&files, &[named("missing", true)]).await.unwrap_err(),
             "ClusterAnalysisTemplate \"missing\" not found"
         );
+    }
+
+    #[tokio::test]
+    async fn a_cycle_of_references_is_refused_with_the_cycle_named() {
+        let files = Files(BTreeMap::from([
+            (named("root", false), template(&["a"], &[], &[("b", false)])),
+            (named("b", false), template(&[], &[], &[("c", true)])),
+            (named("c", true), template(&[], &[], &[("b", false)])),
+            (named("self", false), template(&[], &[], &[("self", false)])),
+            // A diamond is not a cycle: d is reached twice and included once.
+            (named("top", false), template(&[], &[], &[("left", false), ("right", false)])),
+            (named("left", false), template(&["l"], &[], &[("d", false)])),
+            (named("right", false), template(&["r"], &[], &[("d", false)])),
+            (named("d", false), template(&["d"], &[], &[])),
+        ]));
+        assert_eq!(
+            flatten(&files, &[named("root", false)]).await.unwrap_err(),
+            "templates reference each other in a cycle: AnalysisTemplate \"b\" → ClusterAnalysisTemplate \"c\" → AnalysisTemplate \"b\""
+        );
+        assert_eq!(
+            flatten(&files, &[named("self", false)]).await.unwrap_err(),
+            "templates reference each other in a cycle: AnalysisTemplate \"self\" → AnalysisTemplate \"self\""
+        );
+        let flat = flatten(&files, &[named("top", false)]).await.expect("a diamond flattens");
+        let spec = merge(&flat, &[]).expect("merge");
+        let metrics: Vec<&str> = spec.metrics.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(metrics, ["l", "d", "r"]);
     }
 
     #[test]
