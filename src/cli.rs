@@ -40,6 +40,8 @@ enum Command {
     #[command(subcommand)]
     Plugin(plugin::Command),
     /// Judge a result with a success / failure condition pair, as an AnalysisRun would.
+    ///
+    /// Exit status: 0 Successful, 1 Failed, 2 Error, 3 Inconclusive; 64 for usage errors.
     Condition(condition::Args),
     /// Deploy → observe → decide on this machine: embedded cluster, controller, an app, a live analysis.
     Demo(demo::Args),
@@ -133,6 +135,19 @@ pub(crate) fn quiet_on_closed_pipe() {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+}
+
+/// The exit status of a command that judges something (`condition`, `plugin run`, `analyze`): the same verdict
+/// exits the same way in each. Usage errors are 64 and an interrupted `analyze` 130, as everywhere.
+pub(crate) fn verdict_exit(phase: &str) -> ExitCode {
+    ExitCode::from(match phase {
+        "Successful" => 0,
+        "Failed" => 1,
+        "Inconclusive" => 3,
+        // A measurement still in progress (`plugin run` of a provider that answers later, e.g. job).
+        "Running" => 4,
+        _ => 2,
+    })
 }
 
 /// A command line that cannot be used as given (exit 64, EX_USAGE), as opposed to a failure while running.

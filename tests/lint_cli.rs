@@ -197,6 +197,66 @@ fn stdin_and_directories_are_read() {
 }
 
 #[test]
+fn directories_are_walked_through_links_in_any_letter_case_and_without_looping() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("root");
+    write(&root, "a/BAD.YML", INVALID);
+    write(&root, "a/good.Yaml", VALID);
+    write(&root, "a/list.JSON", r#"{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}}"#);
+    write(&root, "a/readme.md", "# not a manifest");
+    write(dir.path(), "elsewhere/linked.yaml", VALID);
+    std::os::unix::fs::symlink(dir.path().join("elsewhere"), root.join("a/linked-dir")).expect("symlink");
+    // A link back up the tree would otherwise be walked forever.
+    std::os::unix::fs::symlink(&root, root.join("a/loop")).expect("symlink");
+    let out = serin(&["lint", &root.display().to_string()], None);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let text = stdout(&out);
+    let summary = String::from_utf8_lossy(&out.stderr);
+    assert!(summary.starts_with("4 file(s), 6 document(s): 3 checked, 3 skipped"), "{summary}\n{text}");
+    assert!(text.contains("BAD.YML:1: Rollout/bad: "), "{text}");
+    assert!(text.contains("linked-dir/linked.yaml:2: Service/good: -: note: skipped"), "{text}");
+    assert!(text.contains("a/loop:0: -: -: note: skipped: a symbolic link back to a directory"), "{text}");
+
+    // An unreadable entry (here a dangling link) is reported alone; everything else is still linted, and the
+    // exit status says an input could not be read.
+    std::os::unix::fs::symlink(dir.path().join("nowhere"), root.join("a/gone.yaml")).expect("symlink");
+    let out = serin(&["lint", &root.display().to_string()], None);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(stdout(&out).contains("a/gone.yaml:0: -: -: cannot read input: "), "{}", stdout(&out));
+    assert!(stdout(&out).contains("BAD.YML:1: Rollout/bad: "), "{}", stdout(&out));
+}
+
+#[test]
+fn conditions_are_compiled_with_the_evaluator_and_reported_with_their_field() {
+    let text = r#"apiVersion: argoproj.io/v1alpha1
+kind: AnalysisTemplate
+metadata:
+  name: rates
+spec:
+  metrics:
+  - name: fine
+    successCondition: result[0] >= 0.95 && !isNaN(result[0])
+    failureCondition: result[0] < 0.5
+    provider:
+      prometheus: {address: "http://p:9090", query: up}
+  - name: broken
+    successCondition: result >>> 1
+    provider:
+      prometheus: {address: "http://p:9090", query: up}
+"#;
+    let out = serin(&["lint", "-"], Some(text));
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let findings: Vec<String> = stdout(&out).lines().map(str::to_owned).collect();
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    assert!(
+        findings[0].starts_with(
+            "-:1: AnalysisTemplate/rates: spec.metrics[1].successCondition: condition \"result >>> 1\" does not compile: "
+        ),
+        "{findings:?}"
+    );
+}
+
+#[test]
 fn binary_junk_is_invalid_input_not_a_crash() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("junk.yaml");

@@ -1,9 +1,9 @@
 //! The `serin lint` engine: YAML streams in, findings out (`file:document: kind/name: path: message`).
 //!
 //! [`lint_source`] is pure (bytes in, [`Report`] out); [`lint_paths`] adds reading files, directories
-//! (`*.yaml`/`*.yml`, recursively, in sorted order) and `-` for stdin. Documents of the five kinds are
-//! decoded and validated; other kinds are skipped with a note; fields the types do not know are
-//! reported as warnings, or as errors with [`LintOptions::strict`].
+//! (`*.yaml`, `*.yml`, `*.json` in any case, recursively, in sorted order, following links) and `-` for
+//! stdin. Documents of the five kinds are decoded and validated; other kinds are skipped with a note; fields
+//! the types do not know are reported as warnings, or as errors with [`LintOptions::strict`].
 
 use std::fmt;
 use std::io::Read;
@@ -19,6 +19,19 @@ use super::decode::{self, Classification, Difference, Kind, MAX_INPUT_BYTES};
 pub struct LintOptions {
     /// Report unknown fields as errors instead of warnings.
     pub strict: bool,
+    /// Compiles metrics' `successCondition` / `failureCondition`; without it they are not checked.
+    pub conditions: Option<ConditionCheck>,
+}
+
+/// Compiles one condition: `Err(reason)` when it cannot be evaluated whatever the measurement (the CLI passes
+/// the condition evaluator's own check, so lint and the controller agree).
+#[derive(Clone, Copy)]
+pub struct ConditionCheck(pub &'static (dyn Fn(&str) -> Result<(), String> + Sync));
+
+impl fmt::Debug for ConditionCheck {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ConditionCheck")
+    }
 }
 
 /// How serious a finding is.
@@ -294,7 +307,42 @@ impl DocContext<'_> {
                 e.message,
             ));
         }
+        if let Some(ConditionCheck(check)) = self.options.conditions {
+            for (path, condition) in conditions(kind, value) {
+                if let Err(reason) = check(condition) {
+                    report.findings.push(self.finding(
+                        Some(kind.as_str()),
+                        name.clone(),
+                        Some(path),
+                        Severity::Error,
+                        format!("condition {condition:?} does not compile: {}", one_line(&reason)),
+                    ));
+                }
+            }
+        }
     }
+}
+
+/// A finding is one line, whatever an evaluator's message looks like.
+pub fn one_line(text: &str) -> String {
+    text.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ")
+}
+
+/// The non-empty success and failure conditions of an analysis object's metrics, with their field paths.
+fn conditions(kind: Kind, value: &Value) -> Vec<(String, &str)> {
+    if !matches!(kind, Kind::AnalysisTemplate | Kind::ClusterAnalysisTemplate | Kind::AnalysisRun) {
+        return Vec::new();
+    }
+    let metrics = value.pointer("/spec/metrics").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
+    let mut out = Vec::new();
+    for (i, metric) in metrics.iter().enumerate() {
+        for field in ["successCondition", "failureCondition"] {
+            if let Some(condition) = metric.get(field).and_then(Value::as_str).filter(|c| !c.trim().is_empty()) {
+                out.push((format!("spec.metrics[{i}].{field}"), condition));
+            }
+        }
+    }
+    out
 }
 
 fn object_name(value: &Value) -> Option<String> {
@@ -321,7 +369,7 @@ impl Input {
     }
 }
 
-/// Lints files, directories (recursively, `*.yaml`/`*.yml`) and stdin.
+/// Lints files, directories (recursively, `*.yaml`, `*.yml` and `*.json`) and stdin.
 ///
 /// An input that cannot be read becomes an error finding and counts in [`Report::unreadable`], so
 /// the run still lints everything else.
@@ -334,29 +382,85 @@ pub fn lint_paths(inputs: &[Input], options: LintOptions, stdin: &mut dyn Read) 
                 Err(e) => report.merge(unreadable("-", &e)),
             },
             Input::Path(path) => {
-                let files = if path.is_dir() {
-                    let mut files = Vec::new();
-                    match collect_yaml_files(path, &mut files) {
-                        Ok(()) => files,
-                        Err(e) => {
-                            report.merge(unreadable(&path.display().to_string(), &e));
-                            continue;
-                        }
-                    }
+                let mut entries = Vec::new();
+                if path.is_dir() {
+                    collect_manifests(path, &mut entries, &mut Vec::new());
                 } else {
-                    vec![path.clone()]
-                };
-                for file in files {
-                    let label = file.display().to_string();
-                    match std::fs::File::open(&file).and_then(|mut f| read_bounded(&mut f)) {
-                        Ok(bytes) => report.merge(lint_source(&label, &bytes, options)),
-                        Err(e) => report.merge(unreadable(&label, &e)),
+                    entries.push(Entry::File(path.clone()));
+                }
+                for entry in entries {
+                    match entry {
+                        Entry::File(file) => {
+                            let label = file.display().to_string();
+                            match std::fs::File::open(&file).and_then(|mut f| read_bounded(&mut f)) {
+                                Ok(bytes) => report.merge(lint_source(&label, &bytes, options)),
+                                Err(e) => report.merge(unreadable(&label, &e)),
+                            }
+                        }
+                        Entry::Unreadable(path, e) => report.merge(unreadable(&path.display().to_string(), &e)),
+                        Entry::Loop(path) => report.findings.push(Finding {
+                            file: path.display().to_string(),
+                            document: 0,
+                            kind: None,
+                            name: None,
+                            path: None,
+                            severity: Severity::Note,
+                            message: "skipped: a symbolic link back to a directory already being read".into(),
+                        }),
                     }
                 }
             }
         }
     }
     report
+}
+
+/// What walking a directory found.
+enum Entry {
+    File(PathBuf),
+    Unreadable(PathBuf, std::io::Error),
+    /// A directory link that leads back to a directory on the current path.
+    Loop(PathBuf),
+}
+
+/// Manifests are `.yaml`, `.yml` and `.json` files, in any letter case.
+fn is_manifest(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| ["yaml", "yml", "json"].iter().any(|x| e.eq_ignore_ascii_case(x)))
+}
+
+/// Walks `dir` in sorted order, following symbolic links (as `find -L` does), reporting unreadable entries one
+/// by one and not descending into a directory already on the path (a link loop).
+fn collect_manifests(dir: &Path, out: &mut Vec<Entry>, ancestors: &mut Vec<(u64, u64)>) {
+    use std::os::unix::fs::MetadataExt;
+    let id = match std::fs::metadata(dir) {
+        Ok(m) => (m.dev(), m.ino()),
+        Err(e) => return out.push(Entry::Unreadable(dir.to_path_buf(), e)),
+    };
+    if ancestors.contains(&id) {
+        return out.push(Entry::Loop(dir.to_path_buf()));
+    }
+    let entries = match std::fs::read_dir(dir).and_then(|r| r.collect::<Result<Vec<_>, _>>()) {
+        Ok(mut entries) => {
+            entries.sort_by_key(|e| e.file_name());
+            entries
+        }
+        Err(e) => return out.push(Entry::Unreadable(dir.to_path_buf(), e)),
+    };
+    ancestors.push(id);
+    for entry in entries {
+        let path = entry.path();
+        // `metadata` follows links; a dangling link is unreadable only if it looks like a manifest.
+        match std::fs::metadata(&path) {
+            Ok(m) if m.is_dir() => collect_manifests(&path, out, ancestors),
+            Ok(_) if is_manifest(&path) => out.push(Entry::File(path)),
+            Ok(_) => {}
+            Err(e) if is_manifest(&path) => out.push(Entry::Unreadable(path, e)),
+            Err(_) => {}
+        }
+    }
+    ancestors.pop();
 }
 
 fn unreadable(label: &str, error: &std::io::Error) -> Report {
@@ -381,19 +485,4 @@ fn read_bounded(reader: &mut dyn Read) -> std::io::Result<Vec<u8>> {
     let mut bytes = Vec::new();
     reader.take(MAX_INPUT_BYTES as u64 + 1).read_to_end(&mut bytes)?;
     Ok(bytes)
-}
-
-fn collect_yaml_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
-    entries.sort_by_key(|e| e.file_name());
-    for entry in entries {
-        let path = entry.path();
-        let file_type = entry.file_type()?;
-        if file_type.is_dir() {
-            collect_yaml_files(&path, out)?;
-        } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
-            out.push(path);
-        }
-    }
-    Ok(())
 }

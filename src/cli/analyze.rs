@@ -65,11 +65,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Output::Json => println!("{}", serde_json::to_string_pretty(&status)?),
         Output::Yaml => print!("{}", serde_saphyr::to_string(&status).context("rendering YAML")?),
     }
-    Ok(ExitCode::from(match phase {
-        AnalysisPhase::Successful => 0,
-        AnalysisPhase::Failed => 1,
-        AnalysisPhase::Inconclusive => 3,
-        _ => 2,
+    Ok(super::verdict_exit(match phase {
+        AnalysisPhase::Successful => "Successful",
+        AnalysisPhase::Failed => "Failed",
+        AnalysisPhase::Inconclusive => "Inconclusive",
+        _ => "Error",
     }))
 }
 
@@ -111,9 +111,42 @@ async fn prepare(args: &Args) -> anyhow::Result<(Engine, String, String, Analysi
             eprintln!("warning: {problem}");
         }
     }
+    refuse_what_cannot_run(&spec, &catalog, kube.is_some()).await?;
     let engine = Engine::new(catalog, kube);
     let name = roots.iter().map(|r| r.name.as_str()).collect::<Vec<_>>().join("+");
     Ok((engine, name, args.namespace.clone(), spec))
+}
+
+/// A metric that could only ever measure Error is refused before the run starts (the controller would retry it
+/// until its consecutiveErrorLimit): a condition that does not compile, a job metric without a cluster.
+async fn refuse_what_cannot_run(spec: &AnalysisRunSpec, catalog: &Catalog, cluster: bool) -> anyhow::Result<()> {
+    let evaluator = catalog
+        .resolve(crate::analysis::engine::EVALUATOR, crate::plugin::PluginKind::ConditionEvaluator)
+        .map_err(|e| anyhow::anyhow!(e))?
+        .plugin;
+    let mut problems = Vec::new();
+    for metric in &spec.metrics {
+        for (field, condition) in
+            [("successCondition", &metric.success_condition), ("failureCondition", &metric.failure_condition)]
+        {
+            let Some(condition) = condition.as_deref().filter(|c| !c.trim().is_empty()) else { continue };
+            let checked = evaluator.check(&crate::plugin::CallOptions::default(), condition).await;
+            if let Err(reason) = checked.unwrap_or_else(|e| Err(e.to_string())) {
+                problems.push(format!(
+                    "metric {:?}: {field} {condition:?} does not compile: {}",
+                    metric.name,
+                    crate::api::lint::one_line(&reason)
+                ));
+            }
+        }
+        if metric.provider.job.is_some() && !cluster {
+            problems.push(format!(
+                "metric {:?}: the job provider runs Jobs on a cluster: pass --kubeconfig",
+                metric.name
+            ));
+        }
+    }
+    if problems.is_empty() { Ok(()) } else { Err(UsageError(problems.join("\n")).into()) }
 }
 
 /// Reconciles an in-memory AnalysisRun until it completes, sleeping until each next due time. The first Ctrl-C
@@ -321,7 +354,10 @@ impl Templates {
                 cluster_scope: r.cluster_scope.unwrap_or(false),
             })
             .collect();
-        Ok(self.0.keys().filter(|r| !referenced.contains(r)).cloned().collect())
+        let roots: Vec<TemplateRef> = self.0.keys().filter(|r| !referenced.contains(r)).cloned().collect();
+        // When every template is referenced, they reference each other in a cycle: start anywhere, so that
+        // flattening names it.
+        if roots.is_empty() { Ok(self.0.keys().cloned().collect()) } else { Ok(roots) }
     }
 }
 

@@ -16,7 +16,7 @@ pub struct Args {
     result: String,
 }
 
-/// Prints `Successful`, `Failed` or `Inconclusive` (exit 0), or `Error: <reason>` (exit 1).
+/// Prints `Successful`, `Failed` or `Inconclusive`, or `Error: <reason>`; the exit status follows the verdict.
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let result = MetricValue::parse(&args.result).map_err(super::usage("--result"))?;
     let registry = Registry::new(Runtime::new(RuntimeConfig::default())?);
@@ -26,16 +26,17 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         .assess(&CallOptions::default(), args.success.as_deref(), args.failure.as_deref(), &result)
         .await
         .unwrap_or_else(|e| Err(e.to_string()));
-    match verdict {
+    let phase = match verdict {
         Ok(v) => {
             println!("{}", verdict_name(v));
-            Ok(ExitCode::SUCCESS)
+            verdict_name(v)
         }
         Err(reason) => {
             println!("Error: {reason}");
-            Ok(ExitCode::from(1))
+            "Error"
         }
-    }
+    };
+    Ok(super::verdict_exit(phase))
 }
 
 pub fn verdict_name(v: Verdict) -> &'static str {

@@ -4,7 +4,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
-use crate::api::lint::{Input, LintOptions, lint_paths};
+use crate::api::lint::{ConditionCheck, Input, LintOptions, lint_paths};
+use crate::plugin::{CallOptions, Registry, Runtime, RuntimeConfig};
 
 /// Output format of `serin lint`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -18,7 +19,8 @@ pub enum Output {
 /// Arguments of `serin lint` (the command's help text lives on the subcommand in `main.rs`).
 #[derive(Debug, clap::Args)]
 pub struct LintArgs {
-    /// YAML files, directories (searched recursively for *.yaml and *.yml), or `-` for stdin.
+    /// YAML or JSON files, directories (searched recursively for *.yaml, *.yml and *.json in any case,
+    /// following links), or `-` for stdin.
     #[arg(required = true, value_name = "FILE|DIR|-")]
     pub inputs: Vec<String>,
     /// Output format.
@@ -32,7 +34,8 @@ pub struct LintArgs {
 /// Runs `serin lint`.
 pub fn run(args: LintArgs) -> anyhow::Result<ExitCode> {
     let inputs: Vec<Input> = args.inputs.iter().map(|a| Input::from_arg(a)).collect();
-    let report = lint_paths(&inputs, LintOptions { strict: args.strict }, &mut std::io::stdin().lock());
+    let options = LintOptions { strict: args.strict, conditions: Some(condition_check()?) };
+    let report = lint_paths(&inputs, options, &mut std::io::stdin().lock());
     match args.output {
         Output::Text => {
             for finding in &report.findings {
@@ -46,4 +49,17 @@ pub fn run(args: LintArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::from(report.exit_code()))
+}
+
+/// Conditions are compiled by the built-in evaluator the controller uses. Lint runs once per process, so the
+/// evaluator lives as long as the process.
+fn condition_check() -> anyhow::Result<ConditionCheck> {
+    let registry = Registry::new(Runtime::new(RuntimeConfig::default())?);
+    let evaluator = registry.get("expr")?;
+    let handle = tokio::runtime::Handle::current();
+    let check = move |condition: &str| -> Result<(), String> {
+        tokio::task::block_in_place(|| handle.block_on(evaluator.check(&CallOptions::default(), condition)))
+            .unwrap_or_else(|e| Err(e.to_string()))
+    };
+    Ok(ConditionCheck(Box::leak(Box::new(check))))
 }

@@ -27,6 +27,9 @@ pub enum Command {
         registration: Option<PathBuf>,
     },
     /// One metric-provider `run`, printing the measurement as JSON. Grants only what the flags grant.
+    ///
+    /// Exit status: 0 Successful, 1 Failed, 2 Error (the plugin's, or it trapped, timed out or was denied),
+    /// 3 Inconclusive, 4 Running; 64 for usage errors.
     Run(Box<RunArgs>),
 }
 
@@ -54,10 +57,10 @@ pub struct RunArgs {
     #[arg(long, default_value = "128Mi")]
     memory: String,
     /// Judge a returned value with this successCondition.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     success: Option<String>,
     /// Judge a returned value with this failureCondition.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     failure: Option<String>,
     /// The metric's name, as the plugin sees it.
     #[arg(long, default_value = "metric")]
@@ -255,9 +258,10 @@ async fn run_metric(args: RunArgs) -> anyhow::Result<ExitCode> {
     let started = jiff::Timestamp::now();
     let observation = match plugin.metric_run(&opts, &call).await {
         Ok(o) => o,
+        // The plugin failing (a trap, its deadline, a denied call) is an Error measurement on an AnalysisRun.
         Err(e) => {
             eprintln!("{e}");
-            return Ok(ExitCode::from(1));
+            return Ok(super::verdict_exit("Error"));
         }
     };
     let (phase, message) = match &observation {
@@ -271,7 +275,7 @@ async fn run_metric(args: RunArgs) -> anyhow::Result<ExitCode> {
                     .await?
                 {
                     Ok(v) => (super::condition::verdict_name(v).to_string(), None),
-                    Err(e) => ("Error".to_string(), Some(e)),
+                    Err(e) => ("Error".to_string(), Some(observation.explain(e))),
                 }
             }
         }
@@ -301,5 +305,5 @@ async fn run_metric(args: RunArgs) -> anyhow::Result<ExitCode> {
             metadata.into_iter().map(|(k, v)| (k, v.into())).collect::<serde_json::Map<_, _>>().into();
     }
     println!("{}", serde_json::to_string_pretty(&out)?);
-    Ok(ExitCode::SUCCESS)
+    Ok(super::verdict_exit(&phase))
 }

@@ -19,6 +19,7 @@ pub enum Verdict {
 pub(crate) enum ConditionOp {
     Assess { success: Option<String>, failure: Option<String>, result: MetricValue },
     Evaluate { expression: String, result: MetricValue },
+    Check { expression: String },
 }
 
 /// What a condition-evaluator call answered; `Err(..)` is the evaluator's own error message.
@@ -26,6 +27,7 @@ pub(crate) enum ConditionOp {
 pub(crate) enum ConditionOut {
     Assessed(Result<Verdict, String>),
     Evaluated(Result<bool, String>),
+    Checked(Result<(), String>),
 }
 
 impl Plugin {
@@ -48,6 +50,7 @@ impl Plugin {
         let size = match &out {
             ConditionOut::Assessed(r) => r.as_ref().err().map_or(0, String::len),
             ConditionOut::Evaluated(r) => r.as_ref().err().map_or(0, String::len),
+            ConditionOut::Checked(r) => r.as_ref().err().map_or(0, String::len),
         };
         self.check_output(size, &opts.limits)?;
         Ok(out)
@@ -68,7 +71,7 @@ impl Plugin {
         };
         match self.condition_call(opts, op).await? {
             ConditionOut::Assessed(out) => Ok(out),
-            ConditionOut::Evaluated(_) => unreachable!("assess answers with a verdict"),
+            _ => unreachable!("assess answers with a verdict"),
         }
     }
 
@@ -82,7 +85,20 @@ impl Plugin {
         let op = ConditionOp::Evaluate { expression: expression.to_string(), result: result.clone() };
         match self.condition_call(opts, op).await? {
             ConditionOut::Evaluated(out) => Ok(out),
-            ConditionOut::Assessed(_) => unreachable!("evaluate answers with a boolean"),
+            _ => unreachable!("evaluate answers with a boolean"),
+        }
+    }
+
+    /// Compiles a condition without judging anything: `Ok(Err(reason))` when it cannot be evaluated whatever the
+    /// result (a syntax error, an unknown function). Evaluators of contract 0.1.0 cannot tell, and accept all.
+    pub async fn check(&self, opts: &CallOptions, expression: &str) -> Result<Result<(), String>, CallError> {
+        if matches!(self.pre(), Pre::Condition01(_)) {
+            return Ok(Ok(()));
+        }
+        let op = ConditionOp::Check { expression: expression.to_string() };
+        match self.condition_call(opts, op).await? {
+            ConditionOut::Checked(out) => Ok(out),
+            _ => unreachable!("check answers with a compile result"),
         }
     }
 }

@@ -371,7 +371,18 @@ pub(crate) use value_conversions;
 /// Runs metric-provider and condition-evaluator calls of a version (identical in every version so far) and
 /// converts their answers into the host's types.
 macro_rules! metric_and_condition_calls {
+    // Contract 0.1.0's evaluators have no `check`: their conditions are judged when measured.
     ($metric:ident, $condition:ident) => {
+        $crate::plugin::contract::metric_and_condition_calls!($metric, $condition, |_guest, _store, _expression| {
+            Ok::<_, wasmtime::Error>(Ok(()))
+        });
+    };
+    ($metric:ident, $condition:ident, check) => {
+        $crate::plugin::contract::metric_and_condition_calls!($metric, $condition, |guest, store, expression| {
+            guest.call_check(store, expression).await
+        });
+    };
+    ($metric:ident, $condition:ident, |$guest:ident, $store:ident, $expression:ident| $check:block) => {
         /// Runs one metric-provider call on a fresh instance.
         pub(crate) async fn metric_call(
             pre: &$metric::MetricProviderPluginPre<$crate::plugin::state::CallState>,
@@ -463,6 +474,10 @@ macro_rules! metric_and_condition_calls {
                 Op::Evaluate { expression, result } => Out::Evaluated(
                     guest.call_evaluate(&mut *store, &expression, &value_to_wit(&result)).await?,
                 ),
+                Op::Check { expression } => Out::Checked({
+                    let ($guest, $store, $expression) = (&guest, &mut *store, expression.as_str());
+                    $check?
+                }),
             })
         }
     };

@@ -71,6 +71,72 @@ async fn analyze_runs_a_template_against_prometheus_with_both_outcomes() {
     assert_eq!(String::from_utf8_lossy(&usage.stderr).trim(), "error: args.prometheus was not resolved");
 }
 
+/// Templates that could only ever measure Error are refused before anything is measured, with every reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn templates_that_cannot_run_are_refused_at_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cases: &[(&str, &str, &[&str])] = &[
+        (
+            "conditions",
+            r#"
+apiVersion: argoproj.io/v1alpha1
+kind: AnalysisTemplate
+metadata: {name: t}
+spec:
+  metrics:
+  - name: broken
+    interval: 1s
+    successCondition: "result >>> 1"
+    failureCondition: "result < 0"
+    provider: {web: {url: "http://127.0.0.1:9/x"}}
+  - name: job
+    provider:
+      job:
+        spec:
+          template:
+            spec:
+              restartPolicy: Never
+              containers: [{name: c, image: busybox}]
+"#,
+            &[
+                "metric \"broken\": successCondition \"result >>> 1\" does not compile: ",
+                "metric \"job\": the job provider runs Jobs on a cluster: pass --kubeconfig",
+            ],
+        ),
+        (
+            "cycle",
+            r#"
+apiVersion: argoproj.io/v1alpha1
+kind: AnalysisTemplate
+metadata: {name: a}
+spec:
+  templates: [{templateName: b}]
+---
+apiVersion: argoproj.io/v1alpha1
+kind: AnalysisTemplate
+metadata: {name: b}
+spec:
+  templates: [{templateName: a}]
+"#,
+            &[
+                "templates reference each other in a cycle: AnalysisTemplate \"a\" → AnalysisTemplate \"b\" → AnalysisTemplate \"a\"",
+            ],
+        ),
+    ];
+    for (name, text, wants) in cases {
+        let file = dir.path().join(format!("{name}.yaml"));
+        std::fs::write(&file, text).expect("write template");
+        let out = analyze(&file, &[]).await;
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(64), "{name}: {err}");
+        assert!(out.stdout.is_empty(), "{name}: nothing was measured: {}", String::from_utf8_lossy(&out.stdout));
+        for want in *wants {
+            assert!(err.contains(want), "{name}: wanted {want:?} in {err}");
+        }
+        assert!(!err.contains("failureCondition"), "{name}: the condition that compiles is not reported: {err}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_promotes_a_good_version_and_rolls_a_bad_one_back_by_itself() {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_serin"));

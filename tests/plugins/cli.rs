@@ -19,15 +19,15 @@ fn stderr(o: &Output) -> String {
 fn condition_prints_the_verdict_or_the_error() {
     let cases: &[(&[&str], &str, i32)] = &[
         (&["--success", "result[0] >= 0.95", "--result", "[0.97, NaN]"], "Successful\n", 0),
-        (&["--success", "result > 1", "--failure", "result > 5", "--result", "7"], "Failed\n", 0),
-        (&["--success", "result > 10", "--failure", "result < 5", "--result", "7"], "Inconclusive\n", 0),
+        (&["--success", "result > 1", "--failure", "result > 5", "--result", "7"], "Failed\n", 1),
+        (&["--success", "result > 10", "--failure", "result < 5", "--result", "7"], "Inconclusive\n", 3),
         // Values beginning with `-` are values, not flags.
         (&["--success", "-result[0] < 0.5", "--result", "[0.97]"], "Successful\n", 0),
         (&["--success", "result < 0", "--result", "-1"], "Successful\n", 0),
         (
             &["--success", "result > 1", "--result", "null"],
             "Error: could not evaluate successCondition \"result > 1\": metric result is nil or empty: no data returned from the metric provider\n",
-            1,
+            2,
         ),
     ];
     for (args, want, code) in cases {
@@ -134,7 +134,7 @@ async fn run_grants_only_what_its_flags_grant() {
     })
     .await
     .expect("join");
-    assert_eq!(denied.status.code(), Some(1));
+    assert_eq!(denied.status.code(), Some(2), "a denied call is an Error measurement");
     let err = stderr(&denied);
     assert_eq!(
         err.trim(),
@@ -158,7 +158,7 @@ fn run_reports_a_hostile_plugin_in_one_line() {
         "--timeout",
         "300ms",
     ]);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(2), "a plugin past its deadline is an Error measurement");
     let err = stderr(&o);
     assert!(err.trim().ends_with("exceeded its deadline of 300ms"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");

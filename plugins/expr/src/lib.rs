@@ -30,6 +30,10 @@ impl Guest for Expr {
             argo::Verdict::Inconclusive => Verdict::Inconclusive,
         })
     }
+
+    fn check(expression: String) -> Result<(), String> {
+        expr::compile(&expression).map(|_| ()).map_err(|e| e.to_string())
+    }
 }
 
 export!(Expr);

@@ -75,7 +75,7 @@ use metric::serin::plugin::{kubernetes, log, prometheus, types};
 
 super::log_and_prometheus_imports!(metric::serin::plugin);
 super::value_conversions!(metric::serin::plugin::types);
-super::metric_and_condition_calls!(metric, condition);
+super::metric_and_condition_calls!(metric, condition, check);
 
 super::serin_imports!();
 
