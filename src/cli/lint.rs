@@ -53,7 +53,7 @@ pub fn run(args: LintArgs) -> anyhow::Result<ExitCode> {
 
 /// Conditions are compiled by the built-in evaluator the controller uses. Lint runs once per process, so the
 /// evaluator lives as long as the process.
-fn condition_check() -> anyhow::Result<ConditionCheck> {
+pub(crate) fn condition_check() -> anyhow::Result<ConditionCheck> {
     let registry = Registry::new(Runtime::new(RuntimeConfig::default())?);
     let evaluator = registry.get("expr")?;
     let handle = tokio::runtime::Handle::current();

@@ -7,6 +7,7 @@
 //! Rollout or a timeout. Under `serin rollouts` a usage error is 64, as for every serin command.
 
 mod actions;
+mod create;
 mod list;
 pub(crate) mod tree;
 
@@ -119,6 +120,28 @@ enum Verb {
     /// Terminate an AnalysisRun or Experiment.
     #[command(subcommand)]
     Terminate(Terminate),
+    /// Create a Rollout, Experiment, AnalysisTemplate, ClusterAnalysisTemplate or AnalysisRun from a file, or an
+    /// AnalysisRun from a template (`create analysisrun`).
+    #[command(args_conflicts_with_subcommands = true)]
+    Create {
+        #[command(subcommand)]
+        from_template: Option<CreateFrom>,
+        /// Files to use to create the resource.
+        #[arg(short = 'f', long = "filename")]
+        files: Vec<PathBuf>,
+        /// Watch live updates to the resource after creating.
+        #[arg(short = 'w', long)]
+        watch: bool,
+        /// Do not colorize output.
+        #[arg(long)]
+        no_color: bool,
+    },
+    /// Lint and validate a Rollout (and the other kinds serin serves) from a file.
+    Lint {
+        /// File to lint.
+        #[arg(short = 'f', long = "filename")]
+        file: Option<PathBuf>,
+    },
     /// Print the version.
     Version {
         /// Print just the version number.
@@ -141,6 +164,35 @@ enum Retry {
     Rollout {
         #[arg(value_name = "ROLLOUT_NAME")]
         name: String,
+    },
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum CreateFrom {
+    /// Create an AnalysisRun from an AnalysisTemplate or a ClusterAnalysisTemplate.
+    #[command(alias = "ar")]
+    Analysisrun {
+        /// Use the specified name for the run.
+        #[arg(long)]
+        name: Option<String>,
+        /// Use the specified generateName for the run.
+        #[arg(long)]
+        generate_name: Option<String>,
+        /// Instance-ID for the AnalysisRun.
+        #[arg(long)]
+        instance_id: Option<String>,
+        /// Arguments to the parameter template (`NAME=VALUE`).
+        #[arg(short = 'a', long = "argument")]
+        arguments: Vec<String>,
+        /// Create an AnalysisRun from an AnalysisTemplate or ClusterAnalysisTemplate in the cluster.
+        #[arg(long)]
+        from: Option<String>,
+        /// Create an AnalysisRun from an AnalysisTemplate or ClusterAnalysisTemplate in a local file.
+        #[arg(long)]
+        from_file: Option<PathBuf>,
+        /// Use a ClusterAnalysisTemplate instead of an AnalysisTemplate.
+        #[arg(long)]
+        global: bool,
     },
 }
 
@@ -320,6 +372,10 @@ async fn execute(me: &str, flags: KubeFlags, verb: Verb) -> anyhow::Result<ExitC
         Verb::Dashboard => bail!(
             "the dashboard is not part of serin yet; `{me} get rollout NAME --watch` follows a rollout in the terminal"
         ),
+        Verb::Lint { file } => {
+            let Some(file) = file else { bail!("usage: {me} lint -f FILE") };
+            return lint(file.clone(), &mut out);
+        }
         Verb::Completion { shell } => {
             use clap::CommandFactory;
             // As a kubectl plugin, the plugin's own command line; otherwise all of serin's.
@@ -336,7 +392,9 @@ async fn execute(me: &str, flags: KubeFlags, verb: Verb) -> anyhow::Result<ExitC
     let (client, ns) = connect(&flags).await?;
     let rollouts: Api<Rollout> = Api::namespaced(client.clone(), &ns);
     match verb {
-        Verb::Version { .. } | Verb::Dashboard | Verb::Completion { .. } => unreachable!("handled above"),
+        Verb::Version { .. } | Verb::Dashboard | Verb::Completion { .. } | Verb::Lint { .. } => {
+            unreachable!("handled above")
+        }
         Verb::Promote { name, full } => {
             let ro = rollouts.get(&name).await.map_err(api_error(&ns))?;
             let patches = actions::promote(&ro, full);
@@ -407,26 +465,58 @@ async fn execute(me: &str, flags: KubeFlags, verb: Verb) -> anyhow::Result<ExitC
             }
         }
         Verb::Get(Get::Rollout { name, watch, no_color, timeout_seconds }) => {
-            use std::io::IsTerminal;
-            let color = !no_color
-                && std::io::stdout().is_terminal()
-                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-                && std::env::var("TERM").map_or(true, |t| t != "dumb");
-            let started = Instant::now();
-            loop {
-                let view = read_view(&client, &ns, &name).await?;
-                if watch {
-                    write!(out, "\x1b[H\x1b[2J")?;
-                }
-                write!(out, "{}", tree::render(&view, jiff::Timestamp::now(), color))?;
-                out.flush()?;
-                if !watch
-                    || (timeout_seconds > 0 && started.elapsed() >= Duration::from_secs(timeout_seconds))
-                {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_secs(1)).await;
+            get_rollout(&client, &ns, &name, watch, no_color, timeout_seconds, &mut out).await?;
+        }
+        Verb::Create { from_template: None, files, watch, no_color } => {
+            if files.is_empty() {
+                bail!("usage: {me} create -f FILE [-w]");
             }
+            if files.len() > 1 && watch {
+                bail!("Cannot watch multiple resources");
+            }
+            let mut created = Vec::new();
+            for file in &files {
+                created.push(create_from_file(&client, &ns, file, &mut out).await?);
+            }
+            if watch {
+                match &created[0] {
+                    (crate::api::decode::Kind::Rollout, name, ns) => {
+                        get_rollout(&client, ns, name, true, no_color, 0, &mut out).await?;
+                    }
+                    (crate::api::decode::Kind::Experiment, _, _) => {
+                        bail!("watching an Experiment is not part of serin yet")
+                    }
+                    _ => bail!("Can only watch resources of type Rollout or Experiment"),
+                }
+            }
+        }
+        Verb::Create {
+            from_template:
+                Some(CreateFrom::Analysisrun { name, generate_name, instance_id, arguments, from, from_file, global }),
+            ..
+        } => {
+            let template = match (&from, &from_file) {
+                (Some(from), None) => {
+                    let kind = if global { "ClusterAnalysisTemplate" } else { "AnalysisTemplate" };
+                    let api = dynamic_api(&client, kind, &ns);
+                    let template = api.get(from).await.map_err(api_error(&ns))?;
+                    serde_json::to_value(template)?
+                }
+                (None, Some(file)) => {
+                    let text = std::fs::read_to_string(file).with_context(|| format!("open {}", file.display()))?;
+                    create::object_from_file(&text).map_err(|e| anyhow!(e))?.1
+                }
+                _ => bail!("one of --from or --from-file must be specified"),
+            };
+            let args = create::parse_arguments(&arguments).map_err(|e| anyhow!(e))?;
+            let naming = create::RunNaming { name, generate_name, instance_id };
+            let run = create::analysis_run(&template, &args, &naming, &ns).map_err(|e| anyhow!(e))?;
+            let run: kube::api::DynamicObject = serde_json::from_value(run)?;
+            let created = dynamic_api(&client, "AnalysisRun", &ns)
+                .create(&PostParams::default(), &run)
+                .await
+                .map_err(api_error(&ns))?;
+            writeln!(out, "analysisrun.argoproj.io/{} created", created.metadata.name.unwrap_or_default())?;
         }
         Verb::Terminate(Terminate::Analysisrun { names }) => {
             let runs: Api<AnalysisRun> = Api::namespaced(client.clone(), &ns);
@@ -440,6 +530,91 @@ async fn execute(me: &str, flags: KubeFlags, verb: Verb) -> anyhow::Result<ExitC
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `get rollout`: the tree once, or redrawn every second with `--watch` (until `timeout_seconds`, when not 0).
+async fn get_rollout(
+    client: &kube::Client,
+    ns: &str,
+    name: &str,
+    watch: bool,
+    no_color: bool,
+    timeout_seconds: u64,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    let color = !no_color
+        && std::io::stdout().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        && std::env::var("TERM").map_or(true, |t| t != "dumb");
+    let started = Instant::now();
+    loop {
+        let view = read_view(client, ns, name).await?;
+        if watch {
+            write!(out, "\x1b[H\x1b[2J")?;
+        }
+        write!(out, "{}", tree::render(&view, jiff::Timestamp::now(), color))?;
+        out.flush()?;
+        if !watch || (timeout_seconds > 0 && started.elapsed() >= Duration::from_secs(timeout_seconds)) {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// The API of one of serin's kinds, in `ns` unless it is cluster-scoped.
+fn dynamic_api(client: &kube::Client, kind: &str, ns: &str) -> Api<kube::api::DynamicObject> {
+    let gvk = kube::api::GroupVersionKind::gvk("argoproj.io", "v1alpha1", kind);
+    let resource = kube::api::ApiResource::from_gvk_with_plural(&gvk, &format!("{}s", kind.to_ascii_lowercase()));
+    if kind == "ClusterAnalysisTemplate" {
+        Api::all_with(client.clone(), &resource)
+    } else {
+        Api::namespaced_with(client.clone(), ns, &resource)
+    }
+}
+
+/// Creates the object in `file` (in its own namespace, else `ns`) and says so; returns its kind, name and
+/// namespace.
+async fn create_from_file(
+    client: &kube::Client,
+    ns: &str,
+    file: &std::path::Path,
+    out: &mut impl Write,
+) -> anyhow::Result<(crate::api::decode::Kind, String, String)> {
+    let text = std::fs::read_to_string(file).with_context(|| format!("open {}", file.display()))?;
+    let (kind, value) = create::object_from_file(&text).map_err(|e| anyhow!(e))?;
+    let ns = value.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or(ns).to_string();
+    let object: kube::api::DynamicObject = serde_json::from_value(value)?;
+    let created = dynamic_api(client, kind.as_str(), &ns)
+        .create(&PostParams::default(), &object)
+        .await
+        .map_err(api_error(&ns))?;
+    let name = created.metadata.name.unwrap_or_default();
+    writeln!(out, "{}", create::created_line(kind, &name))?;
+    Ok((kind, name, ns))
+}
+
+/// `lint -f FILE`: serin's lint of the file, each error as `field: message`, failing with the first.
+fn lint(file: PathBuf, out: &mut impl Write) -> anyhow::Result<ExitCode> {
+    use crate::api::lint::{Input, LintOptions, Severity, lint_paths};
+    let options = LintOptions { conditions: Some(super::lint::condition_check()?), ..LintOptions::default() };
+    let report = lint_paths(&[Input::Path(file)], options, &mut std::io::empty());
+    let errors: Vec<String> = report
+        .findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .map(|f| match &f.path {
+            Some(path) => format!("{path}: {}", f.message),
+            None => f.message.clone(),
+        })
+        .collect();
+    for e in &errors {
+        writeln!(out, "{e}")?;
+    }
+    match errors.first() {
+        Some(first) => bail!("{first}"),
+        None => Ok(ExitCode::SUCCESS),
+    }
 }
 
 /// The Rollout's (or, with `workloadRef`, its Deployment's) template, edited by `edit`, written back with an

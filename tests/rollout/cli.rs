@@ -159,6 +159,83 @@ spec:
 }
 
 on_both_substrates! {
+    async fn create_makes_objects_from_files_and_runs_from_templates(s: &Substrate) {
+        let env = Env::start(s).await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let write = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).expect("write");
+            path.display().to_string()
+        };
+        let template = write("template.yaml", r#"apiVersion: argoproj.io/v1alpha1
+kind: AnalysisTemplate
+metadata:
+  name: pass
+  labels: {team: a}
+spec:
+  args:
+  - name: foo
+  - name: bar
+    value: b
+  metrics:
+  - name: m
+    interval: 1h
+    count: 1
+    provider:
+      web: {url: "http://127.0.0.1:1/"}
+"#);
+        let rollout = write("rollout.yaml", &canary_rollout("made", 1, "app:v1", "steps:\n- setWeight: 50"));
+        env.apply(&services("made")).await;
+        assert_eq!(ok(&env, &["create", "-f", &template]).await, "analysistemplate.argoproj.io/pass created\n");
+        assert_eq!(ok(&env, &["create", "-f", &rollout]).await, "rollout.argoproj.io/made created\n");
+        env.wait_healthy("made").await;
+
+        // From the template in the cluster: named by flag, arguments merged, the instance id labelled.
+        let out = ok(&env, &["create", "analysisrun", "--from", "pass", "-a", "foo=1", "--name", "run-1", "--instance-id", "blue"]).await;
+        assert_eq!(out, "analysisrun.argoproj.io/run-1 created\n");
+        let runs: kube::Api<serin::api::analysis::AnalysisRun> = env.s.api();
+        let run = runs.get("run-1").await.expect("run");
+        let args: Vec<(String, Option<String>)> = run.spec.args.iter().flatten().map(|a| (a.name.clone(), a.value.clone())).collect();
+        assert_eq!(args, [("foo".to_string(), Some("1".to_string())), ("bar".to_string(), Some("b".to_string()))]);
+        assert_eq!(run.metadata.labels.expect("labels").get("argo-rollouts.argoproj.io/controller-instance-id").map(String::as_str), Some("blue"));
+        assert_ne!(run.metadata.uid, None);
+        // From the file, named after the template.
+        let out = ok(&env, &["create", "ar", "--from-file", &template, "-a", "foo=2"]).await;
+        let name = out.strip_prefix("analysisrun.argoproj.io/").and_then(|r| r.strip_suffix(" created\n")).unwrap_or_else(|| panic!("{out}"));
+        assert!(name.starts_with("pass-") && name.len() > "pass-".len(), "{out}");
+        assert_eq!(runs.get(name).await.expect("run").metadata.labels.expect("labels").get("team").map(String::as_str), Some("a"));
+
+        // Upstream's errors.
+        let unknown = write("unknown.yaml", "apiVersion: argoproj.io/v1alpha1\nkind: AnalysisTemplate\nmetadata: {name: t}\nspec:\n  metrics:\n  - name: m\n    intervall: 5m\n    provider: {web: {url: 'http://x'}}\n");
+        let configmap = write("cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n");
+        for (args, want) in [
+            (vec!["create", "analysisrun"], "Error: one of --from or --from-file must be specified\n".to_string()),
+            (vec!["create", "analysisrun", "--from", "pass", "--from-file", &template], "Error: one of --from or --from-file must be specified\n".to_string()),
+            (vec!["create", "analysisrun", "--from", "pass"], "Error: args.foo was not resolved\n".to_string()),
+            (vec!["create", "analysisrun", "--from", "pass", "-a", "bad-syntax"], "Error: arguments must be in the form NAME=VALUE\n".to_string()),
+            (vec!["create", "analysisrun", "--from", "nope"], format!("Error: analysistemplates.argoproj.io \"nope\" not found in namespace {:?}\n", env.s.namespace)),
+            (vec!["create", "-f", &template], "Error: analysistemplates.argoproj.io \"pass\" already exists\n".to_string()),
+            (vec!["create", "-f", &unknown], "Error: error unmarshaling JSON: while decoding JSON: json: unknown field \"intervall\" (at spec.metrics[0].intervall)\n".to_string()),
+            (vec!["create", "-f", &configmap], "Error: creates of /ConfigMap unsupported\n".to_string()),
+            (vec!["create", "-f", &template, "-f", &rollout, "-w"], "Error: Cannot watch multiple resources\n".to_string()),
+        ] {
+            let (code, _, err) = serin(&env, &args).await;
+            assert_eq!((code, err.as_str()), (1, want.as_str()), "{args:?}");
+        }
+
+        // lint -f: upstream's verb, with serin's checks.
+        assert_eq!(ok(&env, &["lint", "-f", &rollout]).await, "");
+        let bad = write("bad.yaml", &canary_rollout("bad", 1, "app:v1", "steps:\n- setWeight: 150"));
+        let (code, out, err) = serin(&env, &["lint", "-f", &bad]).await;
+        assert_eq!(code, 1, "{out}{err}");
+        let first = out.lines().next().unwrap_or_default();
+        assert!(first.starts_with("spec.strategy.canary.steps[0].setWeight: "), "{out}");
+        assert_eq!(err, format!("Error: {first}\n"));
+        env.stop().await;
+    }
+}
+
+on_both_substrates! {
     async fn the_binary_is_a_kubectl_plugin_under_upstreams_name_and_its_own(s: &Substrate) {
         let env = Env::start(s).await;
         let bin = tempfile::tempdir().expect("plugin dir");
