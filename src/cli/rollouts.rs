@@ -237,6 +237,12 @@ enum List {
         /// Only show the rollout with this name.
         #[arg(long)]
         name: Option<String>,
+        /// Watch for changes: after the table, each Rollout's row again whenever it changes.
+        #[arg(short = 'w', long)]
+        watch: bool,
+        /// Print timestamps on updates.
+        #[arg(long)]
+        timestamps: bool,
     },
 }
 
@@ -452,16 +458,22 @@ async fn execute(me: &str, flags: KubeFlags, verb: Verb) -> anyhow::Result<ExitC
                 crate::api::duration::parse_flag_duration(&timeout).map_err(|e| anyhow!("--timeout: {e}"))?;
             return status(&rollouts, &ns, &name, watch, timeout, &mut out).await;
         }
-        Verb::List(List::Rollouts { all_namespaces, name }) => {
+        Verb::List(List::Rollouts { all_namespaces, name, watch, timestamps }) => {
             let api: Api<Rollout> = if all_namespaces { Api::all(client.clone()) } else { rollouts.clone() };
-            let mut items = api.list(&ListParams::default()).await.map_err(api_error(&ns))?.items;
+            let mut params = ListParams::default();
             if let Some(n) = &name {
-                items.retain(|r| r.metadata.name.as_deref() == Some(n.as_str()));
+                params = params.fields(&format!("metadata.name={n}"));
             }
-            if items.is_empty() {
+            let listed = api.list(&params).await.map_err(api_error(&ns))?;
+            let stamp = timestamps.then(list::timestamp_now);
+            if listed.items.is_empty() && !watch {
                 eprintln!("No resources found.");
             } else {
-                write!(out, "{}", list::rollout_table(&items, all_namespaces))?;
+                write!(out, "{}", list::rollout_table(&listed.items, all_namespaces, stamp.as_deref()))?;
+                out.flush()?;
+            }
+            if watch {
+                watch_rollout_rows(&api, params, listed, all_namespaces, timestamps, &mut out).await?;
             }
         }
         Verb::Get(Get::Rollout { name, watch, no_color, timeout_seconds }) => {
@@ -559,6 +571,65 @@ async fn get_rollout(
             return Ok(());
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// `list rollouts --watch`: from the listed version on, a Rollout's row whenever it differs from the last one
+/// printed for it; a watch that ends is started again from the last version seen, as upstream's.
+async fn watch_rollout_rows(
+    api: &Api<Rollout>,
+    params: ListParams,
+    listed: kube::core::ObjectList<Rollout>,
+    namespace: bool,
+    timestamps: bool,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    use futures::StreamExt;
+    let key = |ro: &Rollout| (ro.metadata.namespace.clone(), ro.metadata.name.clone());
+    let mut printed: std::collections::BTreeMap<_, String> =
+        listed.items.iter().map(|ro| (key(ro), list::rollout_line(ro, namespace, None))).collect();
+    let mut version = listed.metadata.resource_version.unwrap_or_default();
+    let watch_params = kube::api::WatchParams { field_selector: params.field_selector.clone(), ..Default::default() };
+    let mut failures = 0;
+    loop {
+        let mut events = match api.watch(&watch_params, &version).await {
+            Ok(events) => events.boxed(),
+            Err(e) if failures < 5 => {
+                failures += 1;
+                tracing::warn!("watching rollouts: {e}");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+            Err(e) => return Err(api_error("")(e)),
+        };
+        while let Some(event) = events.next().await {
+            let ro = match event {
+                Ok(kube::api::WatchEvent::Added(ro) | kube::api::WatchEvent::Modified(ro)) => ro,
+                Ok(kube::api::WatchEvent::Bookmark(b)) => {
+                    version = b.metadata.resource_version;
+                    continue;
+                }
+                Ok(kube::api::WatchEvent::Deleted(ro)) => {
+                    version = ro.metadata.resource_version.clone().unwrap_or(version);
+                    continue;
+                }
+                // The version is gone (410): start again from now.
+                Ok(kube::api::WatchEvent::Error(e)) if e.code == 410 => {
+                    version = "0".into();
+                    break;
+                }
+                Ok(kube::api::WatchEvent::Error(_)) | Err(_) => break,
+            };
+            failures = 0;
+            version = ro.metadata.resource_version.clone().unwrap_or(version);
+            let line = list::rollout_line(&ro, namespace, None);
+            if printed.get(&key(&ro)) != Some(&line) {
+                let stamp = timestamps.then(list::timestamp_now);
+                write!(out, "{}", list::rollout_line(&ro, namespace, stamp.as_deref()))?;
+                out.flush()?;
+                printed.insert(key(&ro), line);
+            }
+        }
     }
 }
 

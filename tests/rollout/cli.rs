@@ -223,6 +223,27 @@ spec:
             assert_eq!((code, err.as_str()), (1, want.as_str()), "{args:?}");
         }
 
+        // list rollouts --watch: the table, then a row again whenever it changes.
+        let mut watcher = tokio::process::Command::new(env!("CARGO_BIN_EXE_serin"))
+            .args(["rollouts", "--kubeconfig"])
+            .arg(env.s.kubeconfig())
+            .args(["-n", &env.s.namespace, "list", "rollouts", "--watch", "--name", "made"])
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("run serin");
+        let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(watcher.stdout.take().expect("stdout")));
+        let mut next = async || {
+            tokio::time::timeout(std::time::Duration::from_secs(120), lines.next_line()).await.expect("a line in time").expect("read").expect("a line")
+        };
+        assert!(next().await.starts_with("NAME "));
+        let first = next().await;
+        assert!(first.starts_with("made ") && first.contains("Healthy"), "{first}");
+        env.set_image("made", "app:v2").await;
+        let changed = next().await;
+        assert!(changed.starts_with("made ") && !changed.contains("Healthy"), "the update's row: {changed}");
+        watcher.kill().await.expect("stop watching");
+
         // lint -f: upstream's verb, with serin's checks.
         assert_eq!(ok(&env, &["lint", "-f", &rollout]).await, "");
         let bad = write("bad.yaml", &canary_rollout("bad", 1, "app:v1", "steps:\n- setWeight: 150"));

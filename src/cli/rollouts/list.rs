@@ -4,8 +4,8 @@
 use crate::api::rollout::Rollout;
 use crate::strategy::{canary, phase};
 
-/// One row's cells, formatted as upstream's `columnFmtString` pads them.
-fn row(ro: &Rollout, namespace: bool) -> Vec<String> {
+/// One row's cells, formatted as upstream's `columnFmtString` pads them, after the timestamp of a watched update.
+fn row(ro: &Rollout, namespace: bool, timestamp: Option<&str>) -> Vec<String> {
     let status = ro.status.clone().unwrap_or_default();
     let (strategy, step, weight) = match (ro.canary(), ro.blue_green()) {
         (Some(c), _) => {
@@ -35,7 +35,15 @@ fn row(ro: &Rollout, namespace: bool) -> Vec<String> {
     if namespace {
         cells.insert(0, format!("{:<9}", ro.metadata.namespace.clone().unwrap_or_default()));
     }
+    if let Some(t) = timestamp {
+        cells.insert(0, format!("{t:<20}"));
+    }
     cells
+}
+
+/// A watched Rollout's row (printed again only when it changes), aligned as a tabwriter flush of that one line.
+pub fn rollout_line(ro: &Rollout, namespace: bool, timestamp: Option<&str>) -> String {
+    tabwrite(&[row(ro, namespace, timestamp)])
 }
 
 /// Lines of tab-separated cells aligned as `tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)` aligns them.
@@ -61,8 +69,8 @@ fn tabwrite(lines: &[Vec<String>]) -> String {
     out
 }
 
-/// The table `list rollouts` prints.
-pub fn rollout_table(rollouts: &[Rollout], namespace: bool) -> String {
+/// The table `list rollouts` prints; with `--timestamps`, each row starts with the time it was printed.
+pub fn rollout_table(rollouts: &[Rollout], namespace: bool, timestamp: Option<&str>) -> String {
     let mut header: Vec<String> =
         ["NAME", "STRATEGY", "STATUS", "STEP", "SET-WEIGHT", "READY", "DESIRED", "UP-TO-DATE", "AVAILABLE"]
             .iter()
@@ -71,9 +79,17 @@ pub fn rollout_table(rollouts: &[Rollout], namespace: bool) -> String {
     if namespace {
         header.insert(0, "NAMESPACE".into());
     }
+    if timestamp.is_some() {
+        header.insert(0, "TIMESTAMP".into());
+    }
     let mut lines = vec![header];
-    lines.extend(rollouts.iter().map(|r| row(r, namespace)));
+    lines.extend(rollouts.iter().map(|r| row(r, namespace, timestamp)));
     tabwrite(&lines)
+}
+
+/// Upstream's timestamp: now, in UTC, to the second.
+pub fn timestamp_now() -> String {
+    jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 #[cfg(test)]
@@ -99,7 +115,7 @@ mod tests {
         let mut bg = Rollout::blue_green_fixture("bluegreen-demo");
         bg.metadata.namespace = Some("default".into());
         bg.status = Some(RolloutStatus { phase: Some(RolloutPhase::Healthy), ..Default::default() });
-        let table = rollout_table(&[canary, bg], false);
+        let table = rollout_table(&[canary.clone(), bg], false, None);
         // The last column keeps the padding of its format (`%-9d`), as Go's tabwriter passes it through.
         let want = format!(
             "{}\n{}{:<9}\n{}{:<9}\n",
@@ -110,5 +126,14 @@ mod tests {
             0
         );
         assert_eq!(table, want, "\n{table}");
+
+        // With --timestamps (and a watched update: the row alone, aligned by itself).
+        let at = "2026-12-01T10:00:00Z";
+        let table = rollout_table(&[canary.clone()], true, Some(at));
+        assert!(table.starts_with("TIMESTAMP             NAMESPACE  NAME        STRATEGY"), "\n{table}");
+        assert!(table.lines().nth(1).expect("row").starts_with("2026-12-01T10:00:00Z  default    guestbook   Canary "), "\n{table}");
+        let line = rollout_line(&canary, false, None);
+        assert_eq!(line, format!("{}{:<9}\n", "guestbook   Canary     Paused        1/2   20          5/6    5        1           ", 5));
+        assert_eq!(timestamp_now().len(), at.len());
     }
 }
