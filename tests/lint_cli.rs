@@ -256,6 +256,38 @@ spec:
     );
 }
 
+/// A large stream is linted one document at a time: peak memory is a few times the input, not the input's parse
+/// tree (which took 13 times the input when every document was held at once).
+#[test]
+fn memory_stays_within_a_few_times_the_input() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut text = String::new();
+    let mut i = 0;
+    while text.len() < 16 << 20 {
+        text.push_str(&UNKNOWN_FIELD.replace("name: typo", &format!("name: typo-{i}")));
+        text.push_str("---\n");
+        i += 1;
+    }
+    let file = write(dir.path(), "big.yaml", &text);
+    let child = Command::new(env!("CARGO_BIN_EXE_serin"))
+        .args(["lint", &file])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("serin runs");
+    let mut status = 0;
+    // SAFETY: a zeroed rusage is a valid value for wait4 to fill in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waits for the child just spawned, whose pid this process owns; `status` and `usage` outlive the call.
+    let waited = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
+    assert_eq!(waited, child.id() as libc::pid_t, "wait4");
+    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "lint exit status {status}");
+    let peak = usage.ru_maxrss as usize * 1024;
+    // The binary alone (runtime, plugins) takes about 70 MiB.
+    let budget = 80 * (1 << 20) + 5 * text.len();
+    assert!(peak < budget, "peak RSS {} MiB for {} MiB of input", peak >> 20, text.len() >> 20);
+}
+
 #[test]
 fn binary_junk_is_invalid_input_not_a_crash() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -52,25 +52,26 @@ pub struct ParsedDocument {
 
 /// Splits a stream into documents and parses each; comment-only and null documents are not counted.
 pub fn parse_stream(text: &str) -> Vec<ParsedDocument> {
-    let mut out = Vec::new();
-    for (line, chunk) in split_documents(text) {
-        if !has_content(chunk) {
-            continue;
-        }
-        match serde_saphyr::from_str_multiple_with_options::<Value, Vec<Value>>(chunk, yaml_options()) {
-            Ok(values) => {
-                for value in values.into_iter().filter(|v| !v.is_null()) {
-                    out.push(ParsedDocument { index: out.len() + 1, line, value: Ok(value) });
-                }
-            }
-            Err(e) => out.push(ParsedDocument {
-                index: out.len() + 1,
-                line,
-                value: Err(format!("invalid YAML: {}", one_line(&e.to_string()))),
-            }),
-        }
-    }
-    out
+    documents(text).collect()
+}
+
+/// [`parse_stream`] one document at a time, so that a caller done with each holds only one in memory.
+pub fn documents(text: &str) -> impl Iterator<Item = ParsedDocument> + '_ {
+    let mut count = 0;
+    split_documents(text).into_iter().filter(|(_, chunk)| has_content(chunk)).flat_map(move |(line, chunk)| {
+        let parsed: Vec<Result<Value, String>> =
+            match serde_saphyr::from_str_multiple_with_options::<Value, Vec<Value>>(chunk, yaml_options()) {
+                Ok(values) => values.into_iter().filter(|v| !v.is_null()).map(Ok).collect(),
+                Err(e) => vec![Err(format!("invalid YAML: {}", one_line(&e.to_string())))],
+            };
+        parsed
+            .into_iter()
+            .map(|value| {
+                count += 1;
+                ParsedDocument { index: count, line, value }
+            })
+            .collect::<Vec<_>>()
+    })
 }
 
 /// Splits on lines that start with `---` (kubectl's rule); each chunk keeps its separator line so

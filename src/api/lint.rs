@@ -173,7 +173,7 @@ pub fn lint_source(file: &str, bytes: &[u8], options: LintOptions) -> Report {
         }
     };
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    for doc in decode::parse_stream(text) {
+    for doc in decode::documents(text) {
         report.documents += 1;
         let ctx = DocContext { file, document: doc.index, options };
         match doc.value {

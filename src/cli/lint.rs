@@ -57,9 +57,17 @@ pub(crate) fn condition_check() -> anyhow::Result<ConditionCheck> {
     let registry = Registry::new(Runtime::new(RuntimeConfig::default())?);
     let evaluator = registry.get("expr")?;
     let handle = tokio::runtime::Handle::current();
+    // Manifests repeat their conditions: each distinct one is compiled once.
+    let seen = std::sync::Mutex::new(std::collections::HashMap::<String, Result<(), String>>::new());
     let check = move |condition: &str| -> Result<(), String> {
-        tokio::task::block_in_place(|| handle.block_on(evaluator.check(&CallOptions::default(), condition)))
-            .unwrap_or_else(|e| Err(e.to_string()))
+        if let Some(known) = seen.lock().unwrap_or_else(|p| p.into_inner()).get(condition) {
+            return known.clone();
+        }
+        let checked =
+            tokio::task::block_in_place(|| handle.block_on(evaluator.check(&CallOptions::default(), condition)))
+                .unwrap_or_else(|e| Err(e.to_string()));
+        seen.lock().unwrap_or_else(|p| p.into_inner()).insert(condition.to_string(), checked.clone());
+        checked
     };
     Ok(ConditionCheck(Box::leak(Box::new(check))))
 }
