@@ -24,7 +24,8 @@ pub struct Args {
     /// Delay before Jobs complete.
     #[arg(long, default_value = "1s", value_parser = parse_flag_duration)]
     pub job_complete_after: Duration,
-    /// Directory to load state from at start and save it to on exit.
+    /// Directory to load state from at start and save it to when stopped by Ctrl-C or SIGTERM (a crash loses
+    /// what was written since the start).
     #[arg(long)]
     pub state_dir: Option<PathBuf>,
 }
@@ -50,7 +51,19 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     println!("  kubectl apply --validate=false -f manifest.yaml");
     println!();
     println!("Press Ctrl-C to stop.");
-    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
-    println!("shutting down");
+    let signal = stop_signal().await.context("waiting for Ctrl-C or SIGTERM")?;
+    println!("{signal}: shutting down");
     handle.shutdown().await
+}
+
+/// Waits for Ctrl-C (SIGINT) or SIGTERM (what `kill`, systemd and Kubernetes send): either stops the cluster
+/// cleanly, saving its state.
+pub(crate) async fn stop_signal() -> std::io::Result<&'static str> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    Ok(tokio::select! {
+        _ = interrupt.recv() => "interrupted",
+        _ = terminate.recv() => "terminated",
+    })
 }

@@ -123,7 +123,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         println!("\nStill running; press Ctrl-C to stop. Try:");
         println!("  kubectl --kubeconfig {} get rollouts,replicasets,analysisruns", kubeconfig.display());
         println!("  serin rollouts --kubeconfig {} get rollout demo", kubeconfig.display());
-        let _ = tokio::signal::ctrl_c().await;
+        let _ = super::cluster::stop_signal().await;
     }
     controller.shutdown().await;
     let _ = cluster.shutdown().await;

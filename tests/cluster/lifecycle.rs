@@ -276,3 +276,57 @@ async fn garbage_collector_rules_unconditional_updates_and_event_ttl() {
         .collect();
     assert_eq!(names, vec!["e2".to_string()]);
 }
+
+/// `serin cluster --state-dir` saves on either clean stop: Ctrl-C (SIGINT) and SIGTERM (what `kill`, systemd and
+/// Kubernetes send), so no acknowledged write is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cluster_command_saves_its_state_on_sigint_and_sigterm() {
+    use tokio::io::AsyncBufReadExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state");
+    let kubeconfig = dir.path().join("kubeconfig");
+    for (signal, name) in [(libc::SIGTERM, "terminated"), (libc::SIGINT, "interrupted")] {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("addr").port();
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_serin"))
+            .args(["cluster", "--listen", &format!("127.0.0.1:{port}"), "--kubeconfig-out"])
+            .arg(&kubeconfig)
+            .arg("--state-dir")
+            .arg(&state)
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("serin cluster");
+        let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+        loop {
+            let line = lines.next_line().await.expect("read").expect("the cluster says it listens");
+            if line.starts_with("serin cluster listening on ") {
+                break;
+            }
+        }
+        let config = kube::Config::from_custom_kubeconfig(
+            kube::config::Kubeconfig::read_from(&kubeconfig).expect("kubeconfig"),
+            &kube::config::KubeConfigOptions::default(),
+        )
+        .await
+        .expect("config");
+        let api: Api<ConfigMap> = Api::default_namespaced(kube::Client::try_from(config).expect("client"));
+        api.create(&PostParams::default(), &cm(name, json!({"signal": name}))).await.expect("create");
+        // SAFETY: signals the child this test spawned and still owns.
+        assert_eq!(unsafe { libc::kill(child.id().expect("pid") as libc::pid_t, signal) }, 0);
+        let rest: Vec<String> = {
+            let mut rest = Vec::new();
+            while let Some(line) = lines.next_line().await.expect("read") {
+                rest.push(line);
+            }
+            rest
+        };
+        let status = child.wait().await.expect("exit");
+        assert!(status.success(), "{name}: {status:?} {rest:?}");
+        assert!(rest.contains(&format!("{name}: shutting down")), "{rest:?}");
+        let saved = std::fs::read_to_string(state.join("serin-state.yaml")).expect("state saved");
+        assert!(saved.contains(&format!("signal: {name}")), "{name} was not saved");
+    }
+    // Both writes survive: the second run loaded the first one's state and saved it again.
+    let saved = std::fs::read_to_string(state.join("serin-state.yaml")).expect("state");
+    assert!(saved.contains("signal: terminated") && saved.contains("signal: interrupted"));
+}
