@@ -5,9 +5,14 @@
 #[path = "common/wait.rs"]
 mod wait;
 
+#[macro_use]
+#[path = "common/e2e.rs"]
+mod e2e;
+
 mod cluster {
     pub mod support;
 
+    mod fidelity;
     mod kube_rs;
     mod kubectl;
     mod lifecycle;

@@ -338,6 +338,9 @@ pub fn from_crd(crd: &Value) -> Result<ResourceType, ApiError> {
     let mut causes = Vec::new();
     if group.is_empty() {
         causes.push(Cause::required("spec.group", ""));
+    } else if !group.contains('.') {
+        // Keeps custom groups apart from the built-in ones, which have no dot (core, apps, batch, …).
+        causes.push(Cause::invalid("spec.group", &Value::String(group.clone()), "should be a domain with at least one dot"));
     }
     if plural.is_empty() {
         causes.push(Cause::required("spec.names.plural", ""));

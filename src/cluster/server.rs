@@ -672,12 +672,43 @@ fn patch_object(
             (Some(cur), k) => {
                 let mut new = cur.clone();
                 apply_patch(k, &mut new, &p)?;
+                same_identity(&rt, cur, &new)?;
                 Ok(new)
             }
         }
     })?;
     let code = if created { StatusCode::CREATED } else { StatusCode::OK };
     Ok(json_response(code, &ctx.render(&obj)))
+}
+
+/// A patch may not change what the object is: its name and namespace (the URL's), uid, kind or apiVersion, refused
+/// as the real server refuses them.
+fn same_identity(rt: &ResourceType, cur: &Value, new: &Value) -> ApiResult<()> {
+    let (name, patched) = (object::name(cur), object::name(new));
+    if patched != name {
+        return Err(ApiError::bad_request(format!(
+            "the name of the object ({patched}) does not match the name on the URL ({name})"
+        )));
+    }
+    let (ns, patched) = (object::namespace(cur), object::namespace(new));
+    if patched != ns {
+        return Err(ApiError::bad_request(format!(
+            "the namespace of the object ({patched}) does not match the namespace on the URL ({ns})"
+        )));
+    }
+    let uid = |o: &Value| o.pointer("/metadata/uid").cloned().unwrap_or(Value::Null);
+    if uid(new) != uid(cur) {
+        let cause = Cause::invalid("metadata.uid", &uid(new), "field is immutable");
+        return Err(ApiError::invalid(&rt.kind, &rt.group, &name, vec![cause]));
+    }
+    for field in ["kind", "apiVersion"] {
+        if new.get(field) != cur.get(field) {
+            let value = new.get(field).cloned().unwrap_or(Value::Null);
+            let cause = Cause::invalid(field, &value, &format!("a patch cannot change the object's {field}"));
+            return Err(ApiError::invalid(&rt.kind, &rt.group, &name, vec![cause]));
+        }
+    }
+    Ok(())
 }
 
 fn get_path<'a>(obj: &'a Value, path: &str) -> Option<&'a Value> {
