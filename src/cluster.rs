@@ -14,6 +14,7 @@
 //! # Ok(()) }
 //! ```
 
+mod deployment;
 mod discovery;
 mod faults;
 mod kubeconfig;

@@ -2,12 +2,11 @@
 //! protocol cases and the lifecycle rules. Everything waits on conditions (never on sleeps) so it holds on a
 //! loaded machine.
 
-#[path = "common/wait.rs"]
-mod wait;
-
 #[macro_use]
 #[path = "common/e2e.rs"]
 mod e2e;
+
+use e2e::wait;
 
 mod cluster {
     pub mod support;

@@ -269,6 +269,8 @@ fn memory_stays_within_a_few_times_the_input() {
         i += 1;
     }
     let file = write(dir.path(), "big.yaml", &text);
+    // Reaped by wait4 below, which also reports the child's peak memory.
+    #[allow(clippy::zombie_processes)]
     let child = Command::new(env!("CARGO_BIN_EXE_serin"))
         .args(["lint", &file])
         .stdout(Stdio::null())

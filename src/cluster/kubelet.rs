@@ -1,4 +1,4 @@
-//! Simulated kubelet and controller-manager: a ReplicaSet controller, a Job controller, and pods that start and
+//! Simulated kubelet and controller-manager: Deployment, ReplicaSet and Job controllers, and pods that start and
 //! become ready after configurable delays. Driven by the store's change notifications; timers only for the delays.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
 
+use super::deployment::{self, Owned};
 use super::object::{self, parse_time};
 use super::registry::{GroupResource, ResourceType};
 use super::selector::LabelSelector;
@@ -62,6 +63,7 @@ struct Sim {
     requeue: mpsc::UnboundedSender<Work>,
     pods: Arc<ResourceType>,
     replicasets: Arc<ResourceType>,
+    deployments: Arc<ResourceType>,
     jobs: Arc<ResourceType>,
     started_pods: HashSet<String>,
     started_jobs: HashSet<String>,
@@ -71,6 +73,7 @@ struct Sim {
 /// Something to reconcile.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 enum Work {
+    Deployment(NsName),
     ReplicaSet(NsName),
     Job(NsName),
     Pod(NsName),
@@ -82,9 +85,10 @@ fn builtin(store: &Store, group: &str, plural: &str) -> Option<Arc<ResourceType>
 
 /// Runs the controllers until shutdown.
 pub async fn run(store: Arc<Store>, cfg: Arc<SimConfig>, mut shutdown: watch::Receiver<bool>) {
-    let (Some(pods), Some(replicasets), Some(jobs)) = (
+    let (Some(pods), Some(replicasets), Some(deployments), Some(jobs)) = (
         builtin(&store, "", "pods"),
         builtin(&store, "apps", "replicasets"),
+        builtin(&store, "apps", "deployments"),
         builtin(&store, "batch", "jobs"),
     ) else {
         tracing::error!("built-in types missing; simulation disabled");
@@ -99,6 +103,7 @@ pub async fn run(store: Arc<Store>, cfg: Arc<SimConfig>, mut shutdown: watch::Re
         requeue,
         pods,
         replicasets,
+        deployments,
         jobs,
         started_pods: HashSet::new(),
         started_jobs: HashSet::new(),
@@ -150,7 +155,8 @@ pub async fn run(store: Arc<Store>, cfg: Arc<SimConfig>, mut shutdown: watch::Re
 impl Sim {
     fn everything(&self, work: &mut BTreeSet<Work>) {
         for (rt, wrap) in [
-            (&self.replicasets, Work::ReplicaSet as fn(NsName) -> Work),
+            (&self.deployments, Work::Deployment as fn(NsName) -> Work),
+            (&self.replicasets, Work::ReplicaSet),
             (&self.jobs, Work::Job),
             (&self.pods, Work::Pod),
         ] {
@@ -164,7 +170,16 @@ impl Sim {
 
     fn classify(&self, gr: &GroupResource, obj: &Value, work: &mut BTreeSet<Work>) {
         let key = (object::namespace(obj).to_string(), object::name(obj).to_string());
-        if *gr == self.replicasets.gr() {
+        if *gr == self.deployments.gr() {
+            work.insert(Work::Deployment(key));
+        } else if *gr == self.replicasets.gr() {
+            if let Some(owner) = object::controller_ref(obj)
+                && owner["kind"] == "Deployment"
+                && owner["apiVersion"] == "apps/v1"
+            {
+                let name = owner["name"].as_str().unwrap_or_default().to_string();
+                work.insert(Work::Deployment((key.0.clone(), name)));
+            }
             work.insert(Work::ReplicaSet(key));
         } else if *gr == self.jobs.gr() {
             work.insert(Work::Job(key));
@@ -195,6 +210,7 @@ impl Sim {
 
     fn handle(&mut self, w: Work) {
         match w {
+            Work::Deployment(k) => self.sync_deployment(&k),
             Work::ReplicaSet(k) => self.sync_replicaset(&k),
             Work::Job(k) => self.sync_job(&k),
             Work::Pod(k) => self.start_pod(&k),
@@ -305,6 +321,124 @@ impl Sim {
             }
         }
         json!({"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": template.get("spec").cloned().unwrap_or(json!({}))})
+    }
+
+    /// The Deployment controller: the plan of `deployment::plan` written out, then the status from the
+    /// ReplicaSets as they are now. Changes to the ReplicaSets bring the Deployment back here.
+    fn sync_deployment(&mut self, key: &NsName) {
+        let Some(d) = self.store.get_opt(&self.deployments, &key.0, &key.1) else {
+            return;
+        };
+        if object::is_deleting(&d) {
+            return;
+        }
+        let template = d.pointer("/spec/template").cloned().unwrap_or(json!({}));
+        let owned = self.deployment_replicasets(&d, &template);
+        let plan = deployment::plan(&d, &owned);
+        if let Some((replicas, revision)) = plan.create {
+            self.create_deployment_replicaset(&d, &template, replicas, revision);
+        }
+        let desired = d.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
+        for (name, replicas) in &plan.scale {
+            let _ = self.store.mutate(&self.replicasets, &key.0, name, Subresource::Main, |rs| {
+                rs["spec"]["replicas"] = json!(replicas);
+                rs["metadata"]["annotations"][deployment::DESIRED_REPLICAS] = json!(desired.to_string());
+            });
+        }
+        if let Some((name, revision)) = &plan.revision {
+            let _ = self.store.mutate(&self.replicasets, &key.0, name, Subresource::Main, |rs| {
+                rs["metadata"]["annotations"][deployment::REVISION] = json!(revision.to_string());
+            });
+        }
+        for name in &plan.delete {
+            let _ = self.store.delete(&self.replicasets, &key.0, name, &Default::default());
+        }
+        let owned = self.deployment_replicasets(&d, &template);
+        let status = deployment::status(&d, &owned, &object::now());
+        let unchanged = |a: &Value, b: &Value| {
+            let strip = |v: &Value| {
+                let mut v = v.clone();
+                for c in v.get_mut("conditions").and_then(Value::as_array_mut).into_iter().flatten() {
+                    c.as_object_mut().map(|c| c.remove("lastUpdateTime"));
+                }
+                v
+            };
+            strip(a) == strip(b)
+        };
+        if !unchanged(d.get("status").unwrap_or(&Value::Null), &status) {
+            let _ = self.store.mutate(&self.deployments, &key.0, &key.1, Subresource::Status, |new| {
+                if object::uid(new) == object::uid(&d) {
+                    new["status"] = status;
+                }
+            });
+        }
+    }
+
+    /// The ReplicaSets a Deployment controls; of several with its template, the newest revision is current.
+    fn deployment_replicasets(&self, d: &Value, template: &Value) -> Vec<Owned> {
+        let uid = object::uid(d);
+        let mut owned: Vec<Owned> = self
+            .store
+            .list(&self.replicasets, Some(object::namespace(d)), &ListOptions::default())
+            .map(|l| l.items)
+            .unwrap_or_default()
+            .iter()
+            .filter(|rs| !object::is_deleting(rs))
+            .filter(|rs| object::controller_ref(rs).and_then(|r| r["uid"].as_str()) == Some(uid))
+            .map(|rs| Owned::from_object(rs, template))
+            .collect();
+        let newest = owned.iter().filter(|r| r.current).map(|r| (r.revision, r.name.clone())).max();
+        for r in &mut owned {
+            r.current = r.current && Some((r.revision, r.name.clone())) == newest;
+        }
+        owned
+    }
+
+    fn create_deployment_replicaset(&mut self, d: &Value, template: &Value, replicas: i64, revision: i64) {
+        let (ns, name) = (object::namespace(d), object::name(d));
+        let collisions = d.pointer("/status/collisionCount").and_then(Value::as_i64).map(|c| c as i32);
+        let Ok(hash) = crate::strategy::hash::pod_template_hash(template, collisions) else {
+            tracing::warn!(deployment = %name, "cannot hash the pod template");
+            return;
+        };
+        let mut template = template.clone();
+        template["metadata"]["labels"][deployment::HASH_LABEL] = json!(hash);
+        let mut selector = d.pointer("/spec/selector").cloned().unwrap_or(json!({}));
+        selector["matchLabels"][deployment::HASH_LABEL] = json!(hash);
+        let surge_max = d.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
+        let rs = json!({
+            "apiVersion": "apps/v1", "kind": "ReplicaSet",
+            "metadata": {
+                "name": format!("{name}-{hash}"),
+                "namespace": ns,
+                "labels": template["metadata"]["labels"].clone(),
+                "annotations": {
+                    deployment::REVISION: revision.to_string(),
+                    deployment::DESIRED_REPLICAS: surge_max.to_string(),
+                    deployment::MAX_REPLICAS: (surge_max + deployment::surge(d)).to_string(),
+                },
+                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": name,
+                                     "uid": object::uid(d), "controller": true, "blockOwnerDeletion": true}],
+            },
+            "spec": {
+                "replicas": replicas,
+                "minReadySeconds": d.pointer("/spec/minReadySeconds").cloned().unwrap_or(json!(0)),
+                "selector": selector,
+                "template": template,
+            },
+        });
+        match self.store.create(&self.replicasets, ns, rs, false) {
+            Ok(_) => {}
+            // The name is taken by a ReplicaSet of another template: as the controller-manager, count the
+            // collision so that the next hash differs.
+            Err(e) if e.code == 409 => {
+                let _ = self.store.mutate(&self.deployments, ns, name, Subresource::Status, |new| {
+                    let count = new.pointer("/status/collisionCount").and_then(Value::as_i64).unwrap_or(0);
+                    new["status"]["collisionCount"] = json!(count + 1);
+                });
+            }
+            Err(e) => tracing::warn!(deployment = %name, error = %e, "creating a ReplicaSet failed"),
+        }
     }
 
     /// The ReplicaSet controller: pods to match `spec.replicas`, then status like the controller-manager's.

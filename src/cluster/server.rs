@@ -699,13 +699,13 @@ fn same_identity(rt: &ResourceType, cur: &Value, new: &Value) -> ApiResult<()> {
     let uid = |o: &Value| o.pointer("/metadata/uid").cloned().unwrap_or(Value::Null);
     if uid(new) != uid(cur) {
         let cause = Cause::invalid("metadata.uid", &uid(new), "field is immutable");
-        return Err(ApiError::invalid(&rt.kind, &rt.group, &name, vec![cause]));
+        return Err(ApiError::invalid(&rt.kind, &rt.group, name, vec![cause]));
     }
     for field in ["kind", "apiVersion"] {
         if new.get(field) != cur.get(field) {
             let value = new.get(field).cloned().unwrap_or(Value::Null);
             let cause = Cause::invalid(field, &value, &format!("a patch cannot change the object's {field}"));
-            return Err(ApiError::invalid(&rt.kind, &rt.group, &name, vec![cause]));
+            return Err(ApiError::invalid(&rt.kind, &rt.group, name, vec![cause]));
         }
     }
     Ok(())

@@ -33,7 +33,8 @@ on_both_substrates! {
         let forbid_rename = "400 BadRequest the name of the object (renamed) does not match the name on the URL (c)";
         let uid_immutable = "422 Invalid ConfigMap \"c\" is invalid: metadata.uid: Invalid value: \"00000000-0000-0000-0000-000000000000\": field is immutable";
         // (what, method, path, content type, body, the real server's code, reason and message; `None`: any message)
-        let cases: Vec<(&str, &str, String, &str, Value, &str, Option<&str>)> = vec![
+        type Case<'a> = (&'a str, &'a str, String, &'a str, Value, &'a str, Option<&'a str>);
+        let cases: Vec<Case> = vec![
             // The kind and apiVersion default to the URL's, on both.
             ("POST without kind", "POST", base.clone(), "application/json", json!({"apiVersion": "v1", "metadata": {"name": "nokind"}}), "201 -", None),
             ("POST without apiVersion and kind", "POST", base.clone(), "application/json", json!({"metadata": {"name": "bare"}}), "201 -", None),
@@ -73,5 +74,94 @@ on_both_substrates! {
         assert_eq!((code, stored["kind"].as_str()), (200, Some("ConfigMap")), "{stored}");
         let (_, c) = send(s, "GET", &at, "application/json", Value::Null).await;
         assert_eq!((c["metadata"]["name"].as_str(), c["kind"].as_str()), (Some("c"), Some("ConfigMap")), "{c}");
+    }
+}
+
+/// `(name, replicas, ready, revision annotation)` of the Deployment's ReplicaSets, by revision.
+async fn replica_sets(s: &Substrate, app: &str) -> Vec<(String, i32, i32, String)> {
+    let api: kube::Api<k8s_openapi::api::apps::v1::ReplicaSet> = s.api();
+    let list = api.list(&kube::api::ListParams::default().labels(&format!("app={app}"))).await.expect("list");
+    let mut out: Vec<_> = list
+        .items
+        .into_iter()
+        .map(|rs| {
+            let revision = rs.metadata.annotations.as_ref().and_then(|a| a.get("deployment.kubernetes.io/revision")).cloned().unwrap_or_default();
+            let spec = rs.spec.replicas.unwrap_or(1);
+            let ready = rs.status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0);
+            (rs.metadata.name.unwrap_or_default(), spec, ready, revision)
+        })
+        .collect();
+    out.sort_by_key(|r| r.3.parse::<i32>().unwrap_or(0));
+    out
+}
+
+on_both_substrates! {
+    async fn deployments_roll_out_scale_and_roll_back_as_kubectl_expects(s: &Substrate) {
+        use crate::e2e::wait::eventually;
+        let manifest = |strategy: &str| format!(r#"apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: web}}
+spec:
+  replicas: 3
+  selector: {{matchLabels: {{app: web}}}}
+  strategy: {strategy}
+  template:
+    metadata: {{labels: {{app: web}}}}
+    spec:
+      containers: [{{name: app, image: "app:v1"}}]
+"#);
+        let apply = |text: String| async move {
+            let mut child = s.kubectl().args(["apply", "--validate=false", "-f", "-"]).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().expect("kubectl");
+            tokio::io::AsyncWriteExt::write_all(&mut child.stdin.take().expect("stdin"), text.as_bytes()).await.expect("write");
+            let out = child.wait_with_output().await.expect("kubectl apply");
+            assert!(out.status.success(), "apply: {}", String::from_utf8_lossy(&out.stderr));
+        };
+        let rolled_out = || async {
+            let out = s.kubectl_ok(&["rollout", "status", "deployment/web", "--timeout=120s"]).await;
+            assert!(out.trim_end().ends_with("deployment \"web\" successfully rolled out"), "{out}");
+        };
+        apply(manifest("{type: RollingUpdate}")).await;
+        rolled_out().await;
+        let first = replica_sets(s, "web").await;
+        assert_eq!(first.len(), 1, "{first:?}");
+        assert_eq!((first[0].1, first[0].2, first[0].3.as_str()), (3, 3, "1"), "{first:?}");
+        assert!(first[0].0.starts_with("web-"), "{first:?}");
+
+        // A new template: a second ReplicaSet takes over, the first is kept at zero as history.
+        s.kubectl_ok(&["set", "image", "deployment/web", "app=app:v2"]).await;
+        rolled_out().await;
+        let second = replica_sets(s, "web").await;
+        assert_eq!(second.iter().map(|r| (r.1, r.2, r.3.as_str())).collect::<Vec<_>>(), [(0, 0, "1"), (3, 3, "2")], "{second:?}");
+        let deployments: kube::Api<k8s_openapi::api::apps::v1::Deployment> = s.api();
+        let status = deployments.get("web").await.expect("get").status.expect("status");
+        assert_eq!((status.replicas, status.updated_replicas, status.available_replicas), (Some(3), Some(3), Some(3)));
+        let conditions: Vec<(String, String)> = status.conditions.unwrap_or_default().into_iter().map(|c| (c.type_.unwrap_or_default(), c.reason.unwrap_or_default())).collect();
+        assert!(conditions.contains(&("Available".into(), "MinimumReplicasAvailable".into())), "{conditions:?}");
+        assert!(conditions.contains(&("Progressing".into(), "NewReplicaSetAvailable".into())), "{conditions:?}");
+
+        // Scaled: the current ReplicaSet follows.
+        s.kubectl_ok(&["scale", "deployment/web", "--replicas=1"]).await;
+        eventually("one pod of web", || async {
+            let rs = replica_sets(s, "web").await;
+            (rs.last().map(|r| (r.1, r.2)) == Some((1, 1))).then_some(())
+        })
+        .await;
+
+        // Rolled back: the first ReplicaSet is current again, with the newest revision.
+        s.kubectl_ok(&["rollout", "undo", "deployment/web"]).await;
+        rolled_out().await;
+        let undone = replica_sets(s, "web").await;
+        assert_eq!(undone.last().map(|r| (r.0.as_str(), r.1, r.3.as_str())), Some((first[0].0.as_str(), 1, "3")), "{undone:?}");
+
+        // Recreate: the old pods go before any new one starts.
+        apply(manifest("{type: Recreate}").replace("app:v1", "app:v3")).await;
+        rolled_out().await;
+        let recreated = replica_sets(s, "web").await;
+        assert_eq!(recreated.iter().filter(|r| r.1 > 0).count(), 1, "{recreated:?}");
+        assert_eq!(recreated.last().map(|r| (r.1, r.2, r.3.as_str())), Some((3, 3, "4")), "{recreated:?}");
+
+        // Deleting the Deployment deletes its ReplicaSets and pods.
+        s.kubectl_ok(&["delete", "deployment", "web", "--wait=true"]).await;
+        eventually("web's ReplicaSets gone", || async { replica_sets(s, "web").await.is_empty().then_some(()) }).await;
     }
 }
