@@ -14,6 +14,7 @@
 //! # Ok(()) }
 //! ```
 
+mod builtin_validation;
 mod deployment;
 mod discovery;
 mod faults;

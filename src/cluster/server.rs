@@ -11,6 +11,7 @@ use http::{HeaderMap, Method, StatusCode, Uri, header};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
+use super::builtin_validation;
 use super::discovery;
 use super::faults::FaultInjector;
 use super::object;
@@ -40,7 +41,8 @@ pub struct App {
 
 /// The axum router for the whole API.
 pub fn router(app: Arc<App>) -> axum::Router {
-    axum::Router::new().fallback(dispatch).layer(DefaultBodyLimit::max(16 * 1024 * 1024)).with_state(app)
+    // The body limit is the real server's, enforced in `dispatch` so that it answers with a Status.
+    axum::Router::new().fallback(dispatch).layer(DefaultBodyLimit::disable()).with_state(app)
 }
 
 const JSON: &str = "application/json";
@@ -58,18 +60,44 @@ async fn dispatch(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
     let delay = app.faults.delay();
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
+    let body = match read_body(body).await {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
+    };
     let resp = match serve(&app, &method, &uri, &headers, body) {
         Ok(r) => r,
         Err(e) => e.into_response(),
     };
     tracing::debug!(%method, %uri, status = resp.status().as_u16(), "request");
     resp
+}
+
+/// The request body, up to the real server's limit. A larger one is read to its end (so that the client, still
+/// sending, reads the answer rather than a reset connection) and refused with 413.
+async fn read_body(body: Body) -> ApiResult<Bytes> {
+    const DRAIN_AT_MOST: usize = 256 * 1024 * 1024;
+    let mut stream = body.into_data_stream();
+    let mut buf = bytes::BytesMut::new();
+    let mut seen = 0usize;
+    while let Some(chunk) = futures::StreamExt::next(&mut stream).await {
+        let chunk = chunk.map_err(|e| ApiError::bad_request(format!("reading the request body: {e}")))?;
+        seen += chunk.len();
+        if seen <= builtin_validation::MAX_REQUEST_BYTES {
+            buf.extend_from_slice(&chunk);
+        } else if seen > DRAIN_AT_MOST {
+            break;
+        }
+    }
+    if seen > builtin_validation::MAX_REQUEST_BYTES {
+        return Err(builtin_validation::request_too_large());
+    }
+    Ok(buf.freeze())
 }
 
 /// Query parameters (repeated keys: the first wins).

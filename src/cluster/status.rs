@@ -68,7 +68,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(code: u16, reason: &'static str, message: String, details: Option<Value>) -> Self {
+    pub(crate) fn new(code: u16, reason: &'static str, message: String, details: Option<Value>) -> Self {
         ApiError { code, reason, message, details, retry_after: None }
     }
 
@@ -218,6 +218,12 @@ impl ApiError {
             "reason": self.reason,
             "code": self.code,
         });
+        // Errors passed on from storage have no reason, and the real server then sends none.
+        if self.reason.is_empty()
+            && let Some(m) = s.as_object_mut()
+        {
+            m.remove("reason");
+        }
         if let Some(d) = &self.details {
             s["details"] = d.clone();
         }

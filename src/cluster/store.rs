@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
+use super::builtin_validation;
 use super::object::{self, Rng};
 use super::registry::{self, GroupResource, Registry, ResourceType};
 use super::selector::{FieldSelector, LabelSelector};
@@ -660,6 +661,7 @@ impl State {
         dry_run: bool,
     ) -> ApiResult<Arc<Value>> {
         Self::check_types(rt, &mut obj)?;
+        builtin_validation::decode(rt, &obj)?;
         let gr = rt.gr();
         let body_ns = object::namespace(&obj).to_string();
         if rt.namespaced {
@@ -760,10 +762,12 @@ impl State {
         {
             m.insert("status".into(), s);
         }
-        let causes = object::validate(rt, &obj, None);
+        let mut causes = object::validate(rt, &obj, None);
+        causes.extend(builtin_validation::causes(rt, &obj));
         if !causes.is_empty() {
             return Err(ApiError::invalid(&rt.kind, &rt.group, &name, causes));
         }
+        builtin_validation::size(&obj)?;
         let crd_type = if Self::is_crd(rt) { Some(self.check_crd(&obj)?) } else { None };
         if dry_run {
             return Ok(Arc::new(obj));
@@ -949,11 +953,14 @@ impl State {
                 format!("10.96.{}.{}", (next_ip >> 8) & 0xFF, next_ip & 0xFF)
             });
             self.next_ip = next_ip;
-            let causes = object::validate(rt, &new, Some(&old));
+            builtin_validation::decode(rt, &new)?;
+            let mut causes = object::validate(rt, &new, Some(&old));
+            causes.extend(builtin_validation::causes(rt, &new));
             if !causes.is_empty() {
                 return Err(ApiError::invalid(&rt.kind, &rt.group, &name, causes));
             }
         }
+        builtin_validation::size(&new)?;
         let crd_type = if Self::is_crd(rt) { Some(self.check_crd(&new)?) } else { None };
         if rt.generation && spec_part(rt, &new) != spec_part(rt, &old) {
             let g = old.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0);

@@ -85,7 +85,13 @@ async fn replica_sets(s: &Substrate, app: &str) -> Vec<(String, i32, i32, String
         .items
         .into_iter()
         .map(|rs| {
-            let revision = rs.metadata.annotations.as_ref().and_then(|a| a.get("deployment.kubernetes.io/revision")).cloned().unwrap_or_default();
+            let revision = rs
+                .metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get("deployment.kubernetes.io/revision"))
+                .cloned()
+                .unwrap_or_default();
             let spec = rs.spec.replicas.unwrap_or(1);
             let ready = rs.status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0);
             (rs.metadata.name.unwrap_or_default(), spec, ready, revision)
@@ -163,5 +169,55 @@ spec:
         // Deleting the Deployment deletes its ReplicaSets and pods.
         s.kubectl_ok(&["delete", "deployment", "web", "--wait=true"]).await;
         eventually("web's ReplicaSets gone", || async { replica_sets(s, "web").await.is_empty().then_some(()) }).await;
+    }
+}
+
+on_both_substrates! {
+    async fn built_in_objects_are_validated_and_sizes_limited_as_the_real_server_does(s: &Substrate) {
+        let ns = &s.namespace;
+        let configmaps = format!("/api/v1/namespaces/{ns}/configmaps");
+        let cm = |name: &str, extra: Value| {
+            let mut v = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}});
+            for (k, x) in extra.as_object().expect("object") {
+                if k == "metadata" {
+                    for (mk, mv) in x.as_object().expect("metadata") {
+                        v["metadata"][mk] = mv.clone();
+                    }
+                } else {
+                    v[k] = x.clone();
+                }
+            }
+            v
+        };
+        let mib = |n: f64| "x".repeat((n * 1048576.0) as usize);
+        let name_part = "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')";
+        // (what, path, body, the real server's code and reason, its message or the start of it)
+        let cases: Vec<(&str, String, Value, &str, String)> = vec![
+            ("a number in a ConfigMap's data", configmaps.clone(), cm("n1", json!({"data": {"a": 1}})), "400 BadRequest", "ConfigMap in version \"v1\" cannot be handled as a ConfigMap: ".into()),
+            ("a containers string", format!("/api/v1/namespaces/{ns}/pods"), json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p1"}, "spec": {"containers": "nginx"}}), "400 BadRequest", "Pod in version \"v1\" cannot be handled as a Pod: ".into()),
+            ("Secret data not base64", format!("/api/v1/namespaces/{ns}/secrets"), json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s1"}, "data": {"a": "!!!"}}), "400 BadRequest", "Secret in version \"v1\" cannot be handled as a Secret: illegal base64 data at input byte 0".into()),
+            ("binaryData not base64", configmaps.clone(), cm("n3", json!({"binaryData": {"a": "!!!"}})), "400 BadRequest", "ConfigMap in version \"v1\" cannot be handled as a ConfigMap: illegal base64 data at input byte 0".into()),
+            ("a ConfigMap key with a space", configmaps.clone(), cm("n2", json!({"data": {"a b": "1"}})), "422 Invalid", "ConfigMap \"n2\" is invalid: data[a b]: Invalid value: \"a b\": a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')".into()),
+            ("a key in data and binaryData", configmaps.clone(), cm("n4", json!({"data": {"a": "x"}, "binaryData": {"a": "eA=="}})), "422 Invalid", "ConfigMap \"n4\" is invalid: data[a]: Invalid value: \"a\": duplicate of key present in binaryData".into()),
+            ("a label key with a space", configmaps.clone(), cm("n5", json!({"metadata": {"labels": {"a b": "x"}}})), "422 Invalid", format!("ConfigMap \"n5\" is invalid: metadata.labels: Invalid value: \"a b\": {name_part}")),
+            ("a label value of 64 bytes", configmaps.clone(), cm("n6", json!({"metadata": {"labels": {"a": "x".repeat(64)}}})), "422 Invalid", format!("ConfigMap \"n6\" is invalid: metadata.labels: Invalid value: \"{}\": must be no more than 63 bytes", "x".repeat(64))),
+            ("a label value starting with -", configmaps.clone(), cm("n7", json!({"metadata": {"labels": {"a": "-x"}}})), "422 Invalid", "ConfigMap \"n7\" is invalid: metadata.labels: Invalid value: \"-x\": a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')".into()),
+            ("an annotation key with a space", configmaps.clone(), cm("n8", json!({"metadata": {"annotations": {"a b": "x"}}})), "422 Invalid", format!("ConfigMap \"n8\" is invalid: metadata.annotations: Invalid value: \"a b\": {name_part}")),
+            ("1.4 MiB of ConfigMap data", configmaps.clone(), cm("big1", json!({"data": {"a": mib(1.4)}})), "422 Invalid", "ConfigMap \"big1\" is invalid: []: Too long: may not be more than 1048576 bytes".into()),
+            ("a 3.5 MiB body", configmaps.clone(), cm("big2", json!({"data": {"a": mib(3.5)}})), "413 RequestEntityTooLarge", "Request entity too large: limit is 3145728".into()),
+            ("a 50 MiB body", configmaps.clone(), cm("big3", json!({"data": {"a": mib(50.0)}})), "413 RequestEntityTooLarge", "Request entity too large: limit is 3145728".into()),
+            ("a 2 MiB object", format!("/api/v1/namespaces/{ns}/podtemplates"), json!({"apiVersion": "v1", "kind": "PodTemplate", "metadata": {"name": "pt"}, "template": {"spec": {"containers": [{"name": "c", "image": "i", "env": [{"name": "A", "value": mib(2.0)}]}]}}}), "500 -", "rpc error: code = ResourceExhausted desc = trying to send message larger than max (".into()),
+            // Accepted on both: exactly 1 MiB of Secret data, 1.4 MiB in another kind, valid keys and labels.
+            ("1 MiB of Secret data", format!("/api/v1/namespaces/{ns}/secrets"), json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "sec"}, "stringData": {"a": "x".repeat(1 << 20)}}), "201 -", "-".into()),
+            ("a 1.4 MiB PodTemplate", format!("/api/v1/namespaces/{ns}/podtemplates"), json!({"apiVersion": "v1", "kind": "PodTemplate", "metadata": {"name": "pt-ok"}, "template": {"spec": {"containers": [{"name": "c", "image": "i", "env": [{"name": "A", "value": mib(1.4)}]}]}}}), "201 -", "-".into()),
+            ("valid keys and labels", configmaps.clone(), cm("fine", json!({"metadata": {"labels": {"app.kubernetes.io/name": "web", "empty": ""}, "annotations": {"example.com/Note": "x"}}, "data": {"a.b_c-D": "1"}, "binaryData": {"bin": "eHl6"}})), "201 -", "-".into()),
+        ];
+        for (what, path, body, want, message) in cases {
+            let (code, body) = send(s, "POST", &path, "application/json", body).await;
+            let got = format!("{code} {}", body["reason"].as_str().unwrap_or("-"));
+            let text = body["message"].as_str().unwrap_or("-");
+            assert_eq!(got, want, "{what}: {text}");
+            assert!(text.starts_with(&message), "{what}: {text}\nwanted: {message}");
+        }
     }
 }
