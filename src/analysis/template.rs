@@ -69,7 +69,8 @@ pub async fn flatten(
     let mut out = Vec::new();
     let mut cluster = Vec::new();
     // Each entry carries the references that led to it.
-    let mut stack: Vec<(TemplateRef, Vec<TemplateRef>)> = roots.iter().rev().map(|r| (r.clone(), Vec::new())).collect();
+    let mut stack: Vec<(TemplateRef, Vec<TemplateRef>)> =
+        roots.iter().rev().map(|r| (r.clone(), Vec::new())).collect();
     while let Some((r, path)) = stack.pop() {
         if let Some(start) = path.iter().position(|p| *p == r) {
             let cycle: Vec<String> = path[start..].iter().chain([&r]).map(ToString::to_string).collect();

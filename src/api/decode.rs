@@ -58,20 +58,25 @@ pub fn parse_stream(text: &str) -> Vec<ParsedDocument> {
 /// [`parse_stream`] one document at a time, so that a caller done with each holds only one in memory.
 pub fn documents(text: &str) -> impl Iterator<Item = ParsedDocument> + '_ {
     let mut count = 0;
-    split_documents(text).into_iter().filter(|(_, chunk)| has_content(chunk)).flat_map(move |(line, chunk)| {
-        let parsed: Vec<Result<Value, String>> =
-            match serde_saphyr::from_str_multiple_with_options::<Value, Vec<Value>>(chunk, yaml_options()) {
+    split_documents(text).into_iter().filter(|(_, chunk)| has_content(chunk)).flat_map(
+        move |(line, chunk)| {
+            let parsed: Vec<Result<Value, String>> = match serde_saphyr::from_str_multiple_with_options::<
+                Value,
+                Vec<Value>,
+            >(chunk, yaml_options())
+            {
                 Ok(values) => values.into_iter().filter(|v| !v.is_null()).map(Ok).collect(),
                 Err(e) => vec![Err(format!("invalid YAML: {}", one_line(&e.to_string())))],
             };
-        parsed
-            .into_iter()
-            .map(|value| {
-                count += 1;
-                ParsedDocument { index: count, line, value }
-            })
-            .collect::<Vec<_>>()
-    })
+            parsed
+                .into_iter()
+                .map(|value| {
+                    count += 1;
+                    ParsedDocument { index: count, line, value }
+                })
+                .collect::<Vec<_>>()
+        },
+    )
 }
 
 /// Splits on lines that start with `---` (kubectl's rule); each chunk keeps its separator line so

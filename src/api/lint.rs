@@ -337,7 +337,9 @@ fn conditions(kind: Kind, value: &Value) -> Vec<(String, &str)> {
     let mut out = Vec::new();
     for (i, metric) in metrics.iter().enumerate() {
         for field in ["successCondition", "failureCondition"] {
-            if let Some(condition) = metric.get(field).and_then(Value::as_str).filter(|c| !c.trim().is_empty()) {
+            if let Some(condition) =
+                metric.get(field).and_then(Value::as_str).filter(|c| !c.trim().is_empty())
+            {
                 out.push((format!("spec.metrics[{i}].{field}"), condition));
             }
         }
@@ -397,7 +399,9 @@ pub fn lint_paths(inputs: &[Input], options: LintOptions, stdin: &mut dyn Read) 
                                 Err(e) => report.merge(unreadable(&label, &e)),
                             }
                         }
-                        Entry::Unreadable(path, e) => report.merge(unreadable(&path.display().to_string(), &e)),
+                        Entry::Unreadable(path, e) => {
+                            report.merge(unreadable(&path.display().to_string(), &e))
+                        }
                         Entry::Loop(path) => report.findings.push(Finding {
                             file: path.display().to_string(),
                             document: 0,

@@ -119,7 +119,11 @@ async fn prepare(args: &Args) -> anyhow::Result<(Engine, String, String, Analysi
 
 /// A metric that could only ever measure Error is refused before the run starts (the controller would retry it
 /// until its consecutiveErrorLimit): a condition that does not compile, a job metric without a cluster.
-async fn refuse_what_cannot_run(spec: &AnalysisRunSpec, catalog: &Catalog, cluster: bool) -> anyhow::Result<()> {
+async fn refuse_what_cannot_run(
+    spec: &AnalysisRunSpec,
+    catalog: &Catalog,
+    cluster: bool,
+) -> anyhow::Result<()> {
     let evaluator = catalog
         .resolve(crate::analysis::engine::EVALUATOR, crate::plugin::PluginKind::ConditionEvaluator)
         .map_err(|e| anyhow::anyhow!(e))?

@@ -63,9 +63,10 @@ pub(crate) fn condition_check() -> anyhow::Result<ConditionCheck> {
         if let Some(known) = seen.lock().unwrap_or_else(|p| p.into_inner()).get(condition) {
             return known.clone();
         }
-        let checked =
-            tokio::task::block_in_place(|| handle.block_on(evaluator.check(&CallOptions::default(), condition)))
-                .unwrap_or_else(|e| Err(e.to_string()));
+        let checked = tokio::task::block_in_place(|| {
+            handle.block_on(evaluator.check(&CallOptions::default(), condition))
+        })
+        .unwrap_or_else(|e| Err(e.to_string()));
         seen.lock().unwrap_or_else(|p| p.into_inner()).insert(condition.to_string(), checked.clone());
         checked
     };

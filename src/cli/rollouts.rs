@@ -504,7 +504,15 @@ async fn execute(me: &str, flags: KubeFlags, verb: Verb) -> anyhow::Result<ExitC
         }
         Verb::Create {
             from_template:
-                Some(CreateFrom::Analysisrun { name, generate_name, instance_id, arguments, from, from_file, global }),
+                Some(CreateFrom::Analysisrun {
+                    name,
+                    generate_name,
+                    instance_id,
+                    arguments,
+                    from,
+                    from_file,
+                    global,
+                }),
             ..
         } => {
             let template = match (&from, &from_file) {
@@ -515,7 +523,8 @@ async fn execute(me: &str, flags: KubeFlags, verb: Verb) -> anyhow::Result<ExitC
                     serde_json::to_value(template)?
                 }
                 (None, Some(file)) => {
-                    let text = std::fs::read_to_string(file).with_context(|| format!("open {}", file.display()))?;
+                    let text =
+                        std::fs::read_to_string(file).with_context(|| format!("open {}", file.display()))?;
                     create::object_from_file(&text).map_err(|e| anyhow!(e))?.1
                 }
                 _ => bail!("one of --from or --from-file must be specified"),
@@ -589,7 +598,8 @@ async fn watch_rollout_rows(
     let mut printed: std::collections::BTreeMap<_, String> =
         listed.items.iter().map(|ro| (key(ro), list::rollout_line(ro, namespace, None))).collect();
     let mut version = listed.metadata.resource_version.unwrap_or_default();
-    let watch_params = kube::api::WatchParams { field_selector: params.field_selector.clone(), ..Default::default() };
+    let watch_params =
+        kube::api::WatchParams { field_selector: params.field_selector.clone(), ..Default::default() };
     let mut failures = 0;
     loop {
         let mut events = match api.watch(&watch_params, &version).await {
@@ -636,7 +646,8 @@ async fn watch_rollout_rows(
 /// The API of one of serin's kinds, in `ns` unless it is cluster-scoped.
 fn dynamic_api(client: &kube::Client, kind: &str, ns: &str) -> Api<kube::api::DynamicObject> {
     let gvk = kube::api::GroupVersionKind::gvk("argoproj.io", "v1alpha1", kind);
-    let resource = kube::api::ApiResource::from_gvk_with_plural(&gvk, &format!("{}s", kind.to_ascii_lowercase()));
+    let resource =
+        kube::api::ApiResource::from_gvk_with_plural(&gvk, &format!("{}s", kind.to_ascii_lowercase()));
     if kind == "ClusterAnalysisTemplate" {
         Api::all_with(client.clone(), &resource)
     } else {

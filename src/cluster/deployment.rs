@@ -160,7 +160,8 @@ pub fn plan(deployment: &Value, owned: &[Owned]) -> Plan {
                 *size -= unhealthy;
                 budget -= unhealthy;
             }
-            let available: i64 = old.iter().map(|r| r.available).sum::<i64>() + current.map_or(0, |r| r.available);
+            let available: i64 =
+                old.iter().map(|r| r.available).sum::<i64>() + current.map_or(0, |r| r.available);
             let mut budget = (available - min_available).max(0);
             for size in sizes.iter_mut() {
                 let cut = (*size).min(budget);
@@ -209,7 +210,8 @@ fn fenceposts(deployment: &Value, desired: i64) -> (i64, i64) {
 pub fn status(deployment: &Value, owned: &[Owned], now: &str) -> Value {
     let desired = deployment.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1).max(0);
     let (_, unavailable) = fenceposts(deployment, desired);
-    let unavailable = if deployment.pointer("/spec/strategy/type").and_then(Value::as_str) == Some("Recreate") {
+    let unavailable = if deployment.pointer("/spec/strategy/type").and_then(Value::as_str) == Some("Recreate")
+    {
         0
     } else {
         unavailable
@@ -233,7 +235,8 @@ pub fn status(deployment: &Value, owned: &[Owned], now: &str) -> Value {
     if let Some(m) = status.as_object_mut() {
         m.retain(|k, v| k == "observedGeneration" || v.as_i64() != Some(0));
     }
-    let previous = deployment.pointer("/status/conditions").and_then(Value::as_array).cloned().unwrap_or_default();
+    let previous =
+        deployment.pointer("/status/conditions").and_then(Value::as_array).cloned().unwrap_or_default();
     let condition = |kind: &str, ok: bool, reason: &str, message: String| {
         let before = previous.iter().find(|c| c["type"] == kind);
         let status_text = if ok { "True" } else { "False" };
@@ -255,16 +258,36 @@ pub fn status(deployment: &Value, owned: &[Owned], now: &str) -> Value {
     };
     let minimum = available >= desired - unavailable;
     let mut conditions = vec![if minimum {
-        condition("Available", true, "MinimumReplicasAvailable", "Deployment has minimum availability.".into())
+        condition(
+            "Available",
+            true,
+            "MinimumReplicasAvailable",
+            "Deployment has minimum availability.".into(),
+        )
     } else {
-        condition("Available", false, "MinimumReplicasUnavailable", "Deployment does not have minimum availability.".into())
+        condition(
+            "Available",
+            false,
+            "MinimumReplicasUnavailable",
+            "Deployment does not have minimum availability.".into(),
+        )
     }];
     if let Some(cur) = current {
         let complete = updated == desired && sum(|r| r.actual) == desired && available == desired;
         conditions.push(if complete {
-            condition("Progressing", true, "NewReplicaSetAvailable", format!("ReplicaSet \"{}\" has successfully progressed.", cur.name))
+            condition(
+                "Progressing",
+                true,
+                "NewReplicaSetAvailable",
+                format!("ReplicaSet \"{}\" has successfully progressed.", cur.name),
+            )
         } else {
-            condition("Progressing", true, "ReplicaSetUpdated", format!("ReplicaSet \"{}\" is progressing.", cur.name))
+            condition(
+                "Progressing",
+                true,
+                "ReplicaSetUpdated",
+                format!("ReplicaSet \"{}\" is progressing.", cur.name),
+            )
         });
     }
     // Progressing first, as the controller-manager orders them once both exist.
@@ -359,7 +382,10 @@ mod tests {
     fn status_reads_as_kubectl_rollout_status_expects() {
         let d = deployment(2, json!({}));
         let s = status(&d, &[rs("old", 1, false, 1, 1), rs("new", 2, true, 2, 1)], "t1");
-        assert_eq!((s["replicas"].as_i64(), s["updatedReplicas"].as_i64(), s["availableReplicas"].as_i64()), (Some(3), Some(2), Some(2)));
+        assert_eq!(
+            (s["replicas"].as_i64(), s["updatedReplicas"].as_i64(), s["availableReplicas"].as_i64()),
+            (Some(3), Some(2), Some(2))
+        );
         assert_eq!(s["conditions"][0]["reason"], "ReplicaSetUpdated");
         assert_eq!(s["conditions"][1]["reason"], "MinimumReplicasAvailable");
         let mut d2 = d.clone();
@@ -368,7 +394,13 @@ mod tests {
         assert_eq!(s["conditions"][0]["reason"], "NewReplicaSetAvailable");
         assert_eq!(s["conditions"][0]["message"], "ReplicaSet \"new\" has successfully progressed.");
         // Progressing stayed True: its transition time is kept; Available's too.
-        assert_eq!((s["conditions"][0]["lastTransitionTime"].as_str(), s["conditions"][0]["lastUpdateTime"].as_str()), (Some("t1"), Some("t2")));
+        assert_eq!(
+            (
+                s["conditions"][0]["lastTransitionTime"].as_str(),
+                s["conditions"][0]["lastUpdateTime"].as_str()
+            ),
+            (Some("t1"), Some("t2"))
+        );
         assert_eq!(s["conditions"][1]["lastUpdateTime"], "t1");
         assert!(s.get("unavailableReplicas").is_none());
         assert_eq!(s["observedGeneration"], 2);
@@ -382,7 +414,8 @@ mod tests {
         let a = json!({"metadata": {"labels": {"app": "d", "pod-template-hash": "abc"}}, "spec": {"x": 1}});
         let b = json!({"metadata": {"labels": {"app": "d"}}, "spec": {"x": 1}});
         assert!(same_template(&a, &b));
-        let undone = json!({"metadata": {"creationTimestamp": null, "labels": {"app": "d"}}, "spec": {"x": 1}});
+        let undone =
+            json!({"metadata": {"creationTimestamp": null, "labels": {"app": "d"}}, "spec": {"x": 1}});
         assert!(same_template(&a, &undone));
         assert!(!same_template(&a, &json!({"metadata": {"labels": {"app": "d"}}, "spec": {"x": 2}})));
     }

@@ -340,7 +340,11 @@ pub fn from_crd(crd: &Value) -> Result<ResourceType, ApiError> {
         causes.push(Cause::required("spec.group", ""));
     } else if !group.contains('.') {
         // Keeps custom groups apart from the built-in ones, which have no dot (core, apps, batch, …).
-        causes.push(Cause::invalid("spec.group", &Value::String(group.clone()), "should be a domain with at least one dot"));
+        causes.push(Cause::invalid(
+            "spec.group",
+            &Value::String(group.clone()),
+            "should be a domain with at least one dot",
+        ));
     }
     if plural.is_empty() {
         causes.push(Cause::required("spec.names.plural", ""));

@@ -373,14 +373,18 @@ pub(crate) use value_conversions;
 macro_rules! metric_and_condition_calls {
     // Contract 0.1.0's evaluators have no `check`: their conditions are judged when measured.
     ($metric:ident, $condition:ident) => {
-        $crate::plugin::contract::metric_and_condition_calls!($metric, $condition, |_guest, _store, _expression| {
-            Ok::<_, wasmtime::Error>(Ok(()))
-        });
+        $crate::plugin::contract::metric_and_condition_calls!(
+            $metric,
+            $condition,
+            |_guest, _store, _expression| { Ok::<_, wasmtime::Error>(Ok(())) }
+        );
     };
     ($metric:ident, $condition:ident, check) => {
-        $crate::plugin::contract::metric_and_condition_calls!($metric, $condition, |guest, store, expression| {
-            guest.call_check(store, expression).await
-        });
+        $crate::plugin::contract::metric_and_condition_calls!(
+            $metric,
+            $condition,
+            |guest, store, expression| { guest.call_check(store, expression).await }
+        );
     };
     ($metric:ident, $condition:ident, |$guest:ident, $store:ident, $expression:ident| $check:block) => {
         /// Runs one metric-provider call on a fresh instance.

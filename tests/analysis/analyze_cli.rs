@@ -129,11 +129,18 @@ spec:
         let out = analyze(&file, &[]).await;
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(64), "{name}: {err}");
-        assert!(out.stdout.is_empty(), "{name}: nothing was measured: {}", String::from_utf8_lossy(&out.stdout));
+        assert!(
+            out.stdout.is_empty(),
+            "{name}: nothing was measured: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
         for want in *wants {
             assert!(err.contains(want), "{name}: wanted {want:?} in {err}");
         }
-        assert!(!err.contains("failureCondition"), "{name}: the condition that compiles is not reported: {err}");
+        assert!(
+            !err.contains("failureCondition"),
+            "{name}: the condition that compiles is not reported: {err}"
+        );
     }
 }
 

@@ -286,7 +286,11 @@ async fn the_cluster_command_saves_its_state_on_sigint_and_sigterm() {
     let state = dir.path().join("state");
     let kubeconfig = dir.path().join("kubeconfig");
     for (signal, name) in [(libc::SIGTERM, "terminated"), (libc::SIGINT, "interrupted")] {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("addr").port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("a free port")
+            .local_addr()
+            .expect("addr")
+            .port();
         let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_serin"))
             .args(["cluster", "--listen", &format!("127.0.0.1:{port}"), "--kubeconfig-out"])
             .arg(&kubeconfig)

@@ -161,14 +161,17 @@ async fn a_body_that_is_not_json_is_the_value_itself() {
 #[tokio::test]
 async fn a_body_that_is_not_json_carries_a_hint_for_conditions_written_for_json() {
     let base = server().await;
-    let out = web(&granted(&base), serde_json::json!({"url": format!("{base}/text")})).await.expect("observation");
+    let out =
+        web(&granted(&base), serde_json::json!({"url": format!("{base}/text")})).await.expect("observation");
     let Observation::Judge { metadata, .. } = &out else { panic!("expected a value to judge, got {out:?}") };
     let hint = metadata.iter().find(|(k, _)| k == "hint").map(|(_, v)| v.as_str()).unwrap_or_default();
     assert!(hint.starts_with("the response body is not JSON ("), "{metadata:?}");
     assert!(hint.ends_with("so result is the body as a string"), "{hint}");
     assert_eq!(out.explain("cannot evaluate".into()), format!("cannot evaluate ({hint})"));
     // A JSON body has no hint.
-    let out = web(&granted(&base), serde_json::json!({"url": format!("{base}/status")})).await.expect("observation");
+    let out = web(&granted(&base), serde_json::json!({"url": format!("{base}/status")}))
+        .await
+        .expect("observation");
     assert_eq!(out.explain("e".into()), "e");
 }
 
@@ -185,8 +188,11 @@ async fn timeout_seconds_bounds_the_request_body_included() {
         // Were the plugin's own deadline to end the call first, it would be a CallError, not this measurement.
         for attempt in 0..3 {
             let e = error(
-                web(&granted(&base), serde_json::json!({"url": format!("{base}{path}"), "timeoutSeconds": 1}))
-                    .await,
+                web(
+                    &granted(&base),
+                    serde_json::json!({"url": format!("{base}{path}"), "timeoutSeconds": 1}),
+                )
+                .await,
             );
             assert_eq!(e, want, "{path}, measurement {attempt}");
         }

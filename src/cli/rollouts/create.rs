@@ -90,7 +90,9 @@ pub fn analysis_run(
         Some(declared) => {
             let mut merged = declared.clone();
             for (n, v) in args {
-                if let Some(arg) = merged.iter_mut().find(|a| a.get("name").and_then(Value::as_str) == Some(n)) {
+                if let Some(arg) =
+                    merged.iter_mut().find(|a| a.get("name").and_then(Value::as_str) == Some(n))
+                {
                     arg["value"] = json!(v);
                 }
             }
@@ -171,23 +173,36 @@ mod tests {
         assert!(run["metadata"].get("uid").is_none() && run["metadata"].get("resourceVersion").is_none());
         assert!(run.get("status").is_none());
         // Given values replace the template's; arguments it does not declare are dropped.
-        assert_eq!(run["spec"]["args"], json!([{"name": "foo", "value": "bar"}, {"name": "bar", "value": "b"}]));
+        assert_eq!(
+            run["spec"]["args"],
+            json!([{"name": "foo", "value": "bar"}, {"name": "bar", "value": "b"}])
+        );
         assert_eq!(run["spec"]["metrics"], t["spec"]["metrics"]);
 
         let named = RunNaming { name: Some("my-run".into()), ..RunNaming::default() };
         let run = analysis_run(&t, &args(&[("foo", "1")]), &named, "ns").expect("run");
-        assert_eq!((run["metadata"]["name"].as_str(), run["metadata"]["generateName"].as_str()), (Some("my-run"), Some("")));
+        assert_eq!(
+            (run["metadata"]["name"].as_str(), run["metadata"]["generateName"].as_str()),
+            (Some("my-run"), Some(""))
+        );
         let generated = RunNaming { generate_name: Some("gen-".into()), ..RunNaming::default() };
         let run = analysis_run(&t, &args(&[("foo", "1")]), &generated, "ns").expect("run");
         assert_eq!(run["metadata"]["generateName"], "gen-");
-        let with_id = RunNaming { name: Some("r".into()), instance_id: Some("test".into()), ..RunNaming::default() };
+        let with_id =
+            RunNaming { name: Some("r".into()), instance_id: Some("test".into()), ..RunNaming::default() };
         let run = analysis_run(&t, &args(&[("foo", "1")]), &with_id, "ns").expect("run");
-        assert_eq!(run["metadata"]["labels"], json!({"argo-rollouts.argoproj.io/controller-instance-id": "test"}));
+        assert_eq!(
+            run["metadata"]["labels"],
+            json!({"argo-rollouts.argoproj.io/controller-instance-id": "test"})
+        );
 
         // A template without a name and no name given: upstream's "name is invalid".
         let mut nameless = template();
         nameless["metadata"].as_object_mut().expect("metadata").remove("name");
-        assert_eq!(analysis_run(&nameless, &args(&[("foo", "1")]), &naming, "ns").unwrap_err(), "name is invalid");
+        assert_eq!(
+            analysis_run(&nameless, &args(&[("foo", "1")]), &naming, "ns").unwrap_err(),
+            "name is invalid"
+        );
         // A template that declares no arguments takes the given ones as they are.
         let mut plain = template();
         plain["spec"].as_object_mut().expect("spec").remove("args");
@@ -200,7 +215,10 @@ mod tests {
     #[test]
     fn arguments_and_files_are_read_as_upstream_reads_them() {
         assert_eq!(parse_arguments(&["a=b=c".into()]).expect("ok"), args(&[("a", "b=c")]));
-        assert_eq!(parse_arguments(&["bad-syntax".into()]).unwrap_err(), "arguments must be in the form NAME=VALUE");
+        assert_eq!(
+            parse_arguments(&["bad-syntax".into()]).unwrap_err(),
+            "arguments must be in the form NAME=VALUE"
+        );
 
         let (kind, value) = object_from_file(
             "{\"apiVersion\": \"argoproj.io/v1alpha1\", \"kind\": \"AnalysisTemplate\", \"metadata\": {\"name\": \"t\"}, \"spec\": {\"metrics\": [{\"name\": \"m\", \"provider\": {\"web\": {\"url\": \"http://x\"}}}]}}",
@@ -212,8 +230,14 @@ mod tests {
             object_from_file(unknown).unwrap_err(),
             "error unmarshaling JSON: while decoding JSON: json: unknown field \"intervall\" (at spec.metrics[0].intervall)"
         );
-        assert_eq!(object_from_file("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n").unwrap_err(), "creates of /ConfigMap unsupported");
+        assert_eq!(
+            object_from_file("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n").unwrap_err(),
+            "creates of /ConfigMap unsupported"
+        );
         assert_eq!(object_from_file("").unwrap_err(), "the file holds no object");
-        assert_eq!(created_line(Kind::ClusterAnalysisTemplate, "t"), "clusteranalysistemplate.argoproj.io/t created");
+        assert_eq!(
+            created_line(Kind::ClusterAnalysisTemplate, "t"),
+            "clusteranalysistemplate.argoproj.io/t created"
+        );
     }
 }

@@ -131,9 +131,22 @@ mod tests {
         let at = "2026-12-01T10:00:00Z";
         let table = rollout_table(&[canary.clone()], true, Some(at));
         assert!(table.starts_with("TIMESTAMP             NAMESPACE  NAME        STRATEGY"), "\n{table}");
-        assert!(table.lines().nth(1).expect("row").starts_with("2026-12-01T10:00:00Z  default    guestbook   Canary "), "\n{table}");
+        assert!(
+            table
+                .lines()
+                .nth(1)
+                .expect("row")
+                .starts_with("2026-12-01T10:00:00Z  default    guestbook   Canary "),
+            "\n{table}"
+        );
         let line = rollout_line(&canary, false, None);
-        assert_eq!(line, format!("{}{:<9}\n", "guestbook   Canary     Paused        1/2   20          5/6    5        1           ", 5));
+        assert_eq!(
+            line,
+            format!(
+                "{}{:<9}\n",
+                "guestbook   Canary     Paused        1/2   20          5/6    5        1           ", 5
+            )
+        );
         assert_eq!(timestamp_now().len(), at.len());
     }
 }
