@@ -1,24 +1,35 @@
-// Command podhash is the reference serin's pod-template-hash and step hash are checked against: it runs Argo
-// Rollouts' own hashing functions (github.com/argoproj/argo-rollouts/utils/hash, at the release go.mod pins) on
-// the cases it reads, and it writes the table of Go field orders and JSON options that serin's Rust encoder
-// follows.
+// Command podhash is the reference serin is checked against where it must compute what Argo Rollouts computes:
+// it runs Argo Rollouts' own code (at the release go.mod pins) on the cases it reads. `hash` runs upstream's
+// hashing functions (github.com/argoproj/argo-rollouts/utils/hash), `fields` writes the table of Go field orders
+// and JSON options that serin's Rust encoder follows, and `eval` judges measurements with upstream's
+// successCondition / failureCondition evaluation (utils/evaluate, on github.com/expr-lang/expr).
 //
 //	podhash hash < cases.jsonl   # {"template": {...}, "collisionCount": 1} or {"steps": [...]} per line
 //	                             #   -> "<hash>\t<the JSON Go hashed>"
 //	podhash fields > layout.rs   # the Go layout of PodTemplateSpec and []CanaryStep, and everything they hold
+//	podhash eval < cases.jsonl   # {"success": "result > 1", "failure": "", "result": <JSON>} per line
+//	                             #   -> "<phase>" or "<phase>\t<error>" (the phase is Error when there is one)
+//
+// In eval's result, JSON numbers are float64 and arrays and objects []interface{} and map[string]interface{},
+// as encoding/json decodes into interface{} (and as Argo's web provider hands them over). Two wrapper objects
+// stand for what JSON cannot carry: {"$float": "NaN"} (or "+Inf", "-Inf") is that float64, and {"$int": 3} is
+// the Go int 3. A missing or null result is nil.
 package main
 
 import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"reflect"
 	"strings"
 
 	"github.com/argoproj/argo-rollouts/pkg/apis/rollouts/v1alpha1"
 	"github.com/argoproj/argo-rollouts/utils/conditions"
+	"github.com/argoproj/argo-rollouts/utils/evaluate"
 	"github.com/argoproj/argo-rollouts/utils/hash"
+	"github.com/sirupsen/logrus"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -27,7 +38,7 @@ import (
 
 func main() {
 	if len(os.Args) != 2 {
-		fmt.Fprintln(os.Stderr, "usage: podhash hash|fields")
+		fmt.Fprintln(os.Stderr, "usage: podhash hash|fields|eval")
 		os.Exit(64)
 	}
 	var err error
@@ -36,6 +47,8 @@ func main() {
 		err = hashLines()
 	case "fields":
 		err = fields()
+	case "eval":
+		err = evalLines()
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
@@ -75,6 +88,83 @@ func hashLines() error {
 		fmt.Printf("%s\t%s\n", conditions.ComputeStepHash(&ro), data)
 	}
 	return in.Err()
+}
+
+// evalLines reads one case per line and prints the phase Argo Rollouts gives the measurement, and its error.
+func evalLines() error {
+	in := bufio.NewScanner(os.Stdin)
+	in.Buffer(make([]byte, 1<<20), 16<<20)
+	log := logrus.NewEntry(logrus.New())
+	for in.Scan() {
+		var c struct {
+			Success string          `json:"success"`
+			Failure string          `json:"failure"`
+			Result  json.RawMessage `json:"result"`
+		}
+		if err := json.Unmarshal(in.Bytes(), &c); err != nil {
+			return err
+		}
+		var raw any
+		if len(c.Result) > 0 {
+			if err := json.Unmarshal(c.Result, &raw); err != nil {
+				return err
+			}
+		}
+		result, err := goValue(raw)
+		if err != nil {
+			return err
+		}
+		metric := v1alpha1.Metric{SuccessCondition: c.Success, FailureCondition: c.Failure}
+		phase, err := evaluate.EvaluateResult(result, metric, *log)
+		if err != nil {
+			// One case per line: a message spanning lines is flattened, visibly.
+			fmt.Printf("%s\t%s\n", phase, strings.ReplaceAll(err.Error(), "\n", "\\n"))
+			continue
+		}
+		fmt.Println(phase)
+	}
+	return in.Err()
+}
+
+// goValue replaces the {"$float": ...} and {"$int": ...} wrappers by the Go values they stand for.
+func goValue(v any) (any, error) {
+	switch v := v.(type) {
+	case []any:
+		for i, item := range v {
+			item, err := goValue(item)
+			if err != nil {
+				return nil, err
+			}
+			v[i] = item
+		}
+		return v, nil
+	case map[string]any:
+		if len(v) == 1 {
+			if f, ok := v["$float"]; ok {
+				switch f {
+				case "NaN":
+					return math.NaN(), nil
+				case "+Inf":
+					return math.Inf(1), nil
+				case "-Inf":
+					return math.Inf(-1), nil
+				}
+				return nil, fmt.Errorf("bad $float %v", f)
+			}
+			if n, ok := v["$int"].(float64); ok {
+				return int(n), nil
+			}
+		}
+		for k, item := range v {
+			item, err := goValue(item)
+			if err != nil {
+				return nil, err
+			}
+			v[k] = item
+		}
+		return v, nil
+	}
+	return v, nil
 }
 
 var (
@@ -227,4 +317,3 @@ func parseTag(tag string) (string, map[string]bool) {
 	}
 	return parts[0], opts
 }
-
