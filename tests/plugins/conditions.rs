@@ -1,13 +1,63 @@
 //! Argo Rollouts' condition semantics (`utils/evaluate`), pinned by a table of cases run through the built-in
 //! `expr` evaluator plugin: Argo's functions, expr-lang's operators and builtins, NaN/Inf rules, the outcome of a
-//! success + failure pair, and upstream's error texts.
+//! success + failure pair, and upstream's error texts. Every case, and the plugin's own parity table, is also
+//! put to Argo Rollouts itself (`tests/podhash`'s `eval`, built with the control plane): serin must answer as
+//! it does, except where `plugins/expr/src/differences.rs` says why not.
 
 use super::helpers::registry;
 use serin::plugin::{CallOptions, MetricValue, Verdict};
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+/// The plugin's parity table (`PARITY`: cases with the answer Argo Rollouts gave when it was generated) and its
+/// deliberate differences (`DIFFERENCES`).
+#[allow(dead_code)]
+mod upstream {
+    include!(concat!(env!("CARGO_MANIFEST_DIR"), "/plugins/expr/src/parity.rs"));
+    include!(concat!(env!("CARGO_MANIFEST_DIR"), "/plugins/expr/src/differences.rs"));
+}
 
 /// (successCondition, failureCondition, result JSON, expected outcome). An expected outcome starting with
 /// `Error:` must match the error text exactly, unless it ends in `…`, when it is a prefix.
 const CASES: &[(&str, &str, &str, &str)] = &[
+    // Go expr's grammar: stacked unary operators.
+    ("!!true", "", "1", "Successful"),
+    ("not not true", "", "1", "Successful"),
+    ("- -1 < 0", "", "1", "Failed"),
+    ("!(!true)", "", "1", "Successful"),
+    // Go expr type-checks against the measurement's type: a mismatch is an error, not a failed condition.
+    (
+        "result == true",
+        "",
+        "1",
+        "Error: could not evaluate successCondition \"result == true\": invalid operation: == (mismatched types float64 and bool)",
+    ),
+    (
+        "result != \"fail\"",
+        "",
+        "true",
+        "Error: could not evaluate successCondition \"result != \"fail\"\": invalid operation: != (mismatched types bool and string)",
+    ),
+    (
+        "result > 1",
+        "result == \"down\"",
+        "2",
+        "Error: could not evaluate failureCondition \"result == \"down\"\": invalid operation: == (mismatched types float64 and string)",
+    ),
+    (
+        "result.status == \"ok\"",
+        "",
+        "1",
+        "Error: could not evaluate successCondition \"result.status == \"ok\"\": type float64 has no field status",
+    ),
+    // Elements of a list or map are of unknown type: checked when evaluated.
+    ("result[0] == true", "", "[1]", "Failed"),
+    (
+        "result[0] + 1 > 1",
+        "",
+        "[\"a\"]",
+        "Error: could not evaluate successCondition \"result[0] + 1 > 1\": invalid operation: string + int",
+    ),
     // Outcome rules of a success / failure pair.
     ("", "", "1", "Successful"),
     ("result > 1", "", "2", "Successful"),
@@ -202,4 +252,190 @@ async fn evaluate_returns_the_boolean_of_one_expression() {
     assert_eq!(expr.evaluate(&opts, "result[0] > 0.9", &v).await, Ok(Ok(true)));
     assert_eq!(expr.evaluate(&opts, "result[0] > 0.99", &v).await, Ok(Ok(false)));
     assert_eq!(expr.evaluate(&opts, "nope", &v).await, Ok(Err("unknown name nope".into())));
+}
+
+#[tokio::test]
+async fn nesting_too_deep_for_the_guest_is_refused_cleanly() {
+    let expr = registry().get("expr").expect("expr plugin");
+    let opts = CallOptions::default();
+    let value = MetricValue::parse("1").expect("json");
+    for condition in deep_conditions() {
+        let got = expr.assess(&opts, Some(condition.as_str()), None, &value).await.expect("evaluator call");
+        let want =
+            format!("could not evaluate successCondition \"{condition}\": expression too deeply nested");
+        assert_eq!(got, Err(want));
+    }
+}
+
+/// Nested far deeper than serin accepts (Go expr accepts these; see the parity test).
+fn deep_conditions() -> Vec<String> {
+    vec![
+        format!("{}true{}", "(".repeat(5000), ")".repeat(5000)),
+        format!("{}true", "!".repeat(5000)),
+        format!("{}true", "not ".repeat(3000)),
+        vec!["result > 0"; 300].join(" || "),
+    ]
+}
+
+/// A case's result as the plugin gets it: `{"$int": n}` stands for an integer (JSON has no way to say it).
+fn result_value(text: &str) -> MetricValue {
+    fn ints(v: MetricValue) -> MetricValue {
+        match v {
+            MetricValue::Map(entries) if entries.len() == 1 && entries[0].0 == "$int" => match entries[0].1 {
+                MetricValue::Float(f) => MetricValue::Int(f as i64),
+                _ => MetricValue::Map(entries),
+            },
+            MetricValue::Map(entries) => {
+                MetricValue::Map(entries.into_iter().map(|(k, v)| (k, ints(v))).collect())
+            }
+            MetricValue::List(items) => MetricValue::List(items.into_iter().map(ints).collect()),
+            other => other,
+        }
+    }
+    ints(MetricValue::parse(text).unwrap_or_else(|e| panic!("result {text}: {e}")))
+}
+
+/// A result as `podhash eval` reads it: JSON, with `{"$float": "NaN"}` (or `+Inf`, `-Inf`) and `{"$int": n}`
+/// for what JSON numbers cannot say.
+fn go_json(v: &MetricValue) -> serde_json::Value {
+    use serde_json::{Value, json};
+    match v {
+        MetricValue::Nil => Value::Null,
+        MetricValue::Bool(b) => json!(b),
+        MetricValue::Int(i) => json!({ "$int": i }),
+        MetricValue::Float(f) if f.is_nan() => json!({ "$float": "NaN" }),
+        MetricValue::Float(f) if f.is_infinite() => {
+            json!({ "$float": if *f > 0.0 { "+Inf" } else { "-Inf" } })
+        }
+        MetricValue::Float(f) => json!(f),
+        MetricValue::Text(s) => json!(s),
+        MetricValue::List(items) => Value::Array(items.iter().map(go_json).collect()),
+        MetricValue::Map(entries) => {
+            Value::Object(entries.iter().map(|(k, v)| (k.clone(), go_json(v))).collect())
+        }
+    }
+}
+
+/// Argo Rollouts' own outcome for each (success, failure, result), in the tables' notation; `None` when the
+/// real control plane's tools are skipped.
+fn argo_outcomes(cases: &[(String, String, MetricValue)]) -> Option<Vec<String>> {
+    const SKIP_VAR: &str = "SERIN_SKIP_REAL_CLUSTER";
+    if std::env::var(SKIP_VAR).is_ok_and(|v| !v.is_empty() && v != "0") {
+        eprintln!("SKIPPED: comparison with Argo Rollouts' conditions ({SKIP_VAR} is set)");
+        return None;
+    }
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out =
+        Command::new(repo.join("tests/controlplane/build.sh")).arg("--bin-dir").output().expect("build.sh");
+    assert!(
+        out.status.success(),
+        "tests/controlplane/build.sh --bin-dir: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bin = std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()).join("podhash");
+    assert!(bin.exists(), "{} is not built: run .ci/setup or tests/controlplane/build.sh", bin.display());
+    let input: String = cases
+        .iter()
+        .map(|(s, f, r)| {
+            format!("{}\n", serde_json::json!({"success": s, "failure": f, "result": go_json(r)}))
+        })
+        .collect();
+    let mut child =
+        Command::new(&bin).arg("eval").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().expect("podhash");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+    let out = child.wait_with_output().expect("podhash output");
+    writer.join().expect("writer").expect("write cases");
+    assert!(out.status.success(), "podhash eval failed");
+    let lines: Vec<String> = String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .lines()
+        .map(|l| match l.split_once('\t') {
+            Some((_, e)) => format!("Error: {e}"),
+            None => l.to_string(),
+        })
+        .collect();
+    assert_eq!(lines.len(), cases.len(), "one answer per case");
+    Some(lines)
+}
+
+#[tokio::test]
+async fn conditions_are_judged_as_argo_rollouts_judges_them() {
+    let mut cases: Vec<(String, String, MetricValue)> = Vec::new();
+    let mut recorded: Vec<Option<&str>> = Vec::new();
+    for (s, f, r, _) in CASES {
+        cases.push((s.to_string(), f.to_string(), result_value(r)));
+        recorded.push(None);
+    }
+    for (s, f, r, go) in upstream::PARITY {
+        cases.push((s.to_string(), f.to_string(), result_value(r)));
+        recorded.push(Some(go));
+    }
+    for (s, f, r, _, _) in upstream::DIFFERENCES {
+        cases.push((s.to_string(), f.to_string(), result_value(r)));
+        recorded.push(None);
+    }
+    let deep = deep_conditions();
+    for d in &deep {
+        cases.push((d.clone(), String::new(), MetricValue::Float(1.0)));
+        recorded.push(None);
+    }
+    let Some(argo) = argo_outcomes(&cases) else { return };
+
+    let expr = registry().get("expr").expect("expr plugin");
+    let opts = CallOptions::default();
+    let differences: Vec<(&str, &str, MetricValue, &str)> =
+        upstream::DIFFERENCES.iter().map(|d| (d.0, d.1, result_value(d.2), d.3)).collect();
+    let mut failures = Vec::new();
+    for (i, ((success, failure, value), go)) in cases.iter().zip(&argo).enumerate() {
+        let some = |s: &str| (!s.is_empty()).then(|| s.to_string());
+        let got = expr
+            .assess(&opts, some(success).as_deref(), some(failure).as_deref(), value)
+            .await
+            .expect("call");
+        let serin = match got {
+            Ok(Verdict::Successful) => "Successful".to_string(),
+            Ok(Verdict::Failed) => "Failed".into(),
+            Ok(Verdict::Inconclusive) => "Inconclusive".into(),
+            Err(e) => format!("Error: {e}"),
+        };
+        let short = |s: &str| s.chars().take(120).collect::<String>();
+        let case = format!("success={:?} failure={failure:?} result={value:?}", short(success));
+        let difference =
+            differences.iter().find(|d| d.0 == success.as_str() && d.1 == failure.as_str() && d.2 == *value);
+        if let Some((_, _, _, want)) = difference {
+            // A deliberate difference: serin answers as stated, and Argo still answers otherwise.
+            if serin != *want || *go == serin {
+                failures.push(format!(
+                    "{case}: deliberate difference no longer holds\n  argo:  {go}\n  serin: {serin}"
+                ));
+            }
+            continue;
+        }
+        if deep.contains(success) {
+            if !serin.ends_with(": expression too deeply nested") || *go == serin {
+                failures.push(format!(
+                    "{case}: deep nesting\n  argo:  {}\n  serin: {}",
+                    short(go),
+                    short(&serin)
+                ));
+            }
+            continue;
+        }
+        if serin != *go {
+            failures.push(format!("{case}\n  argo:  {go}\n  serin: {serin}"));
+        }
+        if let Some(Some(rec)) = recorded.get(i)
+            && *rec != go.as_str()
+        {
+            failures.push(format!("{case}: parity.rs records {rec:?}, Argo Rollouts now answers {go:?}"));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases differ from Argo Rollouts:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
 }

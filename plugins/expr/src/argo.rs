@@ -1,6 +1,8 @@
 //! Argo Rollouts' condition environment and outcome rules (`utils/evaluate/evaluate.go`), independent of WIT.
 
-use expr::{Environment, Value};
+use crate::eval::{Eval, conversion, float_to_int};
+use crate::types::Ty;
+use crate::value::{Elem, Func, Value};
 
 /// The outcome of a success / failure condition pair.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,176 +51,96 @@ fn wrap(which: &str, cond: &str, result: &Value, cause: String) -> String {
 fn is_nil_or_empty(v: &Value) -> bool {
     match v {
         Value::Nil => true,
-        Value::Array(a) => a.is_empty(),
+        Value::Array(l) => l.items.is_empty(),
         _ => false,
     }
 }
 
-/// Evaluates one boolean condition with Argo's environment.
+/// The Go type `result` has in the environment the condition is compiled against.
+fn result_type(v: &Value) -> Ty {
+    match v {
+        Value::Nil => Ty::Nil,
+        Value::Bool(_) => Ty::Bool,
+        Value::Int(_) => Ty::Int,
+        Value::Int64(_) => Ty::Int64,
+        Value::Byte(_) => Ty::Unknown,
+        Value::Float(_) => Ty::Float,
+        Value::Str(_) => Ty::Str,
+        Value::Array(l) => match l.elem {
+            Elem::Any => Ty::any_array(),
+            Elem::Int => Ty::typed_array(Ty::Int),
+            Elem::Str => Ty::typed_array(Ty::Str),
+        },
+        Value::Map(_) => Ty::string_map(),
+        Value::Func(_) => Ty::Unknown,
+    }
+}
+
+/// Evaluates one boolean condition with Argo's environment: compiled (parsed, type-checked against
+/// `result`'s type, optimized) and run as `expr.Compile(condition, expr.Env(env))` and `expr.Run` do.
 pub fn eval_condition(expression: &str, result: &Value) -> Result<bool, String> {
-    let program = expr::compile(&member_shorthand(expression)).map_err(|e| compile_error(&e.to_string()))?;
-    let env = environment(result);
-    let mut ctx = expr::Context::default();
-    ctx.insert("result", result.clone());
-    match env.run(&program, &ctx) {
-        Ok(Value::Bool(b)) => Ok(b),
-        Ok(other) => Err(format!("expected bool, but got {}", go_type_name(&other))),
-        Err(e) => Err(runtime_error(&e.to_string())),
+    let mut tree = crate::parser::parse(expression)?;
+    crate::check::check(&mut tree, &result_type(result))?;
+    crate::optimize::optimize(&mut tree)?;
+    match Eval::new(result).run(&tree)? {
+        Value::Bool(b) => Ok(b),
+        other => Err(format!("expected bool, but got {}", other.go_type())),
     }
 }
 
-/// expr-lang lets a predicate say `.field` for `#.field` (e.g. `all(result, {.ok})`); the `expr-lang` crate
-/// needs the `#`, so it is inserted wherever a `.` starts a member access with nothing before it.
-fn member_shorthand(expression: &str) -> String {
-    let mut out = String::with_capacity(expression.len() + 4);
-    let mut quote: Option<char> = None;
-    let mut escaped = false;
-    let mut prev: Option<char> = None;
-    let mut chars = expression.chars().peekable();
-    while let Some(c) = chars.next() {
-        if let Some(q) = quote {
-            out.push(c);
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == q {
-                quote = None;
+/// Compiles a condition without a measurement (`result` of unknown type): the errors left are those every
+/// measurement would meet (syntax, unknown names, type errors not involving `result`).
+pub fn compile(expression: &str) -> Result<(), String> {
+    let mut tree = crate::parser::parse(expression)?;
+    crate::check::check(&mut tree, &Ty::Unknown)?;
+    crate::optimize::optimize(&mut tree)
+}
+
+/// Calls one of the environment's functions. `isNil` and `default` ignore their first argument and look at
+/// the measurement (an upstream quirk).
+pub fn call(f: Func, args: &[Value], result: &Value) -> Result<Value, String> {
+    let want = match f {
+        Func::Default => 2,
+        _ => 1,
+    };
+    if args.len() != want {
+        let few = if args.len() < want { "few" } else { "many" };
+        return Err(format!("reflect: Call with too {few} input arguments"));
+    }
+    let arg = &args[0];
+    Ok(match f {
+        Func::AsInt => Value::Int64(as_int(arg)?),
+        Func::AsFloat => Value::Float(as_float(arg)?),
+        Func::IsNaN | Func::IsInf => match arg {
+            Value::Float(x) => Value::Bool(if f == Func::IsNaN { x.is_nan() } else { x.is_infinite() }),
+            other => return Err(conversion(other, "float64")),
+        },
+        Func::IsNil => Value::Bool(result.is_nil()),
+        Func::Default => {
+            if result.is_nil() {
+                args[1].clone()
+            } else {
+                result.clone()
             }
-            continue;
         }
-        if matches!(c, '"' | '\'' | '`') {
-            quote = Some(c);
-        }
-        let starts_member = chars.peek().is_some_and(|n| n.is_ascii_alphabetic() || *n == '_');
-        let after_operand = prev.is_some_and(|p| {
-            p.is_ascii_alphanumeric() || matches!(p, '_' | ')' | ']' | '}' | '?' | '.' | '#')
-        });
-        if c == '.' && starts_member && !after_operand {
-            out.push('#');
-        }
-        out.push(c);
-        if !c.is_whitespace() {
-            prev = Some(c);
-        }
-    }
-    out
+    })
 }
 
-/// Go expr reports unknown identifiers at compile time as `unknown name X`; keep that wording.
-fn runtime_error(msg: &str) -> String {
-    if let Some(name) = msg.strip_prefix("unknown variable: ") {
-        return format!("unknown name {name}");
-    }
-    msg.to_string()
-}
-
-fn compile_error(msg: &str) -> String {
-    // pest renders multi-line diagnostics; status messages are one line.
-    msg.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ")
-}
-
-/// The name Go's `%T` would print for the value a Go program would hold.
-fn go_type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Integer(_) => "int",
-        Value::Float(_) => "float64",
-        Value::String(_) => "string",
-        Value::Nil => "<nil>",
-        Value::Array(_) => "[]interface {}",
-        Value::Map(_) | Value::KeyedMap(_) => "map[string]interface {}",
-        Value::Bytes(_) => "[]uint8",
-        _ => "interface {}",
-    }
-}
-
-fn environment(result: &Value) -> Environment<'static> {
-    let mut env = Environment::new();
-    env.add_function("asInt", |c| {
-        let [arg] = args::<1>(&c.args, "asInt")?;
-        as_int(arg).map(Value::Integer).map_err(expr::Error::ExprError)
-    });
-    env.add_function("asFloat", |c| {
-        let [arg] = args::<1>(&c.args, "asFloat")?;
-        as_float(arg).map(Value::Float).map_err(expr::Error::ExprError)
-    });
-    env.add_function("isNaN", |c| {
-        let [arg] = args::<1>(&c.args, "isNaN")?;
-        Ok(Value::Bool(float_arg(arg, "isNaN")?.is_nan()))
-    });
-    env.add_function("isInf", |c| {
-        let [arg] = args::<1>(&c.args, "isInf")?;
-        Ok(Value::Bool(float_arg(arg, "isInf")?.is_infinite()))
-    });
-    // Upstream quirk: isNil and default ignore their first argument and look at the measurement result.
-    let is_nil = matches!(result, Value::Nil);
-    env.add_function("isNil", move |c| {
-        let [_] = args::<1>(&c.args, "isNil")?;
-        Ok(Value::Bool(is_nil))
-    });
-    let res = result.clone();
-    env.add_function("default", move |c| {
-        let [_, fallback] = args::<2>(&c.args, "default")?;
-        Ok(if matches!(res, Value::Nil) { fallback.clone() } else { res.clone() })
-    });
-    env
-}
-
-fn args<'a, const N: usize>(args: &'a [Value], name: &str) -> Result<[&'a Value; N], expr::Error> {
-    if args.len() != N {
-        return Err(expr::Error::ExprError(format!(
-            "invalid number of arguments for {name} (expected {N}, got {})",
-            args.len()
-        )));
-    }
-    Ok(std::array::from_fn(|i| &args[i]))
-}
-
-fn float_arg(v: &Value, name: &str) -> Result<f64, expr::Error> {
-    match v {
-        Value::Float(f) => Ok(*f),
-        Value::Integer(i) => Ok(*i as f64),
-        other => Err(expr::Error::ExprError(format!(
-            "cannot use {} as argument (type float64) to call {name}",
-            go_type_name(other)
-        ))),
-    }
-}
-
-/// Go's `asInt`: numbers are truncated, strings parsed with `strconv.ParseInt(s, 10, 64)`.
+/// Argo's `asInt`: numbers are truncated, strings parsed with `strconv.ParseInt(s, 10, 64)`.
 fn as_int(v: &Value) -> Result<i64, String> {
     match v {
-        Value::Integer(i) => Ok(*i),
-        Value::Float(f) => Ok(*f as i64),
-        Value::String(s) => {
-            s.parse::<i64>().map_err(|_| format!("strconv.ParseInt: parsing {}: invalid syntax", go_quote(s)))
-        }
-        other => Err(format!("asInt: cannot convert {} to int", go_type_name(other))),
+        Value::Float(f) => Ok(float_to_int(*f)),
+        v if v.as_int().is_some() => Ok(v.as_int().unwrap_or(0)),
+        Value::Str(s) => crate::goconv::parse_int(s),
+        other => Err(format!("asInt() not supported on {} {}", other.go_type(), other.go_format())),
     }
 }
 
-/// Go's `asFloat`: numbers as they are, strings parsed with `strconv.ParseFloat(s, 64)`.
+/// Argo's `asFloat`: numbers as they are, strings parsed with `strconv.ParseFloat(s, 64)`.
 fn as_float(v: &Value) -> Result<f64, String> {
     match v {
-        Value::Integer(i) => Ok(*i as f64),
-        Value::Float(f) => Ok(*f),
-        Value::String(s) => parse_go_float(s)
-            .ok_or_else(|| format!("strconv.ParseFloat: parsing {}: invalid syntax", go_quote(s))),
-        other => Err(format!("asFloat: cannot convert {} to float64", go_type_name(other))),
+        v if v.is_number() => Ok(v.as_f64().unwrap_or(0.0)),
+        Value::Str(s) => crate::goconv::parse_float(s),
+        other => Err(format!("asFloat() not supported on {} {}", other.go_type(), other.go_format())),
     }
-}
-
-/// `strconv.ParseFloat` accepts "NaN", "Inf", "+Inf", "-Inf", "infinity" in any case, which Rust mostly does too.
-fn parse_go_float(s: &str) -> Option<f64> {
-    let lower = s.to_ascii_lowercase();
-    match lower.trim_start_matches(['+', '-']) {
-        "nan" | "inf" | "infinity" => {}
-        _ if lower.contains("inf") || lower.contains("nan") => return None,
-        _ => {}
-    }
-    s.replace('_', "").parse::<f64>().ok().filter(|_| !s.is_empty())
-}
-
-fn go_quote(s: &str) -> String {
-    format!("{s:?}")
 }

@@ -1,9 +1,25 @@
 //! The built-in `expr` condition evaluator: Argo Rollouts' successCondition / failureCondition semantics.
 //!
-//! Conditions are expr-lang expressions (the `expr-lang` crate, a Rust implementation of the language Argo uses)
-//! with Argo's environment on top: `result`, `asInt`, `asFloat`, `isNaN`, `isInf`, `isNil`, `default`.
+//! Conditions are written in the expression language Argo uses (Go's github.com/expr-lang/expr), implemented
+//! here as Go's pipeline runs it: lexer and Pratt parser, type checker against the measurement's Go type,
+//! optimizer, evaluator; with Argo's environment on top: `result`, `asInt`, `asFloat`, `isNaN`, `isInf`,
+//! `isNil`, `default`.
 
 mod argo;
+mod builtins;
+mod check;
+mod eval;
+mod goconv;
+mod json;
+mod lexer;
+mod optimize;
+mod parser;
+mod re;
+mod types;
+mod value;
+
+#[cfg(test)]
+mod tests;
 
 wit_bindgen::generate!({
     path: "../../wit/0.2.0",
@@ -13,6 +29,8 @@ wit_bindgen::generate!({
 
 use exports::serin::plugin::condition_evaluator::{Guest, Verdict};
 use serin::plugin::types::{Value as WitValue, ValueNode};
+use std::collections::BTreeMap;
+use value::Value;
 
 struct Expr;
 
@@ -32,7 +50,7 @@ impl Guest for Expr {
     }
 
     fn check(expression: String) -> Result<(), String> {
-        expr::compile(&expression).map(|_| ()).map_err(|e| e.to_string())
+        argo::compile(&expression)
     }
 }
 
@@ -42,18 +60,18 @@ export!(Expr);
 const MAX_DEPTH: usize = 64;
 
 /// Rebuilds the flattened value tree. Children must come after their parent, which rules out cycles.
-fn to_expr_value(value: &WitValue) -> Result<expr::Value, String> {
+fn to_expr_value(value: &WitValue) -> Result<Value, String> {
     if value.nodes.is_empty() {
-        return Ok(expr::Value::Nil);
+        return Ok(Value::Nil);
     }
     node(&value.nodes, 0, 0)
 }
 
-fn node(nodes: &[ValueNode], index: usize, depth: usize) -> Result<expr::Value, String> {
+fn node(nodes: &[ValueNode], index: usize, depth: usize) -> Result<Value, String> {
     if depth > MAX_DEPTH {
         return Err(format!("result value is nested deeper than {MAX_DEPTH} levels"));
     }
-    let child = |c: u32| -> Result<expr::Value, String> {
+    let child = |c: u32| -> Result<Value, String> {
         let c = c as usize;
         if c <= index || c >= nodes.len() {
             return Err(format!("result value node {index} refers to invalid child {c}"));
@@ -61,19 +79,18 @@ fn node(nodes: &[ValueNode], index: usize, depth: usize) -> Result<expr::Value, 
         node(nodes, c, depth + 1)
     };
     Ok(match &nodes[index] {
-        ValueNode::Null => expr::Value::Nil,
-        ValueNode::Boolean(b) => expr::Value::Bool(*b),
-        ValueNode::Integer(i) => expr::Value::Integer(*i),
-        ValueNode::Float(f) => expr::Value::Float(*f),
-        ValueNode::Text(s) => expr::Value::String(s.clone()),
-        ValueNode::Array(items) => {
-            expr::Value::Array(items.iter().map(|c| child(*c)).collect::<Result<_, _>>()?)
+        ValueNode::Null => Value::Nil,
+        ValueNode::Boolean(b) => Value::Bool(*b),
+        ValueNode::Integer(i) => Value::Int(*i),
+        ValueNode::Float(f) => Value::Float(*f),
+        ValueNode::Text(s) => Value::str(s),
+        ValueNode::Array(items) => Value::array(items.iter().map(|c| child(*c)).collect::<Result<_, _>>()?)?,
+        ValueNode::Map(entries) => {
+            let mut m = BTreeMap::new();
+            for (k, c) in entries {
+                m.insert(k.clone(), child(*c)?);
+            }
+            Value::dict(m)?
         }
-        ValueNode::Map(entries) => expr::Value::Map(
-            entries
-                .iter()
-                .map(|(k, c)| Ok((k.clone(), child(*c)?)))
-                .collect::<Result<indexmap::IndexMap<_, _>, String>>()?,
-        ),
     })
 }
