@@ -239,6 +239,11 @@ spec:
     failureCondition: result[0] < 0.5
     provider:
       prometheus: {address: "http://p:9090", query: up}
+  - name: with-arguments
+    successCondition: result[0] >= {{args.min}}
+    failureCondition: result[0] < {{ args.floor }}
+    provider:
+      prometheus: {address: "http://p:9090", query: up}
   - name: broken
     successCondition: result >>> 1
     provider:
@@ -250,7 +255,7 @@ spec:
     assert_eq!(findings.len(), 1, "{findings:?}");
     assert!(
         findings[0].starts_with(
-            "-:1: AnalysisTemplate/rates: spec.metrics[1].successCondition: condition \"result >>> 1\" does not compile: "
+            "-:1: AnalysisTemplate/rates: spec.metrics[2].successCondition: condition \"result >>> 1\" does not compile: "
         ),
         "{findings:?}"
     );

@@ -328,7 +328,8 @@ pub fn one_line(text: &str) -> String {
     text.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ")
 }
 
-/// The non-empty success and failure conditions of an analysis object's metrics, with their field paths.
+/// The non-empty success and failure conditions of an analysis object's metrics, with their field paths (those
+/// with argument placeholders are left to the measurement, when the values are known).
 fn conditions(kind: Kind, value: &Value) -> Vec<(String, &str)> {
     if !matches!(kind, Kind::AnalysisTemplate | Kind::ClusterAnalysisTemplate | Kind::AnalysisRun) {
         return Vec::new();
@@ -337,8 +338,11 @@ fn conditions(kind: Kind, value: &Value) -> Vec<(String, &str)> {
     let mut out = Vec::new();
     for (i, metric) in metrics.iter().enumerate() {
         for field in ["successCondition", "failureCondition"] {
-            if let Some(condition) =
-                metric.get(field).and_then(Value::as_str).filter(|c| !c.trim().is_empty())
+            // A condition with `{{args.…}}` in it is only complete once the run's arguments are known.
+            if let Some(condition) = metric
+                .get(field)
+                .and_then(Value::as_str)
+                .filter(|c| !c.trim().is_empty() && !c.contains("{{"))
             {
                 out.push((format!("spec.metrics[{i}].{field}"), condition));
             }

@@ -129,15 +129,30 @@ async fn refuse_what_cannot_run(
         .map_err(|e| anyhow::anyhow!(e))?
         .plugin;
     let mut problems = Vec::new();
-    for metric in &spec.metrics {
-        for (field, condition) in
-            [("successCondition", &metric.success_condition), ("failureCondition", &metric.failure_condition)]
-        {
+    let args = spec.args.as_deref().unwrap_or_default();
+    let values = crate::analysis::args::ArgValues::without_secrets(args);
+    let secret_args: Vec<String> = args
+        .iter()
+        .filter(|a| a.value_from.as_ref().is_some_and(|v| v.secret_key_ref.is_some()))
+        .map(|a| format!("{{{{args.{}}}}}", a.name))
+        .collect();
+    for original in &spec.metrics {
+        // Conditions are checked as they will be measured: with the arguments' values in them (a Secret's is
+        // only known then, so a condition using one waits for the measurement).
+        let Ok(metric) = values.resolve(original) else { continue };
+        for (field, condition, written) in [
+            ("successCondition", &metric.success_condition, &original.success_condition),
+            ("failureCondition", &metric.failure_condition, &original.failure_condition),
+        ] {
             let Some(condition) = condition.as_deref().filter(|c| !c.trim().is_empty()) else { continue };
+            let written = written.as_deref().unwrap_or_default();
+            if secret_args.iter().any(|s| written.contains(s.as_str())) {
+                continue;
+            }
             let checked = evaluator.check(&crate::plugin::CallOptions::default(), condition).await;
             if let Err(reason) = checked.unwrap_or_else(|e| Err(e.to_string())) {
                 problems.push(format!(
-                    "metric {:?}: {field} {condition:?} does not compile: {}",
+                    "metric {:?}: {field} {written:?} does not compile: {}",
                     metric.name,
                     crate::api::lint::one_line(&reason)
                 ));

@@ -83,11 +83,18 @@ apiVersion: argoproj.io/v1alpha1
 kind: AnalysisTemplate
 metadata: {name: t}
 spec:
+  args:
+  - {name: min, value: "1 +"}
+  - {name: floor, value: "0"}
   metrics:
   - name: broken
     interval: 1s
     successCondition: "result >>> 1"
     failureCondition: "result < 0"
+    provider: {web: {url: "http://127.0.0.1:9/x"}}
+  - name: argued
+    successCondition: "result > {{args.min}}"
+    failureCondition: "result < {{args.floor}}"
     provider: {web: {url: "http://127.0.0.1:9/x"}}
   - name: job
     provider:
@@ -101,6 +108,8 @@ spec:
             &[
                 "metric \"broken\": successCondition \"result >>> 1\" does not compile: ",
                 "metric \"job\": the job provider runs Jobs on a cluster: pass --kubeconfig",
+                // Checked with the arguments' values in: "result > 1 +".
+                "metric \"argued\": successCondition \"result > {{args.min}}\" does not compile: ",
             ],
         ),
         (
