@@ -52,10 +52,17 @@ pub fn decode(rt: &ResourceType, obj: &Value) -> Result<(), ApiError> {
             return Err(refused(format!("illegal base64 data at input byte {at}")));
         }
     }
+    // What Go decodes but k8s-openapi's types would not: a null is the zero value (`labels: {a: null}` is ""),
+    // and base64 is Go's to judge (it allows line breaks), checked above.
+    let mut lenient = obj.clone();
+    without_nulls(&mut lenient);
+    if let Some(m) = lenient.as_object_mut() {
+        m.remove(base64);
+    }
     macro_rules! typed {
         ($($group:literal, $kind:literal => $ty:ty),* $(,)?) => {
             match (rt.group.as_str(), rt.kind.as_str()) {
-                $(($group, $kind) => serde_json::from_value::<$ty>(obj.clone()).map(drop).map_err(|e| refused(e.to_string()))?,)*
+                $(($group, $kind) => serde_json::from_value::<$ty>(lenient).map(drop).map_err(|e| refused(e.to_string()))?,)*
                 _ => {}
             }
         };
@@ -75,16 +82,29 @@ pub fn decode(rt: &ResourceType, obj: &Value) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Where Go's standard base64 decoder stops on `s`, if it does.
+fn without_nulls(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            m.retain(|_, v| !v.is_null());
+            m.values_mut().for_each(without_nulls);
+        }
+        Value::Array(items) => items.iter_mut().for_each(without_nulls),
+        _ => {}
+    }
+}
+
+/// Where Go's standard base64 decoder stops on `s`, if it does (it skips line breaks anywhere). Offsets count
+/// the text without its line breaks.
 fn base64_error(s: &str) -> Option<usize> {
-    let bytes = s.as_bytes();
+    let text: Vec<u8> = s.bytes().filter(|&b| b != b'\r' && b != b'\n').collect();
+    let bytes = text.as_slice();
     let alphabet = |b: u8| b.is_ascii_alphanumeric() || b == b'+' || b == b'/';
     let data = bytes.iter().position(|&b| b == b'=').unwrap_or(bytes.len());
-    if let Some(bad) = bytes[..data].iter().position(|&b| !alphabet(b) && b != b'\r' && b != b'\n') {
+    if let Some(bad) = bytes[..data].iter().position(|&b| !alphabet(b)) {
         return Some(bad);
     }
     let padding = &bytes[data..];
-    let significant = bytes[..data].iter().filter(|&&b| b != b'\r' && b != b'\n').count();
+    let significant = data;
     let valid_padding = match significant % 4 {
         0 => padding.is_empty(),
         2 => padding == b"==",
@@ -266,7 +286,7 @@ mod tests {
             qualified_name_problem(&"x".repeat(64)).as_deref(),
             Some("name part must be no more than 63 bytes")
         );
-        for ok in ["", "eA==", "eHk=", "eHl6", "eHl6\n"] {
+        for ok in ["", "eA==", "eHk=", "eHl6", "eHl6\n", "eA==\n", "eHl6\r\neHl6"] {
             assert_eq!(base64_error(ok), None, "{ok:?}");
         }
         assert_eq!(base64_error("!!!"), Some(0));

@@ -700,7 +700,7 @@ fn patch_object(
             (Some(cur), k) => {
                 let mut new = cur.clone();
                 apply_patch(k, &mut new, &p)?;
-                same_identity(&rt, cur, &new)?;
+                same_identity(&rt, cur, &mut new)?;
                 Ok(new)
             }
         }
@@ -710,22 +710,31 @@ fn patch_object(
 }
 
 /// A patch may not change what the object is: its name and namespace (the URL's), uid, kind or apiVersion, refused
-/// as the real server refuses them.
-fn same_identity(rt: &ResourceType, cur: &Value, new: &Value) -> ApiResult<()> {
+/// as the real server refuses them. A patch that removes the namespace or uid leaves the stored one, as there.
+fn same_identity(rt: &ResourceType, cur: &Value, new: &mut Value) -> ApiResult<()> {
     let (name, patched) = (object::name(cur), object::name(new));
     if patched != name {
         return Err(ApiError::bad_request(format!(
             "the name of the object ({patched}) does not match the name on the URL ({name})"
         )));
     }
-    let (ns, patched) = (object::namespace(cur), object::namespace(new));
-    if patched != ns {
-        return Err(ApiError::bad_request(format!(
-            "the namespace of the object ({patched}) does not match the namespace on the URL ({ns})"
-        )));
+    let ns = object::namespace(cur);
+    match object::namespace(new) {
+        "" if !ns.is_empty() => {
+            object::meta_mut(new).insert("namespace".into(), json!(ns));
+        }
+        "" => {}
+        patched if patched != ns => {
+            return Err(ApiError::bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request",
+            ));
+        }
+        _ => {}
     }
     let uid = |o: &Value| o.pointer("/metadata/uid").cloned().unwrap_or(Value::Null);
-    if uid(new) != uid(cur) {
+    if uid(new).is_null() {
+        object::meta_mut(new).insert("uid".into(), uid(cur));
+    } else if uid(new) != uid(cur) {
         let cause = Cause::invalid("metadata.uid", &uid(new), "field is immutable");
         return Err(ApiError::invalid(&rt.kind, &rt.group, name, vec![cause]));
     }

@@ -43,6 +43,16 @@ on_both_substrates! {
             ("json patch renaming", "PATCH", at.clone(), "application/json-patch+json", json!([{"op": "replace", "path": "/metadata/name", "value": "renamed"}]), "", Some(forbid_rename)),
             ("PUT renaming", "PUT", at.clone(), "application/json", json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "renamed"}}), "", Some(forbid_rename)),
             ("merge patch changing uid", "PATCH", at.clone(), "application/merge-patch+json", json!({"metadata": {"uid": "00000000-0000-0000-0000-000000000000"}}), "", Some(uid_immutable)),
+            // Removing the uid keeps the stored one, on both.
+            (
+                "merge patch removing uid",
+                "PATCH",
+                at.clone(),
+                "application/merge-patch+json",
+                json!({"metadata": {"uid": null}}),
+                "200 -",
+                None,
+            ),
             // The real server then fails to decode the object as the other kind; the embedded one says so.
             ("merge patch changing kind", "PATCH", at.clone(), "application/merge-patch+json", json!({"kind": "Secret"}), "422 Invalid", None),
             (
