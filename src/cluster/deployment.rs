@@ -77,6 +77,11 @@ pub fn same_template(a: &Value, b: &Value) -> bool {
                 t["metadata"].as_object_mut().map(|m| m.remove("labels"));
             }
         }
+        if t.get("metadata").and_then(Value::as_object).is_some_and(|m| m.is_empty())
+            && let Some(m) = t.as_object_mut()
+        {
+            m.remove("metadata");
+        }
         t
     };
     strip(a) == strip(b)
@@ -176,10 +181,24 @@ pub fn plan(deployment: &Value, owned: &[Owned]) -> Plan {
         }
     }
 
-    let limit = deployment.pointer("/spec/revisionHistoryLimit").and_then(Value::as_i64).unwrap_or(10).max(0);
-    let empty: Vec<&&Owned> = old.iter().filter(|r| r.replicas == 0 && r.actual == 0).collect();
-    let excess = old.len().saturating_sub(limit as usize);
-    plan.delete = empty.iter().take(excess).map(|r| r.name.clone()).collect();
+    // History is trimmed once a rollout is complete: of the oldest revisions beyond the limit, those empty.
+    let complete = plan.create.is_none()
+        && plan.scale.is_empty()
+        && current.is_some_and(|c| c.replicas == desired && c.available == desired)
+        && old_replicas == 0;
+    if complete {
+        let limit =
+            deployment.pointer("/spec/revisionHistoryLimit").and_then(Value::as_i64).unwrap_or(10).max(0);
+        let mut by_revision = old.clone();
+        by_revision.sort_by_key(|r| (r.revision, r.name.clone()));
+        let excess = by_revision.len().saturating_sub(limit as usize);
+        plan.delete = by_revision
+            .iter()
+            .take(excess)
+            .filter(|r| r.replicas == 0 && r.actual == 0)
+            .map(|r| r.name.clone())
+            .collect();
+    }
     plan
 }
 
@@ -272,9 +291,22 @@ pub fn status(deployment: &Value, owned: &[Owned], now: &str) -> Value {
             "Deployment does not have minimum availability.".into(),
         )
     }];
-    if let Some(cur) = current {
+    let before = previous.iter().find(|c| c["type"] == "Progressing");
+    if deployment.pointer("/spec/paused") == Some(&json!(true)) {
+        conditions.push(match before.filter(|b| b["reason"] == "DeploymentPaused") {
+            Some(b) => b.clone(),
+            None => json!({"type": "Progressing", "status": "Unknown", "lastUpdateTime": now,
+                "lastTransitionTime": now, "reason": "DeploymentPaused", "message": "Deployment is paused"}),
+        });
+    } else if let Some(cur) = current {
         let complete = updated == desired && sum(|r| r.actual) == desired && available == desired;
-        conditions.push(if complete {
+        // A completed rollout stays completed while every pod is of the current revision (a scale or a lost
+        // pod is not a new rollout), as the controller-manager keeps it.
+        let still_complete =
+            before.is_some_and(|b| b["reason"] == "NewReplicaSetAvailable") && sum(|r| r.actual) == updated;
+        conditions.push(if still_complete {
+            before.cloned().unwrap_or_default()
+        } else if complete {
             condition(
                 "Progressing",
                 true,
@@ -290,8 +322,6 @@ pub fn status(deployment: &Value, owned: &[Owned], now: &str) -> Value {
             )
         });
     }
-    // Progressing first, as the controller-manager orders them once both exist.
-    conditions.sort_by_key(|c| c["type"] != "Progressing");
     status["conditions"] = Value::Array(conditions);
     status
 }
@@ -376,6 +406,14 @@ mod tests {
         limited["spec"]["revisionHistoryLimit"] = json!(1);
         let p = plan(&limited, &[rs("a", 1, false, 0, 0), rs("b", 2, false, 0, 0), rs("c", 3, true, 2, 2)]);
         assert_eq!(p.delete, vec!["a".to_string()]);
+        // By revision, not age: after a rollback the oldest ReplicaSet may be a recent revision.
+        let mut rolled_back = rs("old-but-recent", 4, false, 0, 0);
+        rolled_back.created = "2025-01-01T00:00:00Z".into();
+        let p = plan(&limited, &[rolled_back, rs("b", 2, false, 0, 0), rs("c", 5, true, 2, 2)]);
+        assert_eq!(p.delete, vec!["b".to_string()]);
+        // Not while a rollout is under way.
+        let p = plan(&limited, &[rs("a", 1, false, 0, 0), rs("b", 2, false, 0, 0), rs("c", 3, true, 2, 1)]);
+        assert!(p.delete.is_empty(), "{p:?}");
     }
 
     #[test]
@@ -386,27 +424,35 @@ mod tests {
             (s["replicas"].as_i64(), s["updatedReplicas"].as_i64(), s["availableReplicas"].as_i64()),
             (Some(3), Some(2), Some(2))
         );
-        assert_eq!(s["conditions"][0]["reason"], "ReplicaSetUpdated");
-        assert_eq!(s["conditions"][1]["reason"], "MinimumReplicasAvailable");
+        assert_eq!(s["conditions"][0]["reason"], "MinimumReplicasAvailable");
+        assert_eq!(s["conditions"][1]["reason"], "ReplicaSetUpdated");
         let mut d2 = d.clone();
         d2["status"] = s;
         let s = status(&d2, &[rs("new", 2, true, 2, 2)], "t2");
-        assert_eq!(s["conditions"][0]["reason"], "NewReplicaSetAvailable");
-        assert_eq!(s["conditions"][0]["message"], "ReplicaSet \"new\" has successfully progressed.");
+        assert_eq!(s["conditions"][1]["reason"], "NewReplicaSetAvailable");
+        assert_eq!(s["conditions"][1]["message"], "ReplicaSet \"new\" has successfully progressed.");
         // Progressing stayed True: its transition time is kept; Available's too.
+        let progressing = &s["conditions"][1];
         assert_eq!(
-            (
-                s["conditions"][0]["lastTransitionTime"].as_str(),
-                s["conditions"][0]["lastUpdateTime"].as_str()
-            ),
+            (progressing["lastTransitionTime"].as_str(), progressing["lastUpdateTime"].as_str()),
             (Some("t1"), Some("t2"))
         );
-        assert_eq!(s["conditions"][1]["lastUpdateTime"], "t1");
+        assert_eq!(s["conditions"][0]["lastUpdateTime"], "t1");
         assert!(s.get("unavailableReplicas").is_none());
         assert_eq!(s["observedGeneration"], 2);
+        // Completed, then scaled up: still the completed rollout, not a new one.
+        let mut d3 = deployment(3, json!({}));
+        d3["status"] = s.clone();
+        let scaled = status(&d3, &[rs("new", 2, true, 3, 2)], "t3");
+        assert_eq!(scaled["conditions"][1], s["conditions"][1]);
         let s = status(&d, &[rs("new", 2, true, 2, 0)], "t3");
-        assert_eq!(s["conditions"][1]["reason"], "MinimumReplicasUnavailable");
+        assert_eq!(s["conditions"][0]["reason"], "MinimumReplicasUnavailable");
         assert_eq!(s["unavailableReplicas"], 2);
+        let mut paused = d.clone();
+        paused["spec"]["paused"] = json!(true);
+        let s = status(&paused, &[rs("new", 2, true, 2, 2)], "t4");
+        let p = &s["conditions"][1];
+        assert_eq!((p["status"].as_str(), p["reason"].as_str()), (Some("Unknown"), Some("DeploymentPaused")));
     }
 
     #[test]
@@ -417,6 +463,12 @@ mod tests {
         let undone =
             json!({"metadata": {"creationTimestamp": null, "labels": {"app": "d"}}, "spec": {"x": 1}});
         assert!(same_template(&a, &undone));
+        // A template without labels matches its ReplicaSet's, which carries only the hash label.
+        let bare = json!({"spec": {"x": 1}});
+        assert!(same_template(
+            &bare,
+            &json!({"metadata": {"labels": {"pod-template-hash": "h"}}, "spec": {"x": 1}})
+        ));
         assert!(!same_template(&a, &json!({"metadata": {"labels": {"app": "d"}}, "spec": {"x": 2}})));
     }
 }

@@ -335,15 +335,31 @@ impl Sim {
         let template = d.pointer("/spec/template").cloned().unwrap_or(json!({}));
         let owned = self.deployment_replicasets(&d, &template);
         let plan = deployment::plan(&d, &owned);
-        if let Some((replicas, revision)) = plan.create {
-            self.create_deployment_replicaset(&d, &template, replicas, revision);
+        if let Some((replicas, revision)) = plan.create
+            && !self.create_deployment_replicaset(&d, &template, replicas, revision)
+        {
+            // A hash collision was counted: the next sync, with a new hash, goes on.
+            return;
         }
         let desired = d.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
         for (name, replicas) in &plan.scale {
             let _ = self.store.mutate(&self.replicasets, &key.0, name, Subresource::Main, |rs| {
                 rs["spec"]["replicas"] = json!(replicas);
                 rs["metadata"]["annotations"][deployment::DESIRED_REPLICAS] = json!(desired.to_string());
+                rs["metadata"]["annotations"][deployment::MAX_REPLICAS] =
+                    json!((desired + deployment::surge(&d)).to_string());
             });
+        }
+        // The current ReplicaSet follows the Deployment's minReadySeconds; the Deployment names its revision.
+        let min_ready = d.pointer("/spec/minReadySeconds").cloned().unwrap_or(json!(0));
+        if let Some(current) = owned.iter().find(|r| r.current) {
+            let rs = self.store.get_opt(&self.replicasets, &key.0, &current.name);
+            if rs.is_some_and(|rs| rs.pointer("/spec/minReadySeconds").unwrap_or(&json!(0)) != &min_ready) {
+                let _ =
+                    self.store.mutate(&self.replicasets, &key.0, &current.name, Subresource::Main, |rs| {
+                        rs["spec"]["minReadySeconds"] = min_ready.clone();
+                    });
+            }
         }
         if let Some((name, revision)) = &plan.revision {
             let _ = self.store.mutate(&self.replicasets, &key.0, name, Subresource::Main, |rs| {
@@ -354,6 +370,17 @@ impl Sim {
             let _ = self.store.delete(&self.replicasets, &key.0, name, &Default::default());
         }
         let owned = self.deployment_replicasets(&d, &template);
+        if let Some(current) = owned.iter().find(|r| r.current) {
+            let revision = current.revision.to_string();
+            let recorded = d.pointer("/metadata/annotations").and_then(|a| a.get(deployment::REVISION));
+            if recorded.and_then(Value::as_str) != Some(revision.as_str()) {
+                let _ = self.store.mutate(&self.deployments, &key.0, &key.1, Subresource::Main, |new| {
+                    if object::uid(new) == object::uid(&d) {
+                        new["metadata"]["annotations"][deployment::REVISION] = json!(revision);
+                    }
+                });
+            }
+        }
         let status = deployment::status(&d, &owned, &object::now());
         let unchanged = |a: &Value, b: &Value| {
             let strip = |v: &Value| {
@@ -394,12 +421,20 @@ impl Sim {
         owned
     }
 
-    fn create_deployment_replicaset(&mut self, d: &Value, template: &Value, replicas: i64, revision: i64) {
+    /// Creates the ReplicaSet of the Deployment's current template; false when its name was taken by another
+    /// template's (a hash collision, now counted in the Deployment's status).
+    fn create_deployment_replicaset(
+        &mut self,
+        d: &Value,
+        template: &Value,
+        replicas: i64,
+        revision: i64,
+    ) -> bool {
         let (ns, name) = (object::namespace(d), object::name(d));
         let collisions = d.pointer("/status/collisionCount").and_then(Value::as_i64).map(|c| c as i32);
         let Ok(hash) = crate::strategy::hash::pod_template_hash(template, collisions) else {
             tracing::warn!(deployment = %name, "cannot hash the pod template");
-            return;
+            return true;
         };
         let mut template = template.clone();
         template["metadata"]["labels"][deployment::HASH_LABEL] = json!(hash);
@@ -427,17 +462,33 @@ impl Sim {
                 "template": template,
             },
         });
+        let rs_name = format!("{name}-{hash}");
         match self.store.create(&self.replicasets, ns, rs, false) {
-            Ok(_) => {}
-            // The name is taken by a ReplicaSet of another template: as the controller-manager, count the
-            // collision so that the next hash differs.
+            Ok(_) => true,
             Err(e) if e.code == 409 => {
+                // Ours already, with this template (an earlier sync made it): nothing to count.
+                let existing = self.store.get_opt(&self.replicasets, ns, &rs_name);
+                let ours = existing.is_some_and(|rs| {
+                    object::controller_ref(&rs).and_then(|r| r["uid"].as_str()) == Some(object::uid(d))
+                        && deployment::same_template(
+                            rs.pointer("/spec/template").unwrap_or(&Value::Null),
+                            &template,
+                        )
+                });
+                if ours {
+                    return true;
+                }
+                // Another template's: as the controller-manager, count the collision so the next hash differs.
                 let _ = self.store.mutate(&self.deployments, ns, name, Subresource::Status, |new| {
                     let count = new.pointer("/status/collisionCount").and_then(Value::as_i64).unwrap_or(0);
                     new["status"]["collisionCount"] = json!(count + 1);
                 });
+                false
             }
-            Err(e) => tracing::warn!(deployment = %name, error = %e, "creating a ReplicaSet failed"),
+            Err(e) => {
+                tracing::warn!(deployment = %name, error = %e, "creating a ReplicaSet failed");
+                true
+            }
         }
     }
 
