@@ -604,13 +604,10 @@ async fn watch_rollout_rows(
     loop {
         let mut events = match api.watch(&watch_params, &version).await {
             Ok(events) => events.boxed(),
-            Err(e) if failures < 5 => {
-                failures += 1;
-                tracing::warn!("watching rollouts: {e}");
-                tokio::time::sleep(Duration::from_secs(1)).await;
+            Err(e) => {
+                failed(&mut failures, &e.to_string()).await?;
                 continue;
             }
-            Err(e) => return Err(api_error("")(e)),
         };
         while let Some(event) = events.next().await {
             let ro = match event {
@@ -628,7 +625,14 @@ async fn watch_rollout_rows(
                     version = "0".into();
                     break;
                 }
-                Ok(kube::api::WatchEvent::Error(_)) | Err(_) => break,
+                Ok(kube::api::WatchEvent::Error(e)) => {
+                    failed(&mut failures, &e.message).await?;
+                    break;
+                }
+                Err(e) => {
+                    failed(&mut failures, &e.to_string()).await?;
+                    break;
+                }
             };
             failures = 0;
             version = ro.metadata.resource_version.clone().unwrap_or(version);
@@ -641,6 +645,18 @@ async fn watch_rollout_rows(
             }
         }
     }
+}
+
+/// A watch that failed: a pause before the next try, and an error after five failures in a row (upstream's
+/// retries).
+async fn failed(failures: &mut u32, why: &str) -> anyhow::Result<()> {
+    *failures += 1;
+    if *failures > 5 {
+        bail!("watching rollouts: {why}");
+    }
+    tracing::warn!("watching rollouts: {why}");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    Ok(())
 }
 
 /// The API of one of serin's kinds, in `ns` unless it is cluster-scoped.
@@ -679,7 +695,8 @@ async fn create_from_file(
 /// `lint -f FILE`: serin's lint of the file, each error as `field: message`, failing with the first.
 fn lint(file: PathBuf, out: &mut impl Write) -> anyhow::Result<ExitCode> {
     use crate::api::lint::{Input, LintOptions, Severity, lint_paths};
-    let options = LintOptions { conditions: Some(super::lint::condition_check()?), ..LintOptions::default() };
+    // Strict, as upstream decodes: an unknown field fails the lint.
+    let options = LintOptions { strict: true, conditions: Some(super::lint::condition_check()?) };
     let report = lint_paths(&[Input::Path(file)], options, &mut std::io::empty());
     let errors: Vec<String> = report
         .findings
