@@ -407,29 +407,9 @@ fn raw(v: &Value, out: &mut String) {
     }
 }
 
-/// A JSON string as Go's encoder writes it: HTML-sensitive characters and the JavaScript line separators
-/// escaped, the short escapes for `\b \f \n \r \t`.
+/// A JSON string as Go's encoder writes it.
 fn quote(s: &str, out: &mut String) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
+    serin_gofmt::write_string(out, s);
 }
 
 #[cfg(test)]

@@ -76,7 +76,8 @@ fn write_value(out: &mut String, v: &serde_json::Value) {
     }
 }
 
-/// Appends `s` as a JSON string literal, escaped as Go's `encoding/json` escapes it.
+/// Appends `s` as a JSON string literal, escaped as Go's `encoding/json` escapes it (since Go 1.22: the short
+/// escapes `\b` and `\f` too; HTML-sensitive characters and the JavaScript line separators as `\uXXXX`).
 pub fn write_string(out: &mut String, s: &str) {
     out.push('"');
     for c in s.chars() {
@@ -86,11 +87,9 @@ pub fn write_string(out: &mut String, s: &str) {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            '<' => out.push_str("\\u003c"),
-            '>' => out.push_str("\\u003e"),
-            '&' => out.push_str("\\u0026"),
-            '\u{2028}' => out.push_str("\\u2028"),
-            '\u{2029}' => out.push_str("\\u2029"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => out.push_str(&format!("\\u{:04x}", c as u32)),
             c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
             c => out.push(c),
         }
