@@ -15,6 +15,7 @@ use super::selector::{FieldSelector, LabelSelector};
 use super::status::{ApiError, ApiResult, Cause, MODIFIED_MESSAGE};
 
 mod delete;
+mod index;
 
 /// `(namespace, name)`; namespace is "" for cluster-scoped objects. Ordered like upstream's list order.
 pub type Key = (String, String);
@@ -113,6 +114,8 @@ pub struct ListResult {
 struct State {
     rv: u64,
     objects: HashMap<GroupResource, BTreeMap<Key, Arc<Value>>>,
+    /// Kept in step with `objects` by `put` and `take`.
+    index: index::Index,
     history: VecDeque<Arc<Event>>,
     history_limit: usize,
     compacted: u64,
@@ -185,6 +188,7 @@ impl Store {
             state: Mutex::new(State {
                 rv: 0,
                 objects: HashMap::new(),
+                index: index::Index::default(),
                 history: VecDeque::new(),
                 history_limit: history_limit.max(1),
                 compacted: 0,
@@ -441,7 +445,7 @@ impl Store {
                 st.registry.set_custom(object::name(&obj), crt);
             }
             let obj = Arc::new(obj);
-            st.objects.entry(rt.gr()).or_default().insert(key, obj.clone());
+            st.put(&rt.gr(), key, obj.clone());
             st.record(rt.gr(), EventType::Added, obj, None);
             Ok(())
         };
@@ -479,7 +483,16 @@ impl State {
     }
 
     fn put(&mut self, gr: &GroupResource, key: Key, obj: Arc<Value>) {
-        self.objects.entry(gr.clone()).or_default().insert(key, obj);
+        let place = (gr.clone(), key);
+        let previous = self.objects.entry(gr.clone()).or_default().insert(place.1.clone(), obj.clone());
+        self.index.stored(&place, previous.as_deref(), &obj);
+    }
+
+    /// Removes what is stored at `key`, if anything.
+    fn take(&mut self, gr: &GroupResource, key: &Key) -> Option<Arc<Value>> {
+        let removed = self.objects.get_mut(gr)?.remove(key)?;
+        self.index.removed(&(gr.clone(), key.clone()), &removed);
+        Some(removed)
     }
 
     fn namespace_obj(&self, ns: &str) -> Option<&Arc<Value>> {
@@ -993,6 +1006,47 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Creates, updates that change owners, deletions with cascades and a namespace teardown leave the index
+    /// as a fresh one built from the objects.
+    #[test]
+    fn the_index_follows_every_change() {
+        let store = Store::new(1000);
+        let rt = |g: &str, p: &str| store.by_gr(&GroupResource::new(g, p)).expect("built in");
+        let (nss, cms, secrets) = (rt("", "namespaces"), rt("", "configmaps"), rt("", "secrets"));
+        let consistent = |what: &str| {
+            let st = store.lock();
+            assert_eq!(st.index, index::Index::rebuilt(&st.objects), "after {what}");
+        };
+        store.create(&nss, "", json!({"metadata": {"name": "a"}}), false).expect("ns");
+        let owner = store.create(&cms, "a", json!({"metadata": {"name": "owner"}}), false).expect("owner");
+        let owner_ref = |o: &Value| json!([{"apiVersion": "v1", "kind": "ConfigMap", "name": object::name(o), "uid": object::uid(o)}]);
+        for i in 0..5 {
+            let dep = json!({"metadata": {"name": format!("dep{i}"), "ownerReferences": owner_ref(&owner)}});
+            store.create(&secrets, "a", dep, false).expect("dependent");
+        }
+        consistent("creates");
+        let other = store.create(&cms, "a", json!({"metadata": {"name": "other"}}), false).expect("other");
+        store
+            .mutate(&secrets, "a", "dep0", Subresource::Main, |s| {
+                s["metadata"]["ownerReferences"] = owner_ref(&other)
+            })
+            .expect("re-owned");
+        consistent("an update changing the owner");
+        store.delete(&cms, "a", "owner", &DeleteOptions::default()).expect("delete owner");
+        consistent("a cascading delete");
+        let left: Vec<String> = store
+            .list(&secrets, Some("a"), &ListOptions::default())
+            .expect("list")
+            .items
+            .iter()
+            .map(|s| object::name(s).to_string())
+            .collect();
+        assert_eq!(left, ["dep0"], "the owner's dependents went, the re-owned one stayed");
+        store.delete(&nss, "", "a", &DeleteOptions::default()).expect("delete namespace");
+        consistent("a namespace teardown");
+        assert!(store.get_opt(&nss, "", "a").is_none(), "the emptied namespace is gone");
+    }
 
     #[test]
     fn continue_tokens_round_trip() {

@@ -21,9 +21,7 @@ impl State {
         policy: Propagation,
     ) {
         let gr = rt.gr();
-        if let Some(map) = self.objects.get_mut(&gr) {
-            map.remove(&key);
-        }
+        self.take(&gr, &key);
         self.record(gr, EventType::Deleted, last.clone(), Some(old));
         let owner_ns = rt.namespaced.then(|| key.0.clone());
         self.collect_dependents(object::uid(&last), owner_ns.as_deref(), policy);
@@ -31,12 +29,15 @@ impl State {
             && let Some(crt) = self.registry.remove_custom(&key.1)
         {
             // Anything left (normally nothing: teardown waits for instances) goes with the type.
-            if let Some(objs) = self.objects.remove(&crt.gr()) {
-                for (_, o) in objs {
+            let keys: Vec<Key> =
+                self.objects.get(&crt.gr()).map(|m| m.keys().cloned().collect()).unwrap_or_default();
+            for k in keys {
+                if let Some(o) = self.take(&crt.gr(), &k) {
                     self.bump();
                     self.record(crt.gr(), EventType::Deleted, o.clone(), Some(o));
                 }
             }
+            self.objects.remove(&crt.gr());
         }
         if rt.namespaced {
             self.maybe_finish_namespace(&key.0);
@@ -164,9 +165,7 @@ impl State {
     /// Whether an owner with this uid exists for a dependent in namespace `ns`: in that namespace or cluster-wide
     /// (an owner in another namespace counts as absent, as for the real garbage collector).
     pub(super) fn owner_exists(&self, uid: &str, ns: &str) -> bool {
-        self.objects
-            .values()
-            .any(|m| m.iter().any(|(k, o)| object::uid(o) == uid && (k.0.is_empty() || k.0 == ns)))
+        self.index.place_of(uid).is_some_and(|(_, k)| k.0.is_empty() || k.0 == ns)
     }
 
     /// Whether `obj` has owner references and every one of them dangles: the garbage collector deletes such
@@ -187,15 +186,12 @@ impl State {
         if owner_uid.is_empty() {
             return;
         }
-        let mut deps: Vec<(GroupResource, Key)> = Vec::new();
-        for (gr, map) in &self.objects {
-            for (k, o) in map {
-                if owner_ns.is_none_or(|ns| k.0 == ns) && object::owner_uids(o).iter().any(|u| u == owner_uid)
-                {
-                    deps.push((gr.clone(), k.clone()));
-                }
-            }
-        }
+        let deps: Vec<(GroupResource, Key)> = self
+            .index
+            .dependents_of(owner_uid)
+            .into_iter()
+            .filter(|(_, k)| owner_ns.is_none_or(|ns| k.0 == ns))
+            .collect();
         for (gr, key) in deps {
             let Some(rt) = self.registry.by_gr(&gr) else {
                 continue;
@@ -277,7 +273,7 @@ impl State {
         if !object::is_deleting(&nsobj) || !object::finalizers(&nsobj).is_empty() {
             return false;
         }
-        if self.objects.iter().any(|(_, m)| m.keys().any(|k| k.0 == ns)) {
+        if self.index.namespace_holds_anything(ns) {
             return false;
         }
         let ns_rt = self.registry.by_gr(&GroupResource::new("", "namespaces"));
