@@ -414,7 +414,9 @@ impl Store {
     /// Every stored object, CRDs first (for saving state).
     pub fn dump(&self) -> Vec<Arc<Value>> {
         let st = self.lock();
-        let mut grs: Vec<&GroupResource> = st.objects.keys().collect();
+        // An Event's events.k8s.io copy is made again from its v1 one.
+        let mut grs: Vec<&GroupResource> =
+            st.objects.keys().filter(|gr| **gr != GroupResource::new("events.k8s.io", "events")).collect();
         grs.sort_by_key(|gr| {
             (gr.resource != "customresourcedefinitions", gr.resource != "namespaces", (*gr).clone())
         });
@@ -468,7 +470,39 @@ impl State {
     }
 
     fn record(&mut self, gr: GroupResource, kind: EventType, object: Arc<Value>, old: Option<Arc<Value>>) {
-        self.history.push_back(Arc::new(Event { rv: self.rv, gr, kind, object, old }));
+        let mirror = super::events::counterpart(&gr);
+        self.history.push_back(Arc::new(Event {
+            rv: self.rv,
+            gr: gr.clone(),
+            kind,
+            object: object.clone(),
+            old,
+        }));
+        // An Event is one object at two versions: its other version changes with it, at the same
+        // resourceVersion.
+        if let Some(other) = mirror {
+            let key = (object::namespace(&object).to_string(), object::name(&object).to_string());
+            let converted = Arc::new(super::events::convert(&gr, &object));
+            let previous = match kind {
+                EventType::Deleted => self.take(&other, &key),
+                _ => {
+                    let previous = self.objects.get(&other).and_then(|m| m.get(&key)).cloned();
+                    self.put(&other, key, converted.clone());
+                    previous
+                }
+            };
+            let kind = match (kind, &previous) {
+                (EventType::Modified, None) => EventType::Added,
+                (k, _) => k,
+            };
+            self.history.push_back(Arc::new(Event {
+                rv: self.rv,
+                gr: other,
+                kind,
+                object: converted,
+                old: previous,
+            }));
+        }
         self.trim_history();
     }
 

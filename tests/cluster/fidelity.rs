@@ -231,3 +231,45 @@ on_both_substrates! {
         }
     }
 }
+
+on_both_substrates! {
+    async fn events_are_one_resource_at_both_versions(s: &Substrate) {
+        let ns = &s.namespace;
+        let (code, cm) = send(s, "POST", &format!("/api/v1/namespaces/{ns}/configmaps"), "application/json", json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "subject"}})).await;
+        assert_eq!(code, 201, "{cm}");
+        let regarding = json!({"apiVersion": "v1", "kind": "ConfigMap", "name": "subject", "namespace": ns, "uid": cm["metadata"]["uid"]});
+        let (code, created) = send(s, "POST", &format!("/apis/events.k8s.io/v1/namespaces/{ns}/events"), "application/json", json!({
+            "apiVersion": "events.k8s.io/v1", "kind": "Event", "metadata": {"name": "new-style"},
+            "eventTime": "2026-12-01T10:00:00.000000Z", "reportingController": "example.com/tester", "reportingInstance": "tester-1",
+            "action": "Testing", "reason": "Tested", "type": "Normal", "note": "recorded through events.k8s.io", "regarding": regarding,
+        })).await;
+        assert_eq!(code, 201, "{created}");
+        let (code, v1) = send(s, "GET", &format!("/api/v1/namespaces/{ns}/events/new-style"), "application/json", Value::Null).await;
+        assert_eq!(code, 200, "{v1}");
+        assert_eq!((v1["message"].as_str(), v1["reason"].as_str(), v1["type"].as_str()), (Some("recorded through events.k8s.io"), Some("Tested"), Some("Normal")), "{v1}");
+        assert_eq!(v1["involvedObject"]["name"], "subject", "{v1}");
+        assert_eq!(v1["reportingComponent"], "example.com/tester", "{v1}");
+        assert_eq!(v1["metadata"]["uid"], created["metadata"]["uid"], "one object: {v1}");
+
+        let (code, old) = send(s, "POST", &format!("/api/v1/namespaces/{ns}/events"), "application/json", json!({
+            "apiVersion": "v1", "kind": "Event", "metadata": {"name": "old-style"},
+            "involvedObject": regarding, "reason": "Noticed", "message": "recorded through v1", "type": "Warning",
+            "source": {"component": "tester"}, "count": 2,
+            "firstTimestamp": "2026-12-01T10:00:00Z", "lastTimestamp": "2026-12-01T10:01:00Z",
+        })).await;
+        assert_eq!(code, 201, "{old}");
+        let (code, new) = send(s, "GET", &format!("/apis/events.k8s.io/v1/namespaces/{ns}/events/old-style"), "application/json", Value::Null).await;
+        assert_eq!(code, 200, "{new}");
+        assert_eq!((new["note"].as_str(), new["deprecatedCount"].as_i64(), new["type"].as_str()), (Some("recorded through v1"), Some(2), Some("Warning")), "{new}");
+        assert_eq!(new["regarding"]["name"], "subject", "{new}");
+        assert_eq!(new["deprecatedSource"]["component"], "tester", "{new}");
+
+        // kubectl finds both through the version it reads, and a deletion through either removes both.
+        let listed = s.kubectl_ok(&["get", "events", "--field-selector", "involvedObject.name=subject", "-o", "name"]).await;
+        assert_eq!(listed.lines().count(), 2, "{listed}");
+        let (code, _) = send(s, "DELETE", &format!("/apis/events.k8s.io/v1/namespaces/{ns}/events/old-style"), "application/json", Value::Null).await;
+        assert_eq!(code, 200);
+        let (code, _) = send(s, "GET", &format!("/api/v1/namespaces/{ns}/events/old-style"), "application/json", Value::Null).await;
+        assert_eq!(code, 404);
+    }
+}

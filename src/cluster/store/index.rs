@@ -47,7 +47,9 @@ impl Index {
 
     fn link(&mut self, place: &Place, obj: &Value) {
         let uid = object::uid(obj);
-        if !uid.is_empty() {
+        // An Event is stored at both its versions under one uid; its v1 copy is the one indexed.
+        let second_copy = place.0.group == "events.k8s.io" && place.0.resource == "events";
+        if !uid.is_empty() && !second_copy {
             self.by_uid.insert(uid.to_string(), place.clone());
         }
         for owner in object::owner_uids(obj) {
