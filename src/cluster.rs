@@ -17,6 +17,7 @@
 mod builtin_validation;
 mod deployment;
 mod discovery;
+mod events;
 mod faults;
 mod kubeconfig;
 mod kubelet;
@@ -25,6 +26,7 @@ mod patch;
 mod persist;
 mod registry;
 mod render;
+mod schema;
 mod selector;
 mod server;
 mod status;

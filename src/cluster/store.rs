@@ -539,6 +539,26 @@ impl State {
             .get(&(String::new(), format!("{}.{}", rt.plural, rt.group)))
     }
 
+    /// A custom resource pruned and validated by its CRD's schema for the object's version.
+    fn by_schema(&self, rt: &ResourceType, name: &str, obj: &mut Value) -> ApiResult<()> {
+        if !rt.custom {
+            return Ok(());
+        }
+        let version =
+            obj.get("apiVersion").and_then(Value::as_str).and_then(|a| a.rsplit('/').next()).unwrap_or("");
+        let schema = self.crd_obj(rt).and_then(|crd| {
+            crd.pointer("/spec/versions")?
+                .as_array()?
+                .iter()
+                .find(|v| v.get("name").and_then(Value::as_str) == Some(version))?
+                .pointer("/schema/openAPIV3Schema")
+                .cloned()
+        });
+        let Some(schema) = schema else { return Ok(()) };
+        let causes = super::schema::prune_and_validate(&schema, obj);
+        if causes.is_empty() { Ok(()) } else { Err(ApiError::invalid(&rt.kind, &rt.group, name, causes)) }
+    }
+
     fn is_crd(rt: &ResourceType) -> bool {
         !rt.custom && rt.group == "apiextensions.k8s.io" && rt.plural == "customresourcedefinitions"
     }
@@ -814,6 +834,7 @@ impl State {
         if !causes.is_empty() {
             return Err(ApiError::invalid(&rt.kind, &rt.group, &name, causes));
         }
+        self.by_schema(rt, &name, &mut obj)?;
         builtin_validation::size(&obj)?;
         let crd_type = if Self::is_crd(rt) { Some(self.check_crd(&obj)?) } else { None };
         if dry_run {
@@ -1007,6 +1028,7 @@ impl State {
                 return Err(ApiError::invalid(&rt.kind, &rt.group, &name, causes));
             }
         }
+        self.by_schema(rt, &name, &mut new)?;
         builtin_validation::size(&new)?;
         let crd_type = if Self::is_crd(rt) { Some(self.check_crd(&new)?) } else { None };
         if rt.generation && spec_part(rt, &new) != spec_part(rt, &old) {

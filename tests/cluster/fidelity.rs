@@ -273,3 +273,50 @@ on_both_substrates! {
         assert_eq!(code, 404);
     }
 }
+
+on_both_substrates! {
+    async fn custom_resources_are_pruned_and_validated_by_their_schema(s: &Substrate) {
+        let ns = &s.namespace;
+        let path = format!("/apis/argoproj.io/v1alpha1/namespaces/{ns}/rollouts");
+        let base = |name: &str| json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "metadata": {"name": name},
+            "spec": {"selector": {"matchLabels": {"app": "x"}}, "template": {"metadata": {"labels": {"app": "x"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}},
+                     "strategy": {"canary": {"steps": [{"setWeight": 10}]}}}});
+        let invalid = |name: &str, causes: &[&str]| {
+            let summary = if causes.len() == 1 { causes[0].to_string() } else { format!("[{}]", causes.join(", ")) };
+            format!("422 Invalid Rollout.argoproj.io \"{name}\" is invalid: {summary}")
+        };
+        let mut cases: Vec<(&str, Value, String)> = Vec::new();
+        let mut b = base("t1");
+        b["spec"]["paused"] = json!("yes");
+        cases.push(("a string for a boolean", b, invalid("t1", &["spec.paused: Invalid value: \"string\": spec.paused in body must be of type boolean: \"string\""])));
+        let mut b = base("t2");
+        b["spec"]["strategy"]["canary"]["steps"] = json!({});
+        cases.push(("an object for a list", b, invalid("t2", &["spec.strategy.canary.steps: Invalid value: \"object\": spec.strategy.canary.steps in body must be of type array: \"object\""])));
+        let mut b = base("t3");
+        b["spec"]["minReadySeconds"] = json!(3000000000i64);
+        cases.push(("an int32 out of range", b, invalid("t3", &["<nil>: Invalid value: \"\": Checked value must be of type integer with format int32 in spec.minReadySeconds"])));
+        let mut b = base("t4");
+        b["spec"]["strategy"]["canary"]["maxSurge"] = json!(true);
+        cases.push(("a boolean for an int-or-string", b, invalid("t4", &["spec.strategy.canary.maxSurge: Invalid value: \"boolean\": spec.strategy.canary.maxSurge in body must be of type integer,string: \"boolean\""])));
+        let mut b = base("t5");
+        b["spec"]["paused"] = json!("yes");
+        b["spec"]["strategy"]["canary"]["steps"][0]["setWeight"] = json!("ten");
+        cases.push(("two problems", b, invalid("t5", &[
+            "spec.paused: Invalid value: \"string\": spec.paused in body must be of type boolean: \"string\"",
+            "spec.strategy.canary.steps[0].setWeight: Invalid value: \"string\": spec.strategy.canary.steps[0].setWeight in body must be of type integer: \"string\"",
+        ])));
+        for (what, body, want) in cases {
+            let (code, body) = send(s, "POST", &path, "application/json", body).await;
+            assert_eq!(format!("{code} {}", summary(code, &body).split_once(' ').map_or("", |(_, r)| r)), want, "{what}");
+        }
+        // Unknown fields are pruned, at every level the schema does not preserve.
+        let mut b = base("pruned");
+        b["spec"]["foo"] = json!(1);
+        b["spec"]["strategy"]["canary"]["bar"] = json!({"x": 1});
+        b["spec"]["template"]["spec"]["containers"][0]["zzz"] = json!(1);
+        b["spec"]["template"]["metadata"]["zzz"] = json!(1);
+        let (code, stored) = send(s, "POST", &path, "application/json", b).await;
+        assert_eq!(code, 201, "{stored}");
+        assert_eq!(stored["spec"], base("pruned")["spec"], "{stored}");
+    }
+}
