@@ -18,20 +18,23 @@ pub fn prune_and_validate(schema: &Value, object: &mut Value) -> Vec<Cause> {
             if matches!(key.as_str(), "apiVersion" | "kind" | "metadata") {
                 continue;
             }
-            match property(schema, key) {
-                Some(s) => walk(s, value, key, &mut causes),
-                None => {}
+            if let Some(s) = property(schema, key) {
+                walk(s, value, key, &mut causes);
             }
         }
         let preserve = schema.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true));
         root.retain(|k, v| {
-            matches!(k.as_str(), "apiVersion" | "kind" | "metadata")
-                || (property(schema, k).is_some() || preserve)
-                    && !(v.is_null() && !nullable(property(schema, k)))
+            matches!(k.as_str(), "apiVersion" | "kind" | "metadata") || kept(schema, k, v, preserve)
         });
         required(schema, root, "", &mut causes);
     }
     causes
+}
+
+/// Whether a field stays: declared (or preserved), and not a null the schema does not allow.
+fn kept(schema: &Value, key: &str, value: &Value, preserve: bool) -> bool {
+    let declared = property(schema, key);
+    (declared.is_some() || preserve) && (!value.is_null() || nullable(declared))
 }
 
 fn property<'a>(schema: &'a Value, key: &str) -> Option<&'a Value> {
@@ -151,10 +154,9 @@ fn format_cause(path: &str, format: &str) -> Cause {
 fn walk_object(schema: &Value, map: &mut Map<String, Value>, path: &str, causes: &mut Vec<Cause>) {
     let preserve = schema.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true));
     let embedded = schema.get("x-kubernetes-embedded-resource") == Some(&Value::Bool(true));
-    let declared = |k: &str| {
-        property(schema, k).is_some() || (embedded && matches!(k, "apiVersion" | "kind" | "metadata"))
-    };
-    map.retain(|k, v| (declared(k) || preserve) && !(v.is_null() && !nullable(property(schema, k))));
+    map.retain(|k, v| {
+        (embedded && matches!(k.as_str(), "apiVersion" | "kind" | "metadata")) || kept(schema, k, v, preserve)
+    });
     for (key, value) in map.iter_mut() {
         if let Some(s) = property(schema, key) {
             walk(s, value, &join(path, key), causes);
