@@ -22,6 +22,7 @@ mod faults;
 mod kubeconfig;
 mod kubelet;
 mod object;
+mod openapi;
 mod patch;
 mod persist;
 mod registry;

@@ -48,7 +48,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     println!();
     println!("  export KUBECONFIG={}", kubeconfig.display());
     println!("  kubectl get namespaces");
-    println!("  kubectl apply --validate=false -f manifest.yaml");
+    println!("  kubectl apply -f manifest.yaml");
     println!();
     println!("Press Ctrl-C to stop.");
     let signal = stop_signal().await.context("waiting for Ctrl-C or SIGTERM")?;

@@ -15,6 +15,7 @@ use super::builtin_validation;
 use super::discovery;
 use super::faults::FaultInjector;
 use super::object;
+use super::openapi;
 use super::patch;
 use super::registry::ResourceType;
 use super::render::{self, Format};
@@ -128,7 +129,7 @@ fn serve(app: &App, method: &Method, uri: &Uri, headers: &HeaderMap, body: Bytes
     let reg = || app.store.registry();
     match segs.as_slice() {
         [] => Ok(ok(
-            &json!({"paths": ["/api", "/api/v1", "/apis", "/healthz", "/livez", "/readyz", "/version"]}),
+            &json!({"paths": ["/api", "/api/v1", "/apis", "/healthz", "/livez", "/openapi/v3", "/readyz", "/version"]}),
         )),
         ["version"] => Ok(ok(&discovery::version())),
         ["healthz"] | ["readyz"] | ["livez"] => Ok((StatusCode::OK, "ok").into_response()),
@@ -141,8 +142,32 @@ fn serve(app: &App, method: &Method, uri: &Uri, headers: &HeaderMap, body: Bytes
             discovery::resource_list(&reg(), g, v).map(|l| ok(&l)).ok_or_else(ApiError::no_route)
         }
         ["apis", g, v, rest @ ..] => resource(app, method, headers, &params, g, v, rest, body),
+        ["openapi", "v3"] => Ok(ok(&openapi::root(&reg(), &|rt, v| crd_schema(app, rt, v)))),
+        ["openapi", "v3", "api", v] => openapi::document(&reg(), "", v, &|rt, v| crd_schema(app, rt, v))
+            .map(|d| ok(&d))
+            .ok_or_else(ApiError::no_route),
+        ["openapi", "v3", "apis", g, v] => openapi::document(&reg(), g, v, &|rt, v| crd_schema(app, rt, v))
+            .map(|d| ok(&d))
+            .ok_or_else(ApiError::no_route),
         _ => Err(ApiError::no_route()),
     }
+}
+
+/// A custom resource's `openAPIV3Schema` for `version`, from its CRD.
+fn crd_schema(app: &App, rt: &ResourceType, version: &str) -> Option<Value> {
+    if !rt.custom {
+        return None;
+    }
+    let crds = app
+        .store
+        .by_gr(&super::registry::GroupResource::new("apiextensions.k8s.io", "customresourcedefinitions"))?;
+    let crd = app.store.get_opt(&crds, "", &format!("{}.{}", rt.plural, rt.group))?;
+    crd.pointer("/spec/versions")?
+        .as_array()?
+        .iter()
+        .find(|v| v.get("name").and_then(Value::as_str) == Some(version))?
+        .pointer("/schema/openAPIV3Schema")
+        .cloned()
 }
 
 /// A parsed resource path.

@@ -328,3 +328,37 @@ on_both_substrates! {
         assert_eq!(stored["spec"], base("pruned")["spec"], "{stored}");
     }
 }
+
+on_both_substrates! {
+    async fn kubectl_apply_validates_and_explain_reads_the_openapi_documents(s: &Substrate) {
+        let manifest = r#"apiVersion: v1
+kind: ConfigMap
+metadata: {name: applied}
+data: {a: "1"}
+---
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: applied}
+spec:
+  selector: {matchLabels: {app: applied}}
+  template:
+    metadata: {labels: {app: applied}}
+    spec:
+      containers: [{name: app, image: "app:v1"}]
+  strategy:
+    canary:
+      steps: [{setWeight: 50}]
+"#;
+        // Without --validate=false: kubectl reads the OpenAPI documents to decide how to validate.
+        let mut child = s.kubectl().args(["apply", "-f", "-"]).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().expect("kubectl");
+        tokio::io::AsyncWriteExt::write_all(&mut child.stdin.take().expect("stdin"), manifest.as_bytes()).await.expect("write");
+        let out = child.wait_with_output().await.expect("kubectl apply");
+        assert!(out.status.success(), "apply: {}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("configmap/applied created") && text.contains("rollout.argoproj.io/applied created"), "{text}");
+        // explain walks a CRD's schema.
+        let explained = s.kubectl_ok(&["explain", "rollouts.spec.strategy"]).await;
+        assert!(explained.contains("KIND:") && explained.contains("Rollout"), "{explained}");
+        assert!(explained.contains("canary") && explained.contains("blueGreen"), "{explained}");
+    }
+}
