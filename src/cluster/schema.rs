@@ -5,13 +5,55 @@
 //!
 //! Not checked: `pattern`, lengths, item counts, `minimum` / `maximum`, CEL rules and defaults.
 
+use std::cell::RefCell;
+
 use serde_json::{Map, Value};
 
 use super::status::Cause;
 
-/// Prunes `object` in place and returns what is invalid in what is left.
-pub fn prune_and_validate(schema: &Value, object: &mut Value) -> Vec<Cause> {
+/// A request's `fieldValidation`: what an unknown field of a custom resource does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FieldValidation {
+    /// The request fails (400).
+    Strict,
+    /// Pruned, with a `Warning` header per field: the server's default.
+    #[default]
+    Warn,
+    /// Pruned silently.
+    Ignore,
+}
+
+thread_local! {
+    /// The directive of the request this thread is serving (the store is called synchronously from the
+    /// request's handler) and the unknown fields pruned meanwhile; outside a request (the simulated
+    /// controllers), unknown fields are pruned silently.
+    static REQUEST: RefCell<(FieldValidation, Vec<String>)> = const { RefCell::new((FieldValidation::Ignore, Vec::new())) };
+}
+
+/// Runs `f` under `directive`; returns its result and the unknown fields that were pruned.
+pub fn with_field_validation<T>(directive: FieldValidation, f: impl FnOnce() -> T) -> (T, Vec<String>) {
+    REQUEST.with(|r| *r.borrow_mut() = (directive, Vec::new()));
+    let out = f();
+    let pruned =
+        REQUEST.with(|r| std::mem::replace(&mut *r.borrow_mut(), (FieldValidation::Ignore, Vec::new())).1);
+    (out, pruned)
+}
+
+/// The directive of the request being served, and a note of the unknown fields found for it.
+pub fn note_unknown(fields: &[String]) -> FieldValidation {
+    REQUEST.with(|r| {
+        let mut r = r.borrow_mut();
+        if r.0 == FieldValidation::Warn {
+            r.1.extend(fields.iter().cloned());
+        }
+        r.0
+    })
+}
+
+/// Prunes `object` in place; returns what is invalid in what is left, and the unknown fields it pruned.
+pub fn prune_and_validate(schema: &Value, object: &mut Value) -> (Vec<Cause>, Vec<String>) {
     let mut causes = Vec::new();
+    let mut unknown = Vec::new();
     if let Some(root) = object.as_object_mut() {
         // apiVersion, kind and metadata are the API server's, whatever the schema says.
         for (key, value) in root.iter_mut() {
@@ -19,16 +61,37 @@ pub fn prune_and_validate(schema: &Value, object: &mut Value) -> Vec<Cause> {
                 continue;
             }
             if let Some(s) = property(schema, key) {
-                walk(s, value, key, &mut causes);
+                walk(s, value, key, &mut causes, &mut unknown);
             }
         }
         let preserve = schema.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true));
+        note_pruned(schema, root, "", preserve, &mut unknown);
         root.retain(|k, v| {
             matches!(k.as_str(), "apiVersion" | "kind" | "metadata") || kept(schema, k, v, preserve)
         });
         required(schema, root, "", &mut causes);
     }
-    causes
+    unknown.sort();
+    (causes, unknown)
+}
+
+/// Records the fields of `map` the schema does not declare (nulls dropped by `kept` are not unknown).
+fn note_pruned(
+    schema: &Value,
+    map: &Map<String, Value>,
+    path: &str,
+    preserve: bool,
+    unknown: &mut Vec<String>,
+) {
+    if preserve {
+        return;
+    }
+    for k in map.keys() {
+        let always = path.is_empty() && matches!(k.as_str(), "apiVersion" | "kind" | "metadata");
+        if !always && property(schema, k).is_none() {
+            unknown.push(join(path, k));
+        }
+    }
 }
 
 /// Whether a field stays: declared (or preserved), and not a null the schema does not allow.
@@ -74,7 +137,7 @@ fn wrong_type(path: &str, expected: &str, got: &Value) -> Cause {
     }
 }
 
-fn walk(schema: &Value, value: &mut Value, path: &str, causes: &mut Vec<Cause>) {
+fn walk(schema: &Value, value: &mut Value, path: &str, causes: &mut Vec<Cause>, unknown: &mut Vec<String>) {
     if value.is_null() {
         return;
     }
@@ -92,7 +155,7 @@ fn walk(schema: &Value, value: &mut Value, path: &str, causes: &mut Vec<Cause>) 
                 causes.push(wrong_type(path, "object", value));
                 return;
             };
-            walk_object(schema, map, path, causes);
+            walk_object(schema, map, path, causes, unknown);
         }
         Some("array") => {
             let Some(items) = value.as_array_mut() else {
@@ -101,7 +164,7 @@ fn walk(schema: &Value, value: &mut Value, path: &str, causes: &mut Vec<Cause>) 
             };
             if let Some(item_schema) = schema.get("items") {
                 for (i, item) in items.iter_mut().enumerate() {
-                    walk(item_schema, item, &format!("{path}[{i}]"), causes);
+                    walk(item_schema, item, &format!("{path}[{i}]"), causes, unknown);
                 }
             }
         }
@@ -151,15 +214,24 @@ fn format_cause(path: &str, format: &str) -> Cause {
     }
 }
 
-fn walk_object(schema: &Value, map: &mut Map<String, Value>, path: &str, causes: &mut Vec<Cause>) {
+fn walk_object(
+    schema: &Value,
+    map: &mut Map<String, Value>,
+    path: &str,
+    causes: &mut Vec<Cause>,
+    unknown: &mut Vec<String>,
+) {
     let preserve = schema.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true));
     let embedded = schema.get("x-kubernetes-embedded-resource") == Some(&Value::Bool(true));
+    if !embedded {
+        note_pruned(schema, map, path, preserve, unknown);
+    }
     map.retain(|k, v| {
         (embedded && matches!(k.as_str(), "apiVersion" | "kind" | "metadata")) || kept(schema, k, v, preserve)
     });
     for (key, value) in map.iter_mut() {
         if let Some(s) = property(schema, key) {
-            walk(s, value, &join(path, key), causes);
+            walk(s, value, &join(path, key), causes, unknown);
         }
     }
     required(schema, map, path, causes);
@@ -200,7 +272,7 @@ mod tests {
     fn check(spec: Value) -> (Value, Vec<String>) {
         let mut obj =
             json!({"apiVersion": "x/v1", "kind": "X", "metadata": {"name": "n", "extra": 1}, "spec": spec});
-        let causes = prune_and_validate(&schema(), &mut obj);
+        let (causes, _) = prune_and_validate(&schema(), &mut obj);
         (obj, causes.into_iter().map(|c| format!("{}: {}", c.field, c.message)).collect())
     }
 
@@ -263,5 +335,10 @@ mod tests {
         for (spec, want) in cases {
             assert_eq!(check(spec.clone()).1, *want, "{spec}");
         }
+        // The pruned fields, by path, for fieldValidation.
+        let mut obj = json!({"apiVersion": "x/v1", "kind": "X", "metadata": {}, "top": 1,
+            "spec": {"name": "x", "foo": 1, "steps": [{"bar": 2}], "free": {"kept": 1}}});
+        let (_, unknown) = prune_and_validate(&schema(), &mut obj);
+        assert_eq!(unknown, ["spec.foo", "spec.steps[0].bar", "top"]);
     }
 }

@@ -19,6 +19,7 @@ use super::openapi;
 use super::patch;
 use super::registry::ResourceType;
 use super::render::{self, Format};
+use super::schema;
 use super::selector::{FieldSelector, LabelSelector};
 use super::status::{ApiError, ApiResult, Cause};
 use super::store::{DeleteOptions, ListOptions, Propagation, Store, Subresource};
@@ -135,13 +136,17 @@ fn serve(app: &App, method: &Method, uri: &Uri, headers: &HeaderMap, body: Bytes
         ["healthz"] | ["readyz"] | ["livez"] => Ok((StatusCode::OK, "ok").into_response()),
         ["api"] => Ok(ok(&discovery::api_versions(&app.server_address))),
         ["api", v] => discovery::resource_list(&reg(), "", v).map(|l| ok(&l)).ok_or_else(ApiError::no_route),
-        ["api", v, rest @ ..] => resource(app, method, headers, &params, "", v, rest, body),
+        ["api", v, rest @ ..] => {
+            with_field_validation(&params, || resource(app, method, headers, &params, "", v, rest, body))
+        }
         ["apis"] => Ok(ok(&discovery::group_list(&reg()))),
         ["apis", g] => discovery::api_group(&reg(), g).map(|l| ok(&l)).ok_or_else(ApiError::no_route),
         ["apis", g, v] => {
             discovery::resource_list(&reg(), g, v).map(|l| ok(&l)).ok_or_else(ApiError::no_route)
         }
-        ["apis", g, v, rest @ ..] => resource(app, method, headers, &params, g, v, rest, body),
+        ["apis", g, v, rest @ ..] => {
+            with_field_validation(&params, || resource(app, method, headers, &params, g, v, rest, body))
+        }
         ["openapi", "v3"] => Ok(ok(&openapi::root(&reg(), &|rt, v| crd_schema(app, rt, v)))),
         ["openapi", "v3", "api", v] => openapi::document(&reg(), "", v, &|rt, v| crd_schema(app, rt, v))
             .map(|d| ok(&d))
@@ -151,6 +156,33 @@ fn serve(app: &App, method: &Method, uri: &Uri, headers: &HeaderMap, body: Bytes
             .ok_or_else(ApiError::no_route),
         _ => Err(ApiError::no_route()),
     }
+}
+
+/// Serves a resource request under its `fieldValidation` directive (Warn when absent, as the real server), with
+/// a `Warning` header for each unknown field it pruned.
+fn with_field_validation(
+    params: &Params,
+    serve: impl FnOnce() -> ApiResult<Response>,
+) -> ApiResult<Response> {
+    let directive = match params.get("fieldValidation") {
+        None | Some("") | Some("Warn") => schema::FieldValidation::Warn,
+        Some("Strict") => schema::FieldValidation::Strict,
+        Some("Ignore") => schema::FieldValidation::Ignore,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "fieldValidation must be one of Ignore, Warn or Strict, not {other:?}"
+            )));
+        }
+    };
+    let (response, unknown) = schema::with_field_validation(directive, serve);
+    let mut response = response?;
+    for field in unknown {
+        let warning = format!("299 - {:?}", format!("unknown field {field:?}"));
+        if let Ok(v) = header::HeaderValue::from_str(&warning) {
+            response.headers_mut().append(header::WARNING, v);
+        }
+    }
+    Ok(response)
 }
 
 /// A custom resource's `openAPIV3Schema` for `version`, from its CRD.

@@ -544,18 +544,32 @@ impl State {
         if !rt.custom {
             return Ok(());
         }
-        let version =
-            obj.get("apiVersion").and_then(Value::as_str).and_then(|a| a.rsplit('/').next()).unwrap_or("");
+        let version = obj
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .and_then(|a| a.rsplit('/').next())
+            .unwrap_or("")
+            .to_string();
         let schema = self.crd_obj(rt).and_then(|crd| {
             crd.pointer("/spec/versions")?
                 .as_array()?
                 .iter()
-                .find(|v| v.get("name").and_then(Value::as_str) == Some(version))?
+                .find(|v| v.get("name").and_then(Value::as_str) == Some(version.as_str()))?
                 .pointer("/schema/openAPIV3Schema")
                 .cloned()
         });
         let Some(schema) = schema else { return Ok(()) };
-        let causes = super::schema::prune_and_validate(&schema, obj);
+        let (causes, unknown) = super::schema::prune_and_validate(&schema, obj);
+        if !unknown.is_empty()
+            && super::schema::note_unknown(&unknown) == super::schema::FieldValidation::Strict
+        {
+            let fields: Vec<String> = unknown.iter().map(|f| format!("unknown field {f:?}")).collect();
+            return Err(ApiError::bad_request(format!(
+                "{kind} in version {version:?} cannot be handled as a {kind}: strict decoding error: {}",
+                fields.join(", "),
+                kind = rt.kind
+            )));
+        }
         if causes.is_empty() { Ok(()) } else { Err(ApiError::invalid(&rt.kind, &rt.group, name, causes)) }
     }
 

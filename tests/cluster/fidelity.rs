@@ -362,3 +362,45 @@ spec:
         assert!(explained.contains("canary") && explained.contains("blueGreen"), "{explained}");
     }
 }
+
+on_both_substrates! {
+    async fn field_validation_strict_warn_and_ignore_as_the_real_server(s: &Substrate) {
+        let ns = &s.namespace;
+        let unknown = ["spec.foo", "spec.strategy.canary.bar", "spec.template.spec.containers[0].zz"];
+        let warnings: Vec<String> = unknown.iter().map(|f| format!("299 - \"unknown field \\\"{f}\\\"\"")).collect();
+        let strict = format!(
+            "Rollout in version \"v1alpha1\" cannot be handled as a Rollout: strict decoding error: {}",
+            unknown.iter().map(|f| format!("unknown field \"{f}\"")).collect::<Vec<_>>().join(", ")
+        );
+        for (i, (query, code, want_warnings, message)) in [
+            ("?fieldValidation=Strict", 400, vec![], Some(strict.as_str())),
+            ("?fieldValidation=Warn", 201, warnings.clone(), None),
+            ("", 201, warnings.clone(), None),
+            ("?fieldValidation=Ignore", 201, vec![], None),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let body = json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "metadata": {"name": format!("s{i}")},
+                "spec": {"foo": 1, "strategy": {"canary": {"bar": 2}}, "template": {"spec": {"containers": [{"name": "c", "image": "i", "zz": 1}]}}}});
+            let request = http::Request::builder()
+                .method("POST")
+                .uri(format!("/apis/argoproj.io/v1alpha1/namespaces/{ns}/rollouts{query}"))
+                .header("content-type", "application/json")
+                .body(serde_json::to_vec(&body).expect("json"))
+                .expect("request");
+            let response = s.client.send(request.map(kube::client::Body::from)).await.expect("send");
+            assert_eq!(response.status().as_u16(), code, "{query}");
+            let mut got: Vec<String> = response.headers().get_all("warning").iter().map(|v| v.to_str().unwrap_or("").to_string()).collect();
+            got.sort();
+            assert_eq!(got, want_warnings, "{query}");
+            let bytes = http_body_util::BodyExt::collect(response.into_body()).await.expect("body").to_bytes();
+            let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            if let Some(m) = message {
+                assert_eq!(v["message"], m, "{query}");
+            } else {
+                assert!(v["spec"].get("foo").is_none(), "{query}: pruned: {v}");
+            }
+        }
+    }
+}
