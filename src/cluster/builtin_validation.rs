@@ -55,7 +55,7 @@ pub fn decode(rt: &ResourceType, obj: &Value) -> Result<(), ApiError> {
     // What Go decodes but k8s-openapi's types would not: a null is the zero value (`labels: {a: null}` is ""),
     // and base64 is Go's to judge (it allows line breaks), checked above.
     let mut lenient = obj.clone();
-    without_nulls(&mut lenient);
+    super::object::without_nulls(&mut lenient);
     if let Some(m) = lenient.as_object_mut() {
         m.remove(base64);
     }
@@ -80,17 +80,6 @@ pub fn decode(rt: &ResourceType, obj: &Value) -> Result<(), ApiError> {
         "batch", "Job" => batch::Job,
     }
     Ok(())
-}
-
-fn without_nulls(v: &mut Value) {
-    match v {
-        Value::Object(m) => {
-            m.retain(|_, v| !v.is_null());
-            m.values_mut().for_each(without_nulls);
-        }
-        Value::Array(items) => items.iter_mut().for_each(without_nulls),
-        _ => {}
-    }
 }
 
 /// Where Go's standard base64 decoder stops on `s`, if it does (it skips line breaks anywhere). Offsets count

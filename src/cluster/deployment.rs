@@ -58,19 +58,9 @@ impl Owned {
 /// Two pod templates are the same Deployment revision when they differ at most in the hash label (and, as typed
 /// objects compare, a null field is an absent one: `kubectl rollout undo` sends `creationTimestamp: null`).
 pub fn same_template(a: &Value, b: &Value) -> bool {
-    fn without_nulls(v: &mut Value) {
-        match v {
-            Value::Object(m) => {
-                m.retain(|_, v| !v.is_null());
-                m.values_mut().for_each(without_nulls);
-            }
-            Value::Array(items) => items.iter_mut().for_each(without_nulls),
-            _ => {}
-        }
-    }
     let strip = |t: &Value| {
         let mut t = t.clone();
-        without_nulls(&mut t);
+        object::without_nulls(&mut t);
         if let Some(labels) = t.pointer_mut("/metadata/labels").and_then(Value::as_object_mut) {
             labels.remove(HASH_LABEL);
             if labels.is_empty() {

@@ -77,6 +77,18 @@ pub fn owner_uids(v: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Removes every null, at any depth: typed decoding reads a null as the zero value, the same as absent.
+pub fn without_nulls(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            m.retain(|_, v| !v.is_null());
+            m.values_mut().for_each(without_nulls);
+        }
+        Value::Array(items) => items.iter_mut().for_each(without_nulls),
+        _ => {}
+    }
+}
+
 /// The controller owner reference (`controller: true`), if any.
 pub fn controller_ref(v: &Value) -> Option<&Value> {
     v.pointer("/metadata/ownerReferences")
