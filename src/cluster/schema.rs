@@ -32,10 +32,17 @@ thread_local! {
 
 /// Runs `f` under `directive`; returns its result and the unknown fields that were pruned.
 pub fn with_field_validation<T>(directive: FieldValidation, f: impl FnOnce() -> T) -> (T, Vec<String>) {
+    /// Puts the thread back outside a request however `f` ends (a panic included).
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            REQUEST.with(|r| *r.borrow_mut() = (FieldValidation::Ignore, Vec::new()));
+        }
+    }
     REQUEST.with(|r| *r.borrow_mut() = (directive, Vec::new()));
+    let _reset = Reset;
     let out = f();
-    let pruned =
-        REQUEST.with(|r| std::mem::replace(&mut *r.borrow_mut(), (FieldValidation::Ignore, Vec::new())).1);
+    let pruned = REQUEST.with(|r| std::mem::take(&mut r.borrow_mut().1));
     (out, pruned)
 }
 
@@ -65,7 +72,7 @@ pub fn prune_and_validate(schema: &Value, object: &mut Value) -> (Vec<Cause>, Ve
             }
         }
         let preserve = schema.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true));
-        note_pruned(schema, root, "", preserve, &mut unknown);
+        note_pruned(schema, root, "", preserve, true, &mut unknown);
         root.retain(|k, v| {
             matches!(k.as_str(), "apiVersion" | "kind" | "metadata") || kept(schema, k, v, preserve)
         });
@@ -75,29 +82,43 @@ pub fn prune_and_validate(schema: &Value, object: &mut Value) -> (Vec<Cause>, Ve
     (causes, unknown)
 }
 
-/// Records the fields of `map` the schema does not declare (nulls dropped by `kept` are not unknown).
+/// Records the fields of `map` the schema does not declare (nulls dropped by `kept` are not unknown). At the
+/// root and in embedded resources, apiVersion, kind and metadata are always known.
 fn note_pruned(
     schema: &Value,
     map: &Map<String, Value>,
     path: &str,
     preserve: bool,
+    resource: bool,
     unknown: &mut Vec<String>,
 ) {
     if preserve {
         return;
     }
     for k in map.keys() {
-        let always = path.is_empty() && matches!(k.as_str(), "apiVersion" | "kind" | "metadata");
-        if !always && property(schema, k).is_none() {
+        let always = resource && matches!(k.as_str(), "apiVersion" | "kind" | "metadata");
+        if !always && !declared(schema, k) {
             unknown.push(join(path, k));
         }
     }
 }
 
-/// Whether a field stays: declared (or preserved), and not a null the schema does not allow.
+/// Whether the schema declares `key`: a property, or any key of a map (`additionalProperties`).
+fn declared(schema: &Value, key: &str) -> bool {
+    schema.get("properties").and_then(|p| p.get(key)).is_some()
+        || schema.get("additionalProperties").is_some_and(|a| a.is_object() || a == &Value::Bool(true))
+}
+
+/// Whether a field stays: declared (or preserved), and not a null its schema does not allow. Undeclared fields
+/// that are preserved, and keys of a map without a schema, keep their nulls.
 fn kept(schema: &Value, key: &str, value: &Value, preserve: bool) -> bool {
-    let declared = property(schema, key);
-    (declared.is_some() || preserve) && (!value.is_null() || nullable(declared))
+    if !declared(schema, key) {
+        return preserve;
+    }
+    match property(schema, key) {
+        Some(s) => !value.is_null() || nullable(Some(s)),
+        None => true,
+    }
 }
 
 fn property<'a>(schema: &'a Value, key: &str) -> Option<&'a Value> {
@@ -223,13 +244,14 @@ fn walk_object(
 ) {
     let preserve = schema.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true));
     let embedded = schema.get("x-kubernetes-embedded-resource") == Some(&Value::Bool(true));
-    if !embedded {
-        note_pruned(schema, map, path, preserve, unknown);
-    }
-    map.retain(|k, v| {
-        (embedded && matches!(k.as_str(), "apiVersion" | "kind" | "metadata")) || kept(schema, k, v, preserve)
-    });
+    let resource_field = |k: &str| embedded && matches!(k, "apiVersion" | "kind" | "metadata");
+    note_pruned(schema, map, path, preserve, embedded, unknown);
+    map.retain(|k, v| resource_field(k) || kept(schema, k, v, preserve));
     for (key, value) in map.iter_mut() {
+        // An embedded resource's apiVersion, kind and metadata are the API server's, as at the root.
+        if resource_field(key) {
+            continue;
+        }
         if let Some(s) = property(schema, key) {
             walk(s, value, &join(path, key), causes, unknown);
         }
@@ -264,6 +286,9 @@ mod tests {
                 "steps": {"type": "array", "items": {"type": "object", "properties": {"setWeight": {"type": "integer"}}}},
                 "labels": {"type": "object", "additionalProperties": {"type": "string"}},
                 "free": {"type": "object", "x-kubernetes-preserve-unknown-fields": true},
+                "any": {"type": "object", "additionalProperties": true},
+                "pod": {"type": "object", "x-kubernetes-embedded-resource": true,
+                        "properties": {"metadata": {"type": "object"}, "spec": {"type": "object"}}},
                 "maybe": {"type": "string", "nullable": true},
             }},
         }})
@@ -340,5 +365,16 @@ mod tests {
             "spec": {"name": "x", "foo": 1, "steps": [{"bar": 2}], "free": {"kept": 1}}});
         let (_, unknown) = prune_and_validate(&schema(), &mut obj);
         assert_eq!(unknown, ["spec.foo", "spec.steps[0].bar", "top"]);
+        // Kept as the real server keeps them: nulls in preserved data, keys of a map without a schema, and an
+        // embedded resource's metadata whatever its schema says (its other unknown fields are unknown).
+        let mut obj = json!({"spec": {"name": "x", "free": {"a": null}, "any": {"k": 1, "n": null},
+            "pod": {"apiVersion": "v1", "kind": "Pod", "metadata": {"labels": {"a": "b"}}, "spec": {}, "zz": 1}}});
+        let (errors, unknown) = prune_and_validate(&schema(), &mut obj);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(unknown, ["spec.pod.zz"]);
+        assert_eq!(obj["spec"]["free"], json!({"a": null}));
+        assert_eq!(obj["spec"]["any"], json!({"k": 1, "n": null}));
+        let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"labels": {"a": "b"}}, "spec": {}});
+        assert_eq!(obj["spec"]["pod"], pod);
     }
 }

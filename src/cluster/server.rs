@@ -136,17 +136,17 @@ fn serve(app: &App, method: &Method, uri: &Uri, headers: &HeaderMap, body: Bytes
         ["healthz"] | ["readyz"] | ["livez"] => Ok((StatusCode::OK, "ok").into_response()),
         ["api"] => Ok(ok(&discovery::api_versions(&app.server_address))),
         ["api", v] => discovery::resource_list(&reg(), "", v).map(|l| ok(&l)).ok_or_else(ApiError::no_route),
-        ["api", v, rest @ ..] => {
-            with_field_validation(&params, || resource(app, method, headers, &params, "", v, rest, body))
-        }
+        ["api", v, rest @ ..] => with_field_validation(method, &params, || {
+            resource(app, method, headers, &params, "", v, rest, body)
+        }),
         ["apis"] => Ok(ok(&discovery::group_list(&reg()))),
         ["apis", g] => discovery::api_group(&reg(), g).map(|l| ok(&l)).ok_or_else(ApiError::no_route),
         ["apis", g, v] => {
             discovery::resource_list(&reg(), g, v).map(|l| ok(&l)).ok_or_else(ApiError::no_route)
         }
-        ["apis", g, v, rest @ ..] => {
-            with_field_validation(&params, || resource(app, method, headers, &params, g, v, rest, body))
-        }
+        ["apis", g, v, rest @ ..] => with_field_validation(method, &params, || {
+            resource(app, method, headers, &params, g, v, rest, body)
+        }),
         ["openapi", "v3"] => Ok(ok(&openapi::root(&reg(), &|rt, v| crd_schema(app, rt, v)))),
         ["openapi", "v3", "api", v] => openapi::document(&reg(), "", v, &|rt, v| crd_schema(app, rt, v))
             .map(|d| ok(&d))
@@ -161,10 +161,13 @@ fn serve(app: &App, method: &Method, uri: &Uri, headers: &HeaderMap, body: Bytes
 /// Serves a resource request under its `fieldValidation` directive (Warn when absent, as the real server), with
 /// a `Warning` header for each unknown field it pruned.
 fn with_field_validation(
+    method: &Method,
     params: &Params,
     serve: impl FnOnce() -> ApiResult<Response>,
 ) -> ApiResult<Response> {
-    let directive = match params.get("fieldValidation") {
+    // Only writes of objects are validated; other verbs ignore the parameter, as the real server does.
+    let writes = matches!(*method, Method::POST | Method::PUT | Method::PATCH);
+    let directive = match params.get("fieldValidation").filter(|_| writes) {
         None | Some("") | Some("Warn") => schema::FieldValidation::Warn,
         Some("Strict") => schema::FieldValidation::Strict,
         Some("Ignore") => schema::FieldValidation::Ignore,

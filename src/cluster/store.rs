@@ -540,7 +540,15 @@ impl State {
     }
 
     /// A custom resource pruned and validated by its CRD's schema for the object's version.
-    fn by_schema(&self, rt: &ResourceType, name: &str, obj: &mut Value) -> ApiResult<()> {
+    /// Unknown fields count only when this write brings them: not those a stored object (`old`) still has from
+    /// before its type's schema said otherwise.
+    fn by_schema(
+        &self,
+        rt: &ResourceType,
+        name: &str,
+        obj: &mut Value,
+        old: Option<&Value>,
+    ) -> ApiResult<()> {
         if !rt.custom {
             return Ok(());
         }
@@ -559,7 +567,13 @@ impl State {
                 .cloned()
         });
         let Some(schema) = schema else { return Ok(()) };
-        let (causes, unknown) = super::schema::prune_and_validate(&schema, obj);
+        let (causes, mut unknown) = super::schema::prune_and_validate(&schema, obj);
+        if let Some(old) = old
+            && !unknown.is_empty()
+        {
+            let (_, stale) = super::schema::prune_and_validate(&schema, &mut old.clone());
+            unknown.retain(|f| !stale.contains(f));
+        }
         if !unknown.is_empty()
             && super::schema::note_unknown(&unknown) == super::schema::FieldValidation::Strict
         {
@@ -848,19 +862,20 @@ impl State {
         if !causes.is_empty() {
             return Err(ApiError::invalid(&rt.kind, &rt.group, &name, causes));
         }
-        self.by_schema(rt, &name, &mut obj)?;
+        self.by_schema(rt, &name, &mut obj, None)?;
         builtin_validation::size(&obj)?;
         let crd_type = if Self::is_crd(rt) { Some(self.check_crd(&obj)?) } else { None };
         if dry_run {
             return Ok(Arc::new(obj));
         }
+        // Expired Events go first, so that the new one's resourceVersion is the newest.
+        if rt.plural == "events" && !rt.custom {
+            self.expire_events(rt);
+        }
         let rv = self.bump();
         object::meta_mut(&mut obj).insert("resourceVersion".into(), json!(rv.to_string()));
         if let Some(crt) = crd_type {
             self.registry.set_custom(&name, crt);
-        }
-        if rt.plural == "events" && !rt.custom {
-            self.expire_events(rt);
         }
         let dangling = self.only_dangling_owners(&obj);
         let obj = Arc::new(obj);
@@ -1042,7 +1057,7 @@ impl State {
                 return Err(ApiError::invalid(&rt.kind, &rt.group, &name, causes));
             }
         }
-        self.by_schema(rt, &name, &mut new)?;
+        self.by_schema(rt, &name, &mut new, Some(&old))?;
         builtin_validation::size(&new)?;
         let crd_type = if Self::is_crd(rt) { Some(self.check_crd(&new)?) } else { None };
         if rt.generation && spec_part(rt, &new) != spec_part(rt, &old) {

@@ -49,7 +49,10 @@ impl Index {
         let uid = object::uid(obj);
         // An Event is stored at both its versions under one uid; its v1 copy is the one indexed.
         let second_copy = place.0.group == "events.k8s.io" && place.0.resource == "events";
-        if !uid.is_empty() && !second_copy {
+        if second_copy {
+            return;
+        }
+        if !uid.is_empty() {
             self.by_uid.insert(uid.to_string(), place.clone());
         }
         for owner in object::owner_uids(obj) {
