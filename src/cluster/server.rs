@@ -147,13 +147,15 @@ fn serve(app: &App, method: &Method, uri: &Uri, headers: &HeaderMap, body: Bytes
         ["apis", g, v, rest @ ..] => with_field_validation(method, &params, || {
             resource(app, method, headers, &params, g, v, rest, body)
         }),
-        ["openapi", "v3"] => Ok(ok(&openapi::root(&reg(), &|rt, v| crd_schema(app, rt, v)))),
-        ["openapi", "v3", "api", v] => openapi::document(&reg(), "", v, &|rt, v| crd_schema(app, rt, v))
+        ["openapi", "v3"] => Ok(ok(&openapi::root(&reg(), &|rt, v| app.store.crd_schema(rt, v)))),
+        ["openapi", "v3", "api", v] => openapi::document(&reg(), "", v, &|rt, v| app.store.crd_schema(rt, v))
             .map(|d| ok(&d))
             .ok_or_else(ApiError::no_route),
-        ["openapi", "v3", "apis", g, v] => openapi::document(&reg(), g, v, &|rt, v| crd_schema(app, rt, v))
-            .map(|d| ok(&d))
-            .ok_or_else(ApiError::no_route),
+        ["openapi", "v3", "apis", g, v] => {
+            openapi::document(&reg(), g, v, &|rt, v| app.store.crd_schema(rt, v))
+                .map(|d| ok(&d))
+                .ok_or_else(ApiError::no_route)
+        }
         _ => Err(ApiError::no_route()),
     }
 }
@@ -186,23 +188,6 @@ fn with_field_validation(
         }
     }
     Ok(response)
-}
-
-/// A custom resource's `openAPIV3Schema` for `version`, from its CRD.
-fn crd_schema(app: &App, rt: &ResourceType, version: &str) -> Option<Value> {
-    if !rt.custom {
-        return None;
-    }
-    let crds = app
-        .store
-        .by_gr(&super::registry::GroupResource::new("apiextensions.k8s.io", "customresourcedefinitions"))?;
-    let crd = app.store.get_opt(&crds, "", &format!("{}.{}", rt.plural, rt.group))?;
-    crd.pointer("/spec/versions")?
-        .as_array()?
-        .iter()
-        .find(|v| v.get("name").and_then(Value::as_str) == Some(version))?
-        .pointer("/schema/openAPIV3Schema")
-        .cloned()
 }
 
 /// A parsed resource path.

@@ -284,6 +284,11 @@ impl Store {
     }
 
     /// One object, or None.
+    /// A custom resource's `openAPIV3Schema` for `version`, from its CRD (`None` for built-in kinds).
+    pub fn crd_schema(&self, rt: &ResourceType, version: &str) -> Option<Value> {
+        self.lock().crd_schema(rt, version)
+    }
+
     pub fn get_opt(&self, rt: &ResourceType, ns: &str, name: &str) -> Option<Arc<Value>> {
         self.lock().get(rt, ns, name).cloned()
     }
@@ -533,6 +538,20 @@ impl State {
         self.objects.get(&GroupResource::new("", "namespaces"))?.get(&(String::new(), ns.to_string()))
     }
 
+    /// A custom resource's `openAPIV3Schema` for `version`, from its CRD.
+    fn crd_schema(&self, rt: &ResourceType, version: &str) -> Option<Value> {
+        if !rt.custom {
+            return None;
+        }
+        self.crd_obj(rt)?
+            .pointer("/spec/versions")?
+            .as_array()?
+            .iter()
+            .find(|v| v.get("name").and_then(Value::as_str) == Some(version))?
+            .pointer("/schema/openAPIV3Schema")
+            .cloned()
+    }
+
     fn crd_obj(&self, rt: &ResourceType) -> Option<&Arc<Value>> {
         self.objects
             .get(&GroupResource::new("apiextensions.k8s.io", "customresourcedefinitions"))?
@@ -558,14 +577,7 @@ impl State {
             .and_then(|a| a.rsplit('/').next())
             .unwrap_or("")
             .to_string();
-        let schema = self.crd_obj(rt).and_then(|crd| {
-            crd.pointer("/spec/versions")?
-                .as_array()?
-                .iter()
-                .find(|v| v.get("name").and_then(Value::as_str) == Some(version.as_str()))?
-                .pointer("/schema/openAPIV3Schema")
-                .cloned()
-        });
+        let schema = self.crd_schema(rt, &version);
         let Some(schema) = schema else { return Ok(()) };
         let (causes, mut unknown) = super::schema::prune_and_validate(&schema, obj);
         if let Some(old) = old

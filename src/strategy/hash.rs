@@ -323,7 +323,7 @@ fn encode(v: &GoValue, out: &mut String, omit: Omit) {
         GoValue::Nil | GoValue::Time(None) => out.push_str("null"),
         GoValue::Ptr(inner) => encode(inner, out, omit),
         GoValue::Str(s) | GoValue::Quantity(s) | GoValue::IntOrStringStr(s) | GoValue::Time(Some(s)) => {
-            quote(s, out)
+            serin_gofmt::write_string(out, s)
         }
         GoValue::Int(i) | GoValue::IntOrStringInt(i) => {
             let _ = write!(out, "{i}");
@@ -341,7 +341,7 @@ fn encode(v: &GoValue, out: &mut String, omit: Omit) {
                     out.push(',');
                 }
                 first = false;
-                quote(field.json, out);
+                serin_gofmt::write_string(out, field.json);
                 out.push(':');
                 encode(value, out, omit);
             }
@@ -363,7 +363,7 @@ fn encode(v: &GoValue, out: &mut String, omit: Omit) {
                 if i > 0 {
                     out.push(',');
                 }
-                quote(k, out);
+                serin_gofmt::write_string(out, k);
                 out.push(':');
                 encode(item, out, omit);
             }
@@ -380,7 +380,7 @@ fn raw(v: &Value, out: &mut String) {
         Value::Null => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Value::Number(n) => out.push_str(&go_number(n)),
-        Value::String(s) => quote(s, out),
+        Value::String(s) => serin_gofmt::write_string(out, s),
         Value::Array(items) => {
             out.push('[');
             for (i, item) in items.iter().enumerate() {
@@ -398,18 +398,13 @@ fn raw(v: &Value, out: &mut String) {
                 if i > 0 {
                     out.push(',');
                 }
-                quote(k, out);
+                serin_gofmt::write_string(out, k);
                 out.push(':');
                 raw(item, out);
             }
             out.push('}');
         }
     }
-}
-
-/// A JSON string as Go's encoder writes it.
-fn quote(s: &str, out: &mut String) {
-    serin_gofmt::write_string(out, s);
 }
 
 #[cfg(test)]
