@@ -65,6 +65,8 @@ struct Sim {
     replicasets: Arc<ResourceType>,
     deployments: Arc<ResourceType>,
     jobs: Arc<ResourceType>,
+    /// core/v1 Events, which the controllers and the scheduler record.
+    events: Option<Arc<ResourceType>>,
     started_pods: HashSet<String>,
     started_jobs: HashSet<String>,
     next_ip: u32,
@@ -105,6 +107,7 @@ pub async fn run(store: Arc<Store>, cfg: Arc<SimConfig>, mut shutdown: watch::Re
         replicasets,
         deployments,
         jobs,
+        events: builtin(&store, "", "events"),
         started_pods: HashSet::new(),
         started_jobs: HashSet::new(),
         next_ip: 1,
@@ -273,6 +276,8 @@ impl Sim {
                     spec.insert("nodeName".into(), json!(NODE_NAME));
                 }
             });
+            let message = format!("Successfully assigned {}/{} to {NODE_NAME}", key.0, key.1);
+            self.record(&pod, "default-scheduler", "Scheduled", message);
         }
         let scheduled = json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": now});
         let _ = self.store.mutate(&self.pods, &key.0, &key.1, Subresource::Status, |new| {
@@ -294,6 +299,31 @@ impl Sim {
                 }
             });
         });
+    }
+
+    /// Records a Normal Event about `regarding` from `component`, as kube-controller-manager's and the
+    /// scheduler's recorders do (`kubectl describe` lists them).
+    fn record(&self, regarding: &Value, component: &str, reason: &str, message: String) {
+        let Some(events) = &self.events else { return };
+        let ns = object::namespace(regarding);
+        let nanos = jiff::Timestamp::now().as_nanosecond();
+        let now = object::now();
+        let event = json!({
+            "apiVersion": "v1", "kind": "Event",
+            "metadata": {"name": format!("{}.{nanos:x}", object::name(regarding)), "namespace": ns},
+            "involvedObject": {
+                "apiVersion": regarding["apiVersion"], "kind": regarding["kind"], "namespace": ns,
+                "name": object::name(regarding), "uid": object::uid(regarding),
+                "resourceVersion": object::resource_version(regarding),
+            },
+            "reason": reason, "message": message, "type": "Normal",
+            "source": {"component": component},
+            "firstTimestamp": now, "lastTimestamp": now, "count": 1,
+            "reportingComponent": component, "reportingInstance": "",
+        });
+        if let Err(e) = self.store.create(events, ns, event, false) {
+            tracing::debug!(error = %e, reason, "recording an event failed");
+        }
     }
 
     fn owned_pods(&self, ns: &str, owner_uid: &str) -> Vec<Arc<Value>> {
@@ -343,6 +373,11 @@ impl Sim {
         }
         let desired = d.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
         for (name, replicas) in &plan.scale {
+            if let Some(before) = owned.iter().find(|o| &o.name == name).map(|o| o.replicas) {
+                let direction = if *replicas > before { "up" } else { "down" };
+                let message = format!("Scaled {direction} replica set {name} from {before} to {replicas}");
+                self.record(&d, "deployment-controller", "ScalingReplicaSet", message);
+            }
             let _ = self.store.mutate(&self.replicasets, &key.0, name, Subresource::Main, |rs| {
                 rs["spec"]["replicas"] = json!(replicas);
                 rs["metadata"]["annotations"][deployment::DESIRED_REPLICAS] = json!(desired.to_string());
@@ -464,7 +499,13 @@ impl Sim {
         });
         let rs_name = format!("{name}-{hash}");
         match self.store.create(&self.replicasets, ns, rs, false) {
-            Ok(_) => true,
+            Ok(_) => {
+                if replicas > 0 {
+                    let message = format!("Scaled up replica set {rs_name} from 0 to {replicas}");
+                    self.record(d, "deployment-controller", "ScalingReplicaSet", message);
+                }
+                true
+            }
             Err(e) if e.code == 409 => {
                 // Ours already, with this template (an earlier sync made it): nothing to count.
                 let existing = self.store.get_opt(&self.replicasets, ns, &rs_name);
@@ -518,8 +559,12 @@ impl Sim {
             }
             for _ in 0..batch {
                 let pod = self.new_pod(&rs, "apps/v1", "ReplicaSet", &template);
-                if let Err(e) = self.store.create(&self.pods, &key.0, pod, false) {
-                    tracing::warn!(replicaset = %key.1, error = %e, "creating pod failed");
+                match self.store.create(&self.pods, &key.0, pod, false) {
+                    Ok(p) => {
+                        let message = format!("Created pod: {}", object::name(&p));
+                        self.record(&rs, "replicaset-controller", "SuccessfulCreate", message);
+                    }
+                    Err(e) => tracing::warn!(replicaset = %key.1, error = %e, "creating pod failed"),
                 }
             }
         } else if active.len() > want {
@@ -545,7 +590,10 @@ impl Sim {
                 )
             });
             for victim in active.iter().take(active.len() - want) {
-                let _ = self.store.delete(&self.pods, &key.0, object::name(victim), &Default::default());
+                if self.store.delete(&self.pods, &key.0, object::name(victim), &Default::default()).is_ok() {
+                    let message = format!("Deleted pod: {}", object::name(victim));
+                    self.record(&rs, "replicaset-controller", "SuccessfulDelete", message);
+                }
             }
         }
         self.update_rs_status(key, &rs);
@@ -729,7 +777,7 @@ fn running_status(pod: &Value, ip: &str, ready: bool) -> Value {
         "podIP": ip, "podIPs": [{"ip": ip}],
         "startTime": now,
         "containerStatuses": statuses,
-        "qosClass": "BestEffort"
+        "qosClass": super::object::qos_class(pod)
     })
 }
 

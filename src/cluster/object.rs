@@ -1,7 +1,10 @@
 //! Object helpers: metadata access, per-type defaulting and validation done by the real API server.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Map, Value, json};
 
 use super::registry::ResourceType;
@@ -284,12 +287,67 @@ fn obj_at<'a>(v: &'a mut Value, key: &str) -> &'a mut Map<String, Value> {
     if !v.is_object() {
         *v = Value::Object(Map::new());
     }
-    let m = v.as_object_mut().expect("object");
+    map_at(v.as_object_mut().expect("object"), key)
+}
+
+/// The object under `key`, made one if it is missing or not an object.
+fn map_at<'a>(m: &'a mut Map<String, Value>, key: &str) -> &'a mut Map<String, Value> {
     let e = m.entry(key).or_insert_with(|| Value::Object(Map::new()));
     if !e.is_object() {
         *e = Value::Object(Map::new());
     }
     e.as_object_mut().expect("object")
+}
+
+/// What the real server sets on Pods alone (not on templates): `SetDefaults_Pod` (requests default to limits,
+/// service links) and the default admission plugins (ServiceAccount, Priority, DefaultTolerationSeconds). The
+/// ServiceAccount plugin's token volume is not added: the embedded cluster issues no tokens.
+fn default_pod(spec: &mut Map<String, Value>) {
+    for list in ["containers", "initContainers"] {
+        for c in spec.get_mut(list).and_then(Value::as_array_mut).into_iter().flatten() {
+            let Some(resources) = c.get_mut("resources").and_then(Value::as_object_mut) else { continue };
+            let Some(limits) = resources.get("limits").and_then(Value::as_object).cloned() else { continue };
+            let requests = map_at(resources, "requests");
+            for (k, v) in limits {
+                requests.entry(k).or_insert(v);
+            }
+        }
+    }
+    set_default(spec, "enableServiceLinks", json!(true));
+    set_default(spec, "serviceAccountName", json!("default"));
+    let account = spec.get("serviceAccountName").cloned().unwrap_or(json!("default"));
+    set_default(spec, "serviceAccount", account);
+    set_default(spec, "priority", json!(0));
+    set_default(spec, "preemptionPolicy", json!("PreemptLowerPriority"));
+    let tolerations = spec.entry("tolerations").or_insert_with(|| json!([]));
+    if let Some(list) = tolerations.as_array_mut() {
+        for taint in ["node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"] {
+            let tolerated = list.iter().any(|t| {
+                let key = t.get("key").and_then(Value::as_str);
+                let effect = t.get("effect").and_then(Value::as_str).unwrap_or("");
+                let exists = t.get("operator").and_then(Value::as_str) == Some("Exists");
+                (key == Some(taint) || (key.is_none() && exists))
+                    && (effect.is_empty() || effect == "NoExecute")
+            });
+            if !tolerated {
+                list.push(json!({"key": taint, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}));
+            }
+        }
+    }
+}
+
+/// A probe's defaults (`SetDefaults_Probe`, `SetDefaults_HTTPGetAction`).
+fn default_probe(p: &mut Map<String, Value>) {
+    for (field, default) in
+        [("timeoutSeconds", 1), ("periodSeconds", 10), ("successThreshold", 1), ("failureThreshold", 3)]
+    {
+        if p.get(field).is_none_or(|v| v.is_null() || v == 0) {
+            p.insert(field.into(), json!(default));
+        }
+    }
+    if let Some(get) = p.get_mut("httpGet").and_then(Value::as_object_mut) {
+        set_default(get, "scheme", json!("HTTP"));
+    }
 }
 
 fn default_pod_spec(spec: &mut Map<String, Value>) {
@@ -298,6 +356,15 @@ fn default_pod_spec(spec: &mut Map<String, Value>) {
     set_default(spec, "dnsPolicy", json!("ClusterFirst"));
     set_default(spec, "schedulerName", json!("default-scheduler"));
     set_default(spec, "securityContext", json!({}));
+    if let Some(volumes) = spec.get_mut("volumes").and_then(Value::as_array_mut) {
+        for v in volumes.iter_mut().filter_map(Value::as_object_mut) {
+            for source in ["configMap", "secret", "downwardAPI", "projected"] {
+                if let Some(s) = v.get_mut(source).and_then(Value::as_object_mut) {
+                    set_default(s, "defaultMode", json!(0o644));
+                }
+            }
+        }
+    }
     for list in ["containers", "initContainers"] {
         if let Some(cs) = spec.get_mut(list).and_then(Value::as_array_mut) {
             for c in cs.iter_mut().filter_map(Value::as_object_mut) {
@@ -314,23 +381,14 @@ fn default_pod_spec(spec: &mut Map<String, Value>) {
                         set_default(p, "protocol", json!("TCP"));
                     }
                 }
+                for probe in ["livenessProbe", "readinessProbe", "startupProbe"] {
+                    if let Some(p) = c.get_mut(probe).and_then(Value::as_object_mut) {
+                        default_probe(p);
+                    }
+                }
             }
         }
     }
-}
-
-fn base64(data: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        out.push(T[(n >> 18) as usize & 63] as char);
-        out.push(T[(n >> 12) as usize & 63] as char);
-        out.push(if chunk.len() > 1 { T[(n >> 6) as usize & 63] as char } else { '=' });
-        out.push(if chunk.len() > 2 { T[n as usize & 63] as char } else { '=' });
-    }
-    out
 }
 
 /// Fills the fields the real API server defaults, on create and update.
@@ -340,7 +398,11 @@ pub fn apply_defaults(rt: &ResourceType, obj: &mut Value, ip: &mut dyn FnMut() -
         return;
     }
     match (rt.group.as_str(), rt.plural.as_str()) {
-        ("", "pods") => default_pod_spec(obj_at(obj, "spec")),
+        ("", "pods") => {
+            let spec = obj_at(obj, "spec");
+            default_pod_spec(spec);
+            default_pod(spec);
+        }
         ("", "namespaces") => {
             let n = name(obj).to_string();
             obj_at(meta_mut_value(obj), "labels").insert("kubernetes.io/metadata.name".into(), json!(n));
@@ -354,7 +416,7 @@ pub fn apply_defaults(rt: &ResourceType, obj: &mut Value, ip: &mut dyn FnMut() -
                 let data = m.entry("data").or_insert_with(|| json!({}));
                 if let Some(d) = data.as_object_mut() {
                     for (k, v) in sd {
-                        d.insert(k, json!(base64(v.as_str().unwrap_or_default().as_bytes())));
+                        d.insert(k, json!(BASE64.encode(v.as_str().unwrap_or_default())));
                     }
                 }
             }
@@ -388,11 +450,14 @@ pub fn apply_defaults(rt: &ResourceType, obj: &mut Value, ip: &mut dyn FnMut() -
             if deploy {
                 set_default(spec, "revisionHistoryLimit", json!(10));
                 set_default(spec, "progressDeadlineSeconds", json!(600));
-                set_default(
-                    spec,
-                    "strategy",
-                    json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}}),
-                );
+                // An empty strategy (Go clients always send one) is defaulted as a missing one.
+                let strategy = map_at(spec, "strategy");
+                set_default(strategy, "type", json!("RollingUpdate"));
+                if strategy.get("type") == Some(&json!("RollingUpdate")) {
+                    let rolling = map_at(strategy, "rollingUpdate");
+                    set_default(rolling, "maxUnavailable", json!("25%"));
+                    set_default(rolling, "maxSurge", json!("25%"));
+                }
             }
             if let Some(ps) = spec.get_mut("template").map(|t| obj_at(t, "spec")) {
                 default_pod_spec(ps);
@@ -440,13 +505,103 @@ fn meta_mut_value(v: &mut Value) -> &mut Value {
     v.get_mut("metadata").expect("metadata was just ensured")
 }
 
+/// A pod's quality-of-service class, as the kubelet computes it from its containers' CPU and memory: Guaranteed
+/// when every container limits both and requests what it limits, BestEffort when none requests or limits
+/// either, Burstable otherwise.
+pub fn qos_class(pod: &Value) -> &'static str {
+    const SUPPORTED: [&str; 2] = ["cpu", "memory"];
+    let mut requests: BTreeMap<&str, i128> = BTreeMap::new();
+    let mut limits: BTreeMap<&str, i128> = BTreeMap::new();
+    let mut guaranteed = true;
+    let containers = ["containers", "initContainers"]
+        .iter()
+        .filter_map(|l| pod.pointer(&format!("/spec/{l}")).and_then(Value::as_array))
+        .flatten();
+    for c in containers {
+        let amounts = |which: &str| -> Vec<(&'static str, i128)> {
+            SUPPORTED
+                .iter()
+                .filter_map(|&r| {
+                    let q = c.pointer(&format!("/resources/{which}/{r}"))?;
+                    let text = match q {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    quantity_nanos(&text).filter(|&n| n != 0).map(|n| (r, n))
+                })
+                .collect()
+        };
+        for (r, n) in amounts("requests") {
+            *requests.entry(r).or_default() += n;
+        }
+        let limited = amounts("limits");
+        guaranteed &= limited.len() == SUPPORTED.len();
+        for (r, n) in limited {
+            *limits.entry(r).or_default() += n;
+        }
+    }
+    if requests.is_empty() && limits.is_empty() {
+        return "BestEffort";
+    }
+    // Requests left out are defaulted to the limits.
+    if guaranteed && requests.iter().all(|(r, n)| limits.get(r) == Some(n)) {
+        return "Guaranteed";
+    }
+    "Burstable"
+}
+
+/// A quantity (`100m`, `1.5Gi`, `2e3`) in billionths, or `None` when it is not one.
+fn quantity_nanos(s: &str) -> Option<i128> {
+    let s = s.trim();
+    let split =
+        s.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+' || c == '-')).unwrap_or(s.len());
+    let (number, suffix) = s.split_at(split);
+    let (negative, number) = match number.strip_prefix('-') {
+        Some(n) => (true, n),
+        None => (false, number.strip_prefix('+').unwrap_or(number)),
+    };
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    if whole.is_empty() && fraction.is_empty() {
+        return None;
+    }
+    let digits: i128 = format!("{whole}{fraction}").parse().ok()?;
+    let (exp10, binary): (i32, u32) = match suffix {
+        "" => (0, 0),
+        "n" => (-9, 0),
+        "u" => (-6, 0),
+        "m" => (-3, 0),
+        "k" => (3, 0),
+        "M" => (6, 0),
+        "G" => (9, 0),
+        "T" => (12, 0),
+        "P" => (15, 0),
+        "E" => (18, 0),
+        "Ki" => (0, 10),
+        "Mi" => (0, 20),
+        "Gi" => (0, 30),
+        "Ti" => (0, 40),
+        "Pi" => (0, 50),
+        "Ei" => (0, 60),
+        e if e.starts_with(['e', 'E']) => (e[1..].parse().ok()?, 0),
+        _ => return None,
+    };
+    let scale = exp10 + 9 - i32::try_from(fraction.len()).ok()?;
+    let mut v = digits.checked_mul(1i128.checked_shl(binary)?)?;
+    v = if scale >= 0 {
+        v.checked_mul(10i128.checked_pow(scale as u32)?)?
+    } else {
+        v / 10i128.checked_pow((-scale) as u32)?
+    };
+    Some(if negative { -v } else { v })
+}
+
 /// The status a freshly created object starts with, for types whose status the server owns.
 pub fn initial_status(rt: &ResourceType, obj: &Value) -> Option<Value> {
     if rt.custom {
         return None;
     }
     match (rt.group.as_str(), rt.plural.as_str()) {
-        ("", "pods") => Some(json!({"phase": "Pending", "qosClass": "BestEffort"})),
+        ("", "pods") => Some(json!({"phase": "Pending", "qosClass": qos_class(obj)})),
         ("", "namespaces") => Some(json!({"phase": "Active"})),
         ("", "services") => Some(json!({"loadBalancer": {}})),
         ("apps", "replicasets") => Some(json!({"replicas": 0})),
@@ -490,14 +645,6 @@ mod tests {
         let s = r.name_suffix();
         assert_eq!(s.len(), 5);
         assert!(s.chars().all(|c| "bcdfghjklmnpqrstvwxz2456789".contains(c)));
-    }
-
-    #[test]
-    fn base64_matches_rfc4648() {
-        assert_eq!(base64(b""), "");
-        assert_eq!(base64(b"f"), "Zg==");
-        assert_eq!(base64(b"fo"), "Zm8=");
-        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
     }
 
     #[test]
