@@ -25,6 +25,7 @@ mod object;
 mod openapi;
 mod patch;
 mod persist;
+mod protobuf;
 mod registry;
 mod render;
 mod schema;

@@ -15,5 +15,6 @@ mod cluster {
     mod kube_rs;
     mod kubectl;
     mod lifecycle;
+    mod protobuf;
     mod protocol;
 }

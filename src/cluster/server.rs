@@ -17,6 +17,7 @@ use super::faults::FaultInjector;
 use super::object;
 use super::openapi;
 use super::patch;
+use super::protobuf;
 use super::registry::ResourceType;
 use super::render::{self, Format};
 use super::schema;
@@ -130,7 +131,7 @@ fn serve(app: &App, method: &Method, uri: &Uri, headers: &HeaderMap, body: Bytes
     let reg = || app.store.registry();
     match segs.as_slice() {
         [] => Ok(ok(
-            &json!({"paths": ["/api", "/api/v1", "/apis", "/healthz", "/livez", "/openapi/v3", "/readyz", "/version"]}),
+            &json!({"paths": ["/api", "/api/v1", "/apis", "/healthz", "/livez", "/openapi/v2", "/openapi/v3", "/readyz", "/version"]}),
         )),
         ["version"] => Ok(ok(&discovery::version())),
         ["healthz"] | ["readyz"] | ["livez"] => Ok((StatusCode::OK, "ok").into_response()),
@@ -147,6 +148,19 @@ fn serve(app: &App, method: &Method, uri: &Uri, headers: &HeaderMap, body: Bytes
         ["apis", g, v, rest @ ..] => with_field_validation(method, &params, || {
             resource(app, method, headers, &params, g, v, rest, body)
         }),
+        ["openapi", "v2"] => {
+            let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or(JSON);
+            if accept.contains("protobuf") && !accept.contains("json") && !accept.contains("*/*") {
+                return Err(ApiError {
+                    code: 406,
+                    reason: "NotAcceptable",
+                    message: "only application/json is served for /openapi/v2".into(),
+                    details: None,
+                    retry_after: None,
+                });
+            }
+            Ok(ok(&openapi::v2(&reg(), &|rt, v| app.store.crd_schema(rt, v))))
+        }
         ["openapi", "v3"] => Ok(ok(&openapi::root(&reg(), &|rt, v| app.store.crd_schema(rt, v)))),
         ["openapi", "v3", "api", v] => openapi::document(&reg(), "", v, &|rt, v| app.store.crd_schema(rt, v))
             .map(|d| ok(&d))
@@ -273,11 +287,41 @@ struct Ctx<'a> {
     version: String,
     ns: &'a str,
     format: Format,
+    /// Answer in protobuf (the client prefers it and the kind has that form).
+    protobuf: bool,
     include_object: String,
     dry_run: bool,
 }
 
 impl Ctx<'_> {
+    /// The response in the negotiated encoding.
+    fn respond(&self, code: StatusCode, v: &Value) -> Response {
+        if self.protobuf {
+            match protobuf::encode(v) {
+                Ok(b) => return (code, [(header::CONTENT_TYPE, protobuf::MEDIA_TYPE)], b).into_response(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "answering in JSON: the object does not fit its protobuf form")
+                }
+            }
+        }
+        json_response(code, v)
+    }
+
+    /// An error's `Status` in the negotiated encoding.
+    fn error(&self, e: ApiError) -> Response {
+        let code = StatusCode::from_u16(e.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status = e.to_status();
+        let mut resp = e.into_response();
+        if let Ok(b) = protobuf::encode(&status) {
+            let retry_after = resp.headers().get(header::RETRY_AFTER).cloned();
+            resp = (code, [(header::CONTENT_TYPE, protobuf::MEDIA_TYPE)], b).into_response();
+            if let Some(v) = retry_after {
+                resp.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        resp
+    }
+
     fn render(&self, obj: &Value) -> Value {
         let obj = render::at_version(obj, &self.api_version);
         match self.format {
@@ -316,77 +360,109 @@ fn resource(
         _ => return Err(ApiError::no_route()),
     }
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or(JSON);
+    let format = Format::from_accept(accept);
     let ctx = Ctx {
         app,
         api_version: rt.api_version(version),
         version: version.to_string(),
         rt: rt.clone(),
         ns: t.namespace.unwrap_or(""),
-        format: Format::from_accept(accept),
+        format,
+        protobuf: protobuf::preferred(accept) && !rt.custom && format != Format::Table,
         include_object: params.get("includeObject").unwrap_or("Metadata").to_string(),
         dry_run: params.get("dryRun") == Some("All"),
     };
+    // Errors too are answered in the negotiated encoding, as the real server does.
+    verb(&ctx, method, headers, params, &t, body)
+        .or_else(|e| if ctx.protobuf { Ok(ctx.error(e)) } else { Err(e) })
+}
+
+/// Serves one verb on a resource.
+fn verb(
+    ctx: &Ctx<'_>,
+    method: &Method,
+    headers: &HeaderMap,
+    params: &Params,
+    t: &Target<'_>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let (app, rt) = (ctx.app, &ctx.rt);
     let is_write = matches!(*method, Method::POST | Method::PUT | Method::PATCH | Method::DELETE);
     if is_write && let Some(err) = app.faults.write_error(&rt.gr(), t.name.unwrap_or("")) {
         return Err(err);
     }
-    let content_type = headers
+    let mut content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(|v| v.split(';').next().unwrap_or("").trim().to_string())
         .unwrap_or_default();
-    if content_type.contains("protobuf") || content_type.contains("cbor") {
-        // Only JSON (and YAML) bodies are understood; kubectl's `create <generator>` commands send protobuf.
+    let body = if content_type == protobuf::MEDIA_TYPE && !rt.custom {
+        let decoded = protobuf::decode(&body)
+            .map_err(|e| ApiError::bad_request(format!("error decoding the protobuf request body: {e}")))?;
+        content_type = JSON.to_string();
+        Bytes::from(decoded.to_string())
+    } else if content_type.contains("protobuf") || content_type.contains("cbor") {
+        // Custom resources have no protobuf form; no kind has CBOR without its feature gate.
+        let accepted = if rt.custom {
+            "application/json, application/yaml"
+        } else {
+            "application/json, application/yaml, application/vnd.kubernetes.protobuf"
+        };
         return Err(ApiError {
             code: 415,
             reason: "UnsupportedMediaType",
             message: format!(
-                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {content_type})"
+                "the body of the request was in an unknown format - accepted media types include: {accepted} (got {content_type})"
             ),
             details: None,
             retry_after: None,
         });
-    }
+    } else {
+        body
+    };
     match (t.name, t.sub, method.clone()) {
-        (None, _, Method::GET) if t.watch || params.flag("watch") == Some(true) => watch(&ctx, params, None),
-        (None, _, Method::GET) => list(&ctx, params),
+        (None, _, Method::GET) if t.watch || params.flag("watch") == Some(true) => watch(ctx, params, None),
+        (None, _, Method::GET) => list(ctx, params),
         (None, _, Method::POST) => {
             if rt.namespaced && t.namespace.is_none() {
                 return Err(ApiError::method_not_allowed());
             }
-            let created = app.store.create(&rt, ctx.ns, parse_body(&body)?, ctx.dry_run)?;
-            Ok(json_response(StatusCode::CREATED, &ctx.render(&created)))
+            let created = app.store.create(rt, ctx.ns, parse_body(&body)?, ctx.dry_run)?;
+            Ok(ctx.respond(StatusCode::CREATED, &ctx.render(&created)))
         }
         (None, _, Method::DELETE) => {
             let opts = delete_options(params, &body)?;
-            let lo = list_options(&rt, version, params)?;
-            let gone = app.store.delete_collection(&rt, t.namespace, &lo, &opts)?;
+            let lo = list_options(rt, &ctx.version, params)?;
+            let gone = app.store.delete_collection(rt, t.namespace, &lo, &opts)?;
             let items: Vec<Value> =
                 gone.iter().map(|o| render::at_version(o, &ctx.api_version).into_owned()).collect();
-            Ok(ok(&json!({"kind": format!("{}List", rt.kind), "apiVersion": ctx.api_version,
-                "metadata": {"resourceVersion": app.store.current_rv().to_string()}, "items": items})))
+            Ok(ctx.respond(
+                StatusCode::OK,
+                &json!({"kind": format!("{}List", rt.kind), "apiVersion": ctx.api_version,
+                "metadata": {"resourceVersion": app.store.current_rv().to_string()}, "items": items}),
+            ))
         }
-        (Some(name), None, Method::GET) if t.watch => watch(&ctx, params, Some(name)),
+        (Some(name), None, Method::GET) if t.watch => watch(ctx, params, Some(name)),
         (Some(name), None | Some("status"), Method::GET) => {
-            Ok(ok(&ctx.render(&*app.store.get(&rt, ctx.ns, name)?)))
+            Ok(ctx.respond(StatusCode::OK, &ctx.render(&*app.store.get(rt, ctx.ns, name)?)))
         }
         (Some(name), sub @ (None | Some("status")), Method::PUT) => {
             let sub = if sub.is_some() { Subresource::Status } else { Subresource::Main };
-            let updated = app.store.update(&rt, ctx.ns, name, parse_body(&body)?, sub, ctx.dry_run)?;
-            Ok(ok(&ctx.render(&updated)))
+            let updated = app.store.update(rt, ctx.ns, name, parse_body(&body)?, sub, ctx.dry_run)?;
+            Ok(ctx.respond(StatusCode::OK, &ctx.render(&updated)))
         }
         (Some(name), sub @ (None | Some("status")), Method::PATCH) => {
             let sub = if sub.is_some() { Subresource::Status } else { Subresource::Main };
-            patch_object(&ctx, params, name, sub, &content_type, &body)
+            patch_object(ctx, params, name, sub, &content_type, &body)
         }
-        (Some(name), None, Method::DELETE) => delete(&ctx, params, name, &body),
-        (Some(name), Some("eviction"), Method::POST) => evict(&ctx, params, name, &body),
+        (Some(name), None, Method::DELETE) => delete(ctx, params, name, &body),
+        (Some(name), Some("eviction"), Method::POST) => evict(ctx, params, name, &body),
         (Some(name), Some("scale"), Method::GET) => {
-            let obj = app.store.get(&rt, ctx.ns, name)?;
-            Ok(ok(&scale_of(&rt, &obj)))
+            let obj = app.store.get(rt, ctx.ns, name)?;
+            Ok(ctx.respond(StatusCode::OK, &scale_of(rt, &obj)))
         }
         (Some(name), Some("scale"), m @ (Method::PUT | Method::PATCH)) => {
-            scale_write(&ctx, name, m == Method::PATCH, &content_type, &body)
+            scale_write(ctx, name, m == Method::PATCH, &content_type, &body)
         }
         _ => Err(ApiError::method_not_allowed()),
     }
@@ -415,7 +491,7 @@ fn list(ctx: &Ctx<'_>, params: &Params) -> ApiResult<Response> {
         }
         Format::Table => render::table(&ctx.rt, &items, meta, &ctx.include_object, true),
     };
-    Ok(ok(&body))
+    Ok(ctx.respond(StatusCode::OK, &body))
 }
 
 fn watch(ctx: &Ctx<'_>, params: &Params, name: Option<&str>) -> ApiResult<Response> {
@@ -480,12 +556,14 @@ fn watch(ctx: &Ctx<'_>, params: &Params, name: Option<&str>) -> ApiResult<Respon
         bookmark_interval: ctx.app.bookmark_interval,
         format: ctx.format,
         include_object: ctx.include_object.clone(),
+        protobuf: ctx.protobuf,
     };
+    let content_type = if ctx.protobuf { protobuf::WATCH_MEDIA_TYPE } else { JSON };
     let stream =
         watching::stream(ctx.app.store.clone(), req, ctx.app.shutdown.clone(), ctx.app.drops.clone());
     Response::builder()
         .status(StatusCode::OK)
-        .header(header::CONTENT_TYPE, JSON)
+        .header(header::CONTENT_TYPE, content_type)
         .header(header::CACHE_CONTROL, "no-cache, private")
         .body(Body::from_stream(stream))
         .map_err(ApiError::internal)
@@ -536,12 +614,12 @@ fn delete(ctx: &Ctx<'_>, params: &Params, name: &str, body: &Bytes) -> ApiResult
     let opts = delete_options(params, body)?;
     let (last, gone) = ctx.app.store.delete(&ctx.rt, ctx.ns, name, &opts)?;
     if gone && !ctx.rt.return_deleted_object {
-        return Ok(ok(&json!({
+        return Ok(ctx.respond(StatusCode::OK, &json!({
             "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
             "details": {"name": name, "group": ctx.rt.group, "kind": ctx.rt.plural, "uid": object::uid(&last)}
         })));
     }
-    Ok(ok(&ctx.render(&last)))
+    Ok(ctx.respond(StatusCode::OK, &ctx.render(&last)))
 }
 
 /// `POST pods/{name}/eviction`: the pod is deleted with the eviction's delete options. The embedded
@@ -560,7 +638,7 @@ fn evict(ctx: &Ctx<'_>, params: &Params, name: &str, body: &Bytes) -> ApiResult<
     };
     let opts = delete_options(params, &options)?;
     ctx.app.store.delete(&ctx.rt, ctx.ns, name, &opts)?;
-    Ok(json_response(
+    Ok(ctx.respond(
         StatusCode::CREATED,
         &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
     ))
@@ -751,7 +829,7 @@ fn patch_object(
         }
     })?;
     let code = if created { StatusCode::CREATED } else { StatusCode::OK };
-    Ok(json_response(code, &ctx.render(&obj)))
+    Ok(ctx.respond(code, &ctx.render(&obj)))
 }
 
 /// A patch may not change what the object is: its name and namespace (the URL's), uid, kind or apiVersion, refused
@@ -899,7 +977,7 @@ fn scale_write(
         set_path(&mut new, &paths.spec_replicas, json!(replicas));
         Ok(new)
     })?;
-    Ok(ok(&scale_of(&rt, &obj)))
+    Ok(ctx.respond(StatusCode::OK, &scale_of(&rt, &obj)))
 }
 
 #[cfg(test)]

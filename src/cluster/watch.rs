@@ -1,4 +1,4 @@
-//! Watch streams: newline-delimited JSON events read from the store's history, with selector transitions,
+//! Watch streams: newline-delimited JSON events (or length-prefixed protobuf ones) read from the store's history, with selector transitions,
 //! bookmarks, initial events (streaming lists), `410 Gone` for positions older than the history, and timeouts.
 
 use std::collections::VecDeque;
@@ -58,6 +58,8 @@ pub struct WatchRequest {
     pub format: Format,
     /// Table `includeObject`.
     pub include_object: String,
+    /// Length-prefixed protobuf frames instead of JSON lines.
+    pub protobuf: bool,
 }
 
 struct Streamer {
@@ -81,6 +83,22 @@ fn line(kind: &str, object: &Value) -> Bytes {
 }
 
 impl Streamer {
+    /// One event in the stream's encoding. An object that has no protobuf form ends a protobuf stream with an
+    /// error event, which always has one.
+    fn event(&mut self, kind: &str, object: &Value) -> Bytes {
+        if !self.req.protobuf {
+            return line(kind, object);
+        }
+        match super::protobuf::watch_frame(kind, object) {
+            Ok(frame) => frame,
+            Err(e) => {
+                self.done = true;
+                let status = ApiError::internal(format!("encoding a watch event: {e}")).to_status();
+                super::protobuf::watch_frame("ERROR", &status).unwrap_or_default()
+            }
+        }
+    }
+
     fn matches(&self, obj: &Value) -> bool {
         self.req.namespace.as_deref().is_none_or(|ns| super::object::namespace(obj) == ns)
             && self.req.labels.matches_object(obj)
@@ -105,7 +123,8 @@ impl Streamer {
                 )
             }
         };
-        self.queue.push_back(line(kind, &rendered));
+        let event = self.event(kind, &rendered);
+        self.queue.push_back(event);
     }
 
     fn bookmark(&mut self, initial_end: bool) {
@@ -114,11 +133,13 @@ impl Streamer {
             meta["annotations"] = json!({"k8s.io/initial-events-end": "true"});
         }
         let obj = json!({"kind": self.req.rt.kind, "apiVersion": self.req.api_version, "metadata": meta});
-        self.queue.push_back(line("BOOKMARK", &obj));
+        let event = self.event("BOOKMARK", &obj);
+        self.queue.push_back(event);
     }
 
     fn gone(&mut self, err: ApiError) {
-        self.queue.push_back(line("ERROR", &err.to_status()));
+        let event = self.event("ERROR", &err.to_status());
+        self.queue.push_back(event);
         self.done = true;
     }
 

@@ -127,10 +127,7 @@ spec:
       containers: [{{name: app, image: "app:v1"}}]
 "#);
         let apply = |text: String| async move {
-            let mut child = s.kubectl().args(["apply", "--validate=false", "-f", "-"]).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().expect("kubectl");
-            tokio::io::AsyncWriteExt::write_all(&mut child.stdin.take().expect("stdin"), text.as_bytes()).await.expect("write");
-            let out = child.wait_with_output().await.expect("kubectl apply");
-            assert!(out.status.success(), "apply: {}", String::from_utf8_lossy(&out.stderr));
+            s.kubectl_with_input(&["apply", "--validate=false", "-f", "-"], &text).await;
         };
         let rolled_out = || async {
             let out = s.kubectl_ok(&["rollout", "status", "deployment/web", "--timeout=120s"]).await;
@@ -350,11 +347,7 @@ spec:
       steps: [{setWeight: 50}]
 "#;
         // Without --validate=false: kubectl reads the OpenAPI documents to decide how to validate.
-        let mut child = s.kubectl().args(["apply", "-f", "-"]).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().expect("kubectl");
-        tokio::io::AsyncWriteExt::write_all(&mut child.stdin.take().expect("stdin"), manifest.as_bytes()).await.expect("write");
-        let out = child.wait_with_output().await.expect("kubectl apply");
-        assert!(out.status.success(), "apply: {}", String::from_utf8_lossy(&out.stderr));
-        let text = String::from_utf8_lossy(&out.stdout);
+        let text = s.kubectl_with_input(&["apply", "-f", "-"], manifest).await;
         assert!(text.contains("configmap/applied created") && text.contains("rollout.argoproj.io/applied created"), "{text}");
         // explain walks a CRD's schema.
         let explained = s.kubectl_ok(&["explain", "rollouts.spec.strategy"]).await;

@@ -162,6 +162,35 @@ impl Substrate {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// Runs kubectl with `args` and `input` on its standard input, panicking with its output unless it succeeds;
+    /// returns stdout.
+    pub async fn kubectl_with_input(&self, args: &[&str], input: &str) -> String {
+        use std::process::Stdio;
+        let mut child = self
+            .kubectl()
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run kubectl");
+        let mut stdin = child.stdin.take().expect("stdin");
+        tokio::io::AsyncWriteExt::write_all(&mut stdin, input.as_bytes())
+            .await
+            .expect("write kubectl's input");
+        drop(stdin);
+        let out = child.wait_with_output().await.expect("kubectl finishes");
+        assert!(
+            out.status.success(),
+            "kubectl {} failed on the {} substrate: {}{}",
+            args.join(" "),
+            self.kind.name(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// A namespaced API in the test's namespace.
     pub fn api<K>(&self) -> Api<K>
     where

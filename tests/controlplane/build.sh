@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Builds the real control plane for serin's tests (kube-apiserver, kube-controller-manager, kube-scheduler,
-# kubectl, etcd, KWOK and the serin-controlplane supervisor) from the Go modules pinned in go.mod, and the
-# podhash reference (Argo Rollouts' own hashing, from tests/podhash), into a cache directory outside the
-# repository keyed by what goes into the build, and prints that bin directory. Go's module and build caches live
-# beside it, so a second run on the same machine builds nothing.
+# kubectl, etcd, KWOK, the serin-controlplane supervisor), the clientgo typed client and the protoschema table
+# printer from the Go modules pinned in go.mod, and the podhash reference (Argo Rollouts' own hashing, from
+# tests/podhash), into a cache directory outside the repository keyed by what goes into the build, and prints
+# that bin directory. Go's module and build caches live beside it, so a second run on the same machine builds
+# nothing.
 #
 #   tests/controlplane/build.sh            # build if needed, print the bin directory
 #   tests/controlplane/build.sh --bin-dir  # print where the bin directory is, building nothing
@@ -50,7 +51,7 @@ if [ ! -x "$bin/serin-controlplane" ]; then
   go build -trimpath -ldflags="-s -w$version_flags" -o "$tmp/" \
     k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
     k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl sigs.k8s.io/kwok/cmd/kwok \
-    ./cmd/etcd ./cmd/serin-controlplane
+    ./cmd/etcd ./cmd/serin-controlplane ./cmd/clientgo ./cmd/protoschema
   (cd "$podhash" && go mod download && go build -trimpath -ldflags="-s -w" -o "$tmp/podhash" .)
   rm -rf "$bin"
   mv "$tmp" "$bin"

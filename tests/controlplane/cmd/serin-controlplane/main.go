@@ -358,7 +358,7 @@ func waitHTTP(ctx context.Context, what, url string, tlsConfig *tls.Config, toke
 
 type pkiFiles struct {
 	caCert, serverCert, serverKey, saKey, saPub, tokens, token string
-	caPEM                                                       []byte
+	caPEM                                                      []byte
 }
 
 func (p *pkiFiles) clientTLS() (*tls.Config, error) {
@@ -576,4 +576,3 @@ func (a *apiClient) waitFor(ctx context.Context, what string, f func() (bool, er
 	}
 	return fmt.Errorf("timed out waiting for %s", what)
 }
-
