@@ -17,4 +17,5 @@ mod cluster {
     mod lifecycle;
     mod protobuf;
     mod protocol;
+    mod verbs;
 }

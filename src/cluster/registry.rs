@@ -142,6 +142,11 @@ fn col(name: &str, type_: &str, json_path: &str) -> PrinterColumn {
     PrinterColumn { name: name.into(), type_: type_.into(), json_path: json_path.into(), priority: 0 }
 }
 
+/// A column kubectl shows only with `-o wide`.
+fn wide(name: &str, json_path: &str) -> PrinterColumn {
+    PrinterColumn { priority: 1, ..col(name, "string", json_path) }
+}
+
 fn with_status(mut rt: ResourceType) -> ResourceType {
     rt.status = true;
     rt.generation = true;
@@ -188,6 +193,10 @@ pub fn builtins() -> Vec<ResourceType> {
         col("Ready", "string", "$ready"),
         col("Status", "string", ".status.phase"),
         col("Restarts", "integer", "$restarts"),
+        wide("IP", "$podip"),
+        wide("Node", "$node"),
+        wide("Nominated Node", "$nominated"),
+        wide("Readiness Gates", "$gates"),
     ];
     v.push(pod);
 
@@ -246,6 +255,9 @@ pub fn builtins() -> Vec<ResourceType> {
         col("Desired", "integer", ".spec.replicas"),
         col("Current", "integer", ".status.replicas"),
         col("Ready", "integer", ".status.readyReplicas"),
+        wide("Containers", "$containers"),
+        wide("Images", "$images"),
+        wide("Selector", "$selector"),
     ];
     v.push(rs);
 
@@ -256,6 +268,9 @@ pub fn builtins() -> Vec<ResourceType> {
         col("Ready", "string", "$deployready"),
         col("Up-to-date", "integer", ".status.updatedReplicas"),
         col("Available", "integer", ".status.availableReplicas"),
+        wide("Containers", "$containers"),
+        wide("Images", "$images"),
+        wide("Selector", "$selector"),
     ];
     v.push(deploy);
 

@@ -6,6 +6,7 @@ use serde_json::{Map, Value, json};
 
 use super::object;
 use super::registry::{PrinterColumn, ResourceType};
+use super::selector::LabelSelector;
 
 /// What the client asked to receive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,6 +103,44 @@ fn cell(obj: &Value, col: &PrinterColumn) -> Value {
                     .unwrap_or(0)
             )
         }
+        "$podip" => none_if_empty(obj.pointer("/status/podIPs/0/ip").and_then(Value::as_str).unwrap_or("")),
+        "$node" => none_if_empty(object::str_at(obj, "/spec/nodeName")),
+        "$nominated" => none_if_empty(object::str_at(obj, "/status/nominatedNodeName")),
+        "$gates" => {
+            let gates =
+                obj.pointer("/spec/readinessGates").and_then(Value::as_array).map(Vec::len).unwrap_or(0);
+            if gates == 0 {
+                json!("<none>")
+            } else {
+                let conditions = obj.pointer("/status/conditions").and_then(Value::as_array);
+                let met = obj
+                    .pointer("/spec/readinessGates")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter(|g| {
+                        conditions
+                            .into_iter()
+                            .flatten()
+                            .any(|c| c["type"] == g["conditionType"] && c["status"] == "True")
+                    });
+                json!(format!("{}/{gates}", met.count()))
+            }
+        }
+        "$containers" | "$images" => {
+            let field = if col.json_path == "$images" { "image" } else { "name" };
+            let containers = obj.pointer("/spec/template/spec/containers").and_then(Value::as_array);
+            let names: Vec<&str> =
+                containers.into_iter().flatten().filter_map(|c| c[field].as_str()).collect();
+            json!(names.join(","))
+        }
+        "$selector" => json!(
+            obj.pointer("/spec/selector")
+                .and_then(|s| LabelSelector::from_object(s).ok())
+                .map(|s| s.to_query())
+                .filter(|q| !q.is_empty())
+                .unwrap_or_else(|| "<none>".into())
+        ),
         "$datacount" => json!(count("data") + count("binaryData")),
         "$deployready" => json!(format!(
             "{}/{}",
@@ -136,19 +175,35 @@ fn cell(obj: &Value, col: &PrinterColumn) -> Value {
     }
 }
 
-/// Column definitions: Name, the type's columns, Age.
+fn none_if_empty(s: &str) -> Value {
+    json!(if s.is_empty() { "<none>" } else { s })
+}
+
+/// The columns in the order a table has them: the type's default ones, Age (unless the type has a date column
+/// of its own), then the `-o wide` ones; `None` stands for Age.
+fn ordered(rt: &ResourceType) -> Vec<Option<&PrinterColumn>> {
+    let mut out: Vec<Option<&PrinterColumn>> =
+        rt.columns.iter().filter(|c| c.priority == 0).map(Some).collect();
+    if !rt.columns.iter().any(|c| c.type_ == "date") {
+        out.push(None);
+    }
+    out.extend(rt.columns.iter().filter(|c| c.priority != 0).map(Some));
+    out
+}
+
+/// Column definitions: Name, then the type's columns with Age among them.
 pub fn columns(rt: &ResourceType) -> Vec<Value> {
     let mut cols = vec![
         json!({"name": "Name", "type": "string", "format": "name", "description": "Name must be unique within a namespace.", "priority": 0}),
     ];
-    for c in &rt.columns {
-        let type_ = if c.type_ == "date" { "string" } else { c.type_.as_str() };
-        cols.push(
-            json!({"name": c.name, "type": type_, "format": "", "description": "", "priority": c.priority}),
-        );
-    }
-    if !rt.columns.iter().any(|c| c.type_ == "date") {
-        cols.push(json!({"name": "Age", "type": "string", "format": "", "description": "CreationTimestamp is a timestamp representing the server time when this object was created.", "priority": 0}));
+    for c in ordered(rt) {
+        cols.push(match c {
+            Some(c) => {
+                let type_ = if c.type_ == "date" { "string" } else { c.type_.as_str() };
+                json!({"name": c.name, "type": type_, "format": "", "description": "", "priority": c.priority})
+            }
+            None => json!({"name": "Age", "type": "string", "format": "", "description": "CreationTimestamp is a timestamp representing the server time when this object was created.", "priority": 0}),
+        });
     }
     cols
 }
@@ -156,10 +211,10 @@ pub fn columns(rt: &ResourceType) -> Vec<Value> {
 /// One table row.
 pub fn row(rt: &ResourceType, obj: &Value, include_object: &str) -> Value {
     let mut cells = vec![json!(object::name(obj))];
-    cells.extend(rt.columns.iter().map(|c| cell(obj, c)));
-    if !rt.columns.iter().any(|c| c.type_ == "date") {
-        cells.push(json!(age(object::str_at(obj, "/metadata/creationTimestamp"))));
-    }
+    cells.extend(ordered(rt).into_iter().map(|c| match c {
+        Some(c) => cell(obj, c),
+        None => json!(age(object::str_at(obj, "/metadata/creationTimestamp"))),
+    }));
     let object = match include_object {
         "None" => Value::Null,
         "Object" => obj.clone(),
