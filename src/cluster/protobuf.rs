@@ -69,6 +69,19 @@ pub fn encode(obj: &Value) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
+/// Removes the fields a built-in object's Go type does not have, as the real server's decoding drops them;
+/// returns their paths (`spec.foo`, `spec.containers[0].bar`), or `None` when the object is not of a built-in
+/// kind.
+pub fn prune_unknown(obj: &mut Value) -> Option<Vec<String>> {
+    let api_version = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+    let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
+    let t = &*TABLE;
+    let mi = *t.kinds.get(&(api_version.to_string(), kind.to_string()))?;
+    let mut unknown = Vec::new();
+    t.prune(mi, obj.as_object_mut()?, "", true, &mut unknown);
+    Some(unknown)
+}
+
 /// One frame of a protobuf watch stream: the event's length, then the `WatchEvent` holding the encoded object.
 pub fn watch_frame(event_type: &str, obj: &Value) -> Result<Bytes, String> {
     let object = encode(obj)?;
@@ -269,6 +282,52 @@ impl Table {
     fn kind(&self, api_version: &str, kind: &str) -> Option<usize> {
         let key = |v: &str| (v.to_string(), kind.to_string());
         self.kinds.get(&key(api_version)).or_else(|| self.kinds.get(&key("*"))).copied()
+    }
+
+    /// A message's fields as JSON has them: an inline struct's fields stand in its place.
+    fn json_fields(&self, mi: usize) -> Vec<&Field> {
+        let mut out = Vec::new();
+        for f in &self.messages[mi] {
+            if f.inline {
+                out.extend(self.json_fields(f.msg));
+            } else {
+                out.push(f);
+            }
+        }
+        out
+    }
+
+    fn prune(&self, mi: usize, m: &mut Map<String, Value>, path: &str, top: bool, unknown: &mut Vec<String>) {
+        let fields = self.json_fields(mi);
+        let at = |k: &str| if path.is_empty() { k.to_string() } else { format!("{path}.{k}") };
+        m.retain(|k, _| {
+            let known = fields.iter().any(|f| f.json == *k) || (top && (k == "apiVersion" || k == "kind"));
+            if !known {
+                unknown.push(at(k));
+            }
+            known
+        });
+        for f in fields {
+            let Some(v) = m.get_mut(&f.json) else { continue };
+            match (f.kind, v) {
+                (Kind::Message, Value::Object(sub)) => self.prune(f.msg, sub, &at(&f.json), false, unknown),
+                (Kind::Message, Value::Array(items)) if f.rep => {
+                    for (i, item) in items.iter_mut().enumerate() {
+                        if let Value::Object(sub) = item {
+                            self.prune(f.msg, sub, &format!("{}[{i}]", at(&f.json)), false, unknown);
+                        }
+                    }
+                }
+                (Kind::Map, Value::Object(entries)) if f.val.0 == Kind::Message => {
+                    for (k, item) in entries.iter_mut() {
+                        if let Value::Object(sub) = item {
+                            self.prune(f.val.1, sub, &format!("{}[{k}]", at(&f.json)), false, unknown);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
     }
 
     fn field(&self, mi: usize, n: u32) -> Option<&Field> {
@@ -857,6 +916,36 @@ mod tests {
         }
         assert!(encode(&json!({"apiVersion": "v1", "kind": "ConfigMap", "data": {"a": 1}})).is_err());
         assert!(encode(&json!({"apiVersion": "example.com/v1", "kind": "Widget"})).is_err());
+    }
+
+    #[test]
+    fn unknown_fields_of_built_in_kinds_are_pruned_where_they_are() {
+        let mut pod = json!({"apiVersion": "v1", "kind": "Pod", "zz": 1,
+            "metadata": {"name": "p", "labels": {"any": "label"}, "nope": true},
+            "spec": {"foo": 1, "containers": [{"name": "c", "image": "i", "bar": 2,
+                "readinessProbe": {"httpGet": {"port": 80, "baz": 3}}}],
+                "volumes": [{"name": "v", "configMap": {"name": "c", "qux": 4}}]},
+            "status": {}});
+        let unknown = prune_unknown(&mut pod).expect("a built-in kind");
+        assert_eq!(
+            unknown,
+            [
+                "zz",
+                "metadata.nope",
+                "spec.foo",
+                "spec.volumes[0].configMap.qux",
+                "spec.containers[0].bar",
+                "spec.containers[0].readinessProbe.httpGet.baz"
+            ]
+        );
+        assert_eq!(
+            pod,
+            json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "labels": {"any": "label"}},
+                "spec": {"containers": [{"name": "c", "image": "i", "readinessProbe": {"httpGet": {"port": 80}}}],
+                    "volumes": [{"name": "v", "configMap": {"name": "c"}}]},
+                "status": {}})
+        );
+        assert!(prune_unknown(&mut json!({"apiVersion": "example.com/v1", "kind": "Widget"})).is_none());
     }
 
     #[test]

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 use super::status::Cause;
 
-/// A request's `fieldValidation`: what an unknown field of a custom resource does.
+/// A request's `fieldValidation`: what an unknown field of an object does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum FieldValidation {
     /// The request fails (400).

@@ -558,7 +558,8 @@ impl State {
             .get(&(String::new(), format!("{}.{}", rt.plural, rt.group)))
     }
 
-    /// A custom resource pruned and validated by its CRD's schema for the object's version.
+    /// A custom resource pruned and validated by its CRD's schema for the object's version; a built-in object
+    /// pruned of the fields its type does not have.
     /// Unknown fields count only when this write brings them: not those a stored object (`old`) still has from
     /// before its type's schema said otherwise.
     fn by_schema(
@@ -568,24 +569,34 @@ impl State {
         obj: &mut Value,
         old: Option<&Value>,
     ) -> ApiResult<()> {
-        if !rt.custom {
-            return Ok(());
-        }
         let version = obj
             .get("apiVersion")
             .and_then(Value::as_str)
             .and_then(|a| a.rsplit('/').next())
             .unwrap_or("")
             .to_string();
-        let schema = self.crd_schema(rt, &version);
-        let Some(schema) = schema else { return Ok(()) };
-        let (causes, mut unknown) = super::schema::prune_and_validate(&schema, obj);
-        if let Some(old) = old
-            && !unknown.is_empty()
-        {
-            let (_, stale) = super::schema::prune_and_validate(&schema, &mut old.clone());
-            unknown.retain(|f| !stale.contains(f));
-        }
+        let (causes, mut unknown, stale) = if rt.custom {
+            let Some(schema) = self.crd_schema(rt, &version) else { return Ok(()) };
+            let (causes, unknown) = super::schema::prune_and_validate(&schema, obj);
+            let stale = match old {
+                Some(old) if !unknown.is_empty() => {
+                    super::schema::prune_and_validate(&schema, &mut old.clone()).1
+                }
+                _ => vec![],
+            };
+            (causes, unknown, stale)
+        } else {
+            // A built-in kind: the fields its Go type lacks are dropped, as decoding drops them.
+            let Some(unknown) = super::protobuf::prune_unknown(obj) else { return Ok(()) };
+            let stale = match old {
+                Some(old) if !unknown.is_empty() => {
+                    super::protobuf::prune_unknown(&mut old.clone()).unwrap_or_default()
+                }
+                _ => vec![],
+            };
+            (vec![], unknown, stale)
+        };
+        unknown.retain(|f| !stale.contains(f));
         if !unknown.is_empty()
             && super::schema::note_unknown(&unknown) == super::schema::FieldValidation::Strict
         {

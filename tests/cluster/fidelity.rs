@@ -397,3 +397,38 @@ on_both_substrates! {
         }
     }
 }
+
+on_both_substrates! {
+    async fn unknown_fields_of_built_in_objects_are_dropped_or_refused(s: &Substrate) {
+        let ns = &s.namespace;
+        let post = |query: &str, body: Value| {
+            let request = http::Request::builder()
+                .method("POST")
+                .uri(format!("/api/v1/namespaces/{ns}/configmaps{query}"))
+                .header("content-type", "application/json")
+                .body(serde_json::to_vec(&body).expect("json"))
+                .expect("request");
+            s.client.send(request.map(kube::client::Body::from))
+        };
+        let body = |name: &str| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "bogus": 1}, "data": {"a": "1"}, "extra": true});
+        let response = post("", body("warned")).await.expect("send");
+        assert_eq!(response.status().as_u16(), 201);
+        let mut warnings: Vec<String> = response.headers().get_all("warning").iter().map(|v| v.to_str().unwrap_or("").to_string()).collect();
+        warnings.sort();
+        assert_eq!(warnings, ["299 - \"unknown field \\\"extra\\\"\"", "299 - \"unknown field \\\"metadata.bogus\\\"\""]);
+        let bytes = http_body_util::BodyExt::collect(response.into_body()).await.expect("body").to_bytes();
+        let stored: Value = serde_json::from_slice(&bytes).expect("json");
+        assert!(stored.get("extra").is_none() && stored["metadata"].get("bogus").is_none(), "{stored}");
+        assert_eq!(stored["data"], json!({"a": "1"}));
+
+        let strict = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "strict"}, "extra": true});
+        let response = post("?fieldValidation=Strict", strict).await.expect("send");
+        assert_eq!(response.status().as_u16(), 400);
+        let bytes = http_body_util::BodyExt::collect(response.into_body()).await.expect("body").to_bytes();
+        let status: Value = serde_json::from_slice(&bytes).expect("json");
+        assert_eq!(status["message"], "ConfigMap in version \"v1\" cannot be handled as a ConfigMap: strict decoding error: unknown field \"extra\"");
+        let response = post("?fieldValidation=Ignore", body("ignored")).await.expect("send");
+        assert_eq!(response.status().as_u16(), 201);
+        assert!(response.headers().get("warning").is_none());
+    }
+}
