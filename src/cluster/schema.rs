@@ -1,9 +1,11 @@
-//! Custom resources as the real API server treats them by their structural schema (`openAPIV3Schema`): fields the
-//! schema does not declare are pruned (unless `x-kubernetes-preserve-unknown-fields`), nulls of fields that are
-//! not `nullable` are dropped, and values of the wrong type, outside an `enum`, missing while `required`, or out
-//! of an integer format's range are refused with the real server's messages.
+//! Custom resources as the real API server treats them by their structural schema (`openAPIV3Schema`): missing
+//! fields with a `default` get it, fields the schema does not declare are pruned (unless
+//! `x-kubernetes-preserve-unknown-fields`), nulls of fields that are not `nullable` are dropped, and values of the
+//! wrong type, outside an `enum`, missing while `required`, out of an integer format's range, beyond `minimum` /
+//! `maximum` / `multipleOf`, `minLength` / `maxLength` / `pattern`, `minItems` / `maxItems` or `minProperties` /
+//! `maxProperties` are refused with the real server's messages.
 //!
-//! Not checked: `pattern`, lengths, item counts, `minimum` / `maximum`, CEL rules and defaults.
+//! Not checked: CEL rules (`x-kubernetes-validations`).
 
 use std::cell::RefCell;
 
@@ -62,6 +64,7 @@ pub fn prune_and_validate(schema: &Value, object: &mut Value) -> (Vec<Cause>, Ve
     let mut causes = Vec::new();
     let mut unknown = Vec::new();
     if let Some(root) = object.as_object_mut() {
+        apply_defaults(schema, root, true);
         // apiVersion, kind and metadata are the API server's, whatever the schema says.
         for (key, value) in root.iter_mut() {
             if matches!(key.as_str(), "apiVersion" | "kind" | "metadata") {
@@ -213,6 +216,7 @@ fn walk(schema: &Value, value: &mut Value, path: &str, causes: &mut Vec<Cause>, 
         Some("boolean") if !value.is_boolean() => causes.push(wrong_type(path, "boolean", value)),
         _ => {}
     }
+    bounds(schema, value, path, causes);
     if let Some(allowed) = schema.get("enum").and_then(Value::as_array)
         && !allowed.contains(value)
     {
@@ -222,6 +226,132 @@ fn walk(schema: &Value, value: &mut Value, path: &str, causes: &mut Vec<Cause>, 
             message: format!("Unsupported value: {value}: supported values: {}", list.join(", ")),
             field: path.to_string(),
         });
+    }
+}
+
+/// Fills the declared properties that are missing (or null without `nullable`) with their schema's `default`.
+/// A resource's apiVersion, kind and metadata are left alone.
+fn apply_defaults(schema: &Value, map: &mut Map<String, Value>, resource: bool) {
+    let Some(properties) = schema.get("properties").and_then(Value::as_object) else { return };
+    for (key, property) in properties {
+        if resource && matches!(key.as_str(), "apiVersion" | "kind" | "metadata") {
+            continue;
+        }
+        let Some(default) = property.get("default") else { continue };
+        let missing = match map.get(key) {
+            None => true,
+            Some(Value::Null) => !nullable(Some(property)),
+            Some(_) => false,
+        };
+        if missing {
+            map.insert(key.clone(), default.clone());
+        }
+    }
+}
+
+/// `minimum`, `maximum`, `multipleOf`, lengths, `pattern`, item and property counts.
+fn bounds(schema: &Value, value: &Value, path: &str, causes: &mut Vec<Cause>) {
+    let limit = |k: &str| schema.get(k).filter(|v| v.is_number());
+    let flag = |k: &str| schema.get(k) == Some(&Value::Bool(true));
+    let invalid = |detail: String| Cause::invalid(path, value, &detail);
+    match value {
+        Value::Number(n) => {
+            let x = n.as_f64().unwrap_or(0.0);
+            if let Some(max) = limit("maximum") {
+                let exclusive = flag("exclusiveMaximum");
+                if x > max.as_f64().unwrap_or(f64::MAX)
+                    || (exclusive && x >= max.as_f64().unwrap_or(f64::MAX))
+                {
+                    let op = if exclusive { "less than" } else { "less than or equal to" };
+                    causes.push(invalid(format!("{path} in body should be {op} {max}")));
+                }
+            }
+            if let Some(min) = limit("minimum") {
+                let exclusive = flag("exclusiveMinimum");
+                if x < min.as_f64().unwrap_or(f64::MIN)
+                    || (exclusive && x <= min.as_f64().unwrap_or(f64::MIN))
+                {
+                    let op = if exclusive { "greater than" } else { "greater than or equal to" };
+                    causes.push(invalid(format!("{path} in body should be {op} {min}")));
+                }
+            }
+            if let Some(factor) = limit("multipleOf").and_then(Value::as_f64).filter(|f| *f > 0.0) {
+                let q = x / factor;
+                if (q - q.round()).abs() > 1e-9 {
+                    causes.push(invalid(format!(
+                        "{path} in body should be a multiple of {}",
+                        limit("multipleOf").expect("set")
+                    )));
+                }
+            }
+        }
+        Value::String(text) => {
+            let chars = text.chars().count() as u64;
+            if let Some(max) = limit("maxLength").and_then(Value::as_u64)
+                && chars > max
+            {
+                let unit = if max == 1 { "byte" } else { "bytes" };
+                causes.push(Cause {
+                    reason: "FieldValueTooLong",
+                    message: format!("Too long: may not be more than {max} {unit}"),
+                    field: path.to_string(),
+                });
+            }
+            if let Some(min) = limit("minLength").and_then(Value::as_u64)
+                && chars < min
+            {
+                causes.push(invalid(format!("{path} in body should be at least {min} chars long")));
+            }
+            if let Some(pattern) = schema.get("pattern").and_then(Value::as_str)
+                && regex::Regex::new(pattern).is_ok_and(|re| !re.is_match(text))
+            {
+                causes.push(invalid(format!("{path} in body should match '{pattern}'")));
+            }
+        }
+        Value::Array(items) => {
+            let n = items.len() as u64;
+            if let Some(max) = limit("maxItems").and_then(Value::as_u64)
+                && n > max
+            {
+                causes.push(too_many(path, n, max));
+            }
+            if let Some(min) = limit("minItems").and_then(Value::as_u64)
+                && n < min
+            {
+                causes.push(Cause::invalid(
+                    path,
+                    &n.into(),
+                    &format!("{path} in body should have at least {min} items"),
+                ));
+            }
+        }
+        Value::Object(map) => {
+            let n = map.len() as u64;
+            if let Some(max) = limit("maxProperties").and_then(Value::as_u64)
+                && n > max
+            {
+                causes.push(too_many(path, n, max));
+            }
+            if let Some(min) = limit("minProperties").and_then(Value::as_u64)
+                && n < min
+            {
+                causes.push(Cause::invalid(
+                    path,
+                    &n.into(),
+                    &format!("{path} in body should have at least {min} properties"),
+                ));
+            }
+        }
+        _ => {}
+    }
+}
+
+fn too_many(path: &str, actual: u64, max: u64) -> Cause {
+    let unit = if max == 1 { "item" } else { "items" };
+    Cause {
+        reason: "FieldValueTooMany",
+        message: format!("Too many: {actual}: must have at most {max} {unit}"),
+        field: path.to_string(),
     }
 }
 
@@ -245,6 +375,7 @@ fn walk_object(
     let preserve = schema.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true));
     let embedded = schema.get("x-kubernetes-embedded-resource") == Some(&Value::Bool(true));
     let resource_field = |k: &str| embedded && matches!(k, "apiVersion" | "kind" | "metadata");
+    apply_defaults(schema, map, embedded);
     note_pruned(schema, map, path, preserve, embedded, unknown);
     map.retain(|k, v| resource_field(k) || kept(schema, k, v, preserve));
     for (key, value) in map.iter_mut() {

@@ -432,3 +432,78 @@ on_both_substrates! {
         assert!(response.headers().get("warning").is_none());
     }
 }
+
+on_both_substrates! {
+    async fn custom_resources_get_schema_defaults_and_value_bounds(s: &Substrate) {
+        use crate::e2e::wait::eventually;
+        let ns = &s.namespace;
+        let int = |extra: Value| { let mut v = json!({"type": "integer"}); v.as_object_mut().expect("object").extend(extra.as_object().expect("object").clone()); v };
+        let properties = json!({
+                        "max": int(json!({"maximum": 10})),
+                        "min": int(json!({"minimum": 1})),
+                        "exmax": int(json!({"maximum": 10, "exclusiveMaximum": true})),
+                        "exmin": {"type": "number", "minimum": 1, "exclusiveMinimum": true},
+                        "mult": int(json!({"multipleOf": 5})),
+                        "short": {"type": "string", "maxLength": 3},
+                        "long": {"type": "string", "minLength": 2},
+                        "pat": {"type": "string", "pattern": "^[a-z]+$"},
+                        "few": {"type": "array", "maxItems": 2, "items": {"type": "string"}},
+                        "many": {"type": "array", "minItems": 2, "items": {"type": "string"}},
+                        "props": {"type": "object", "maxProperties": 1, "additionalProperties": {"type": "string"}},
+                        "mprops": {"type": "object", "minProperties": 2, "additionalProperties": {"type": "string"}},
+                        "withdef": {"type": "string", "default": "dflt"},
+                        "objdef": {"type": "object", "default": {"a": 1}, "properties": {"a": {"type": "integer"}, "b": {"type": "integer", "default": 7}}},
+                        "nested": {"type": "object", "properties": {"inner": {"type": "integer", "default": 3}}},
+                        "list": {"type": "array", "items": {"type": "object", "properties": {"x": {"type": "string", "default": "xx"}}}},
+        });
+        let crd = json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": "gadgets.probe.example.com"},
+            "spec": {"group": "probe.example.com", "scope": "Namespaced",
+                "names": {"plural": "gadgets", "singular": "gadget", "kind": "Gadget"},
+                "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {
+                    "type": "object", "properties": {"spec": {"type": "object", "properties": properties}}}}}]}});
+        let (code, body) = send(s, "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", "application/json", crd).await;
+        assert!(code == 201 || code == 409, "{body}");
+        let path = format!("/apis/probe.example.com/v1/namespaces/{ns}/gadgets");
+        let gadget = |name: &str, spec: Value| json!({"apiVersion": "probe.example.com/v1", "kind": "Gadget", "metadata": {"name": name}, "spec": spec});
+        // Served once the CRD is established.
+        let (code, stored) = eventually("the Gadget CRD served", || async {
+            let (code, body) = send(s, "POST", &path, "application/json", gadget("good", json!({"objdef": {"a": 2}, "list": [{}, {"x": "y"}], "nested": {}}))).await;
+            (code != 404).then_some((code, body))
+        })
+        .await;
+        assert_eq!(code, 201, "{stored}");
+        assert_eq!(
+            stored["spec"],
+            json!({"withdef": "dflt", "objdef": {"a": 2, "b": 7}, "nested": {"inner": 3}, "list": [{"x": "xx"}, {"x": "y"}]}),
+            "defaults filled in"
+        );
+        let (code, stored) = send(s, "POST", &path, "application/json", gadget("empty", json!({}))).await;
+        assert_eq!(code, 201, "{stored}");
+        assert_eq!(stored["spec"], json!({"withdef": "dflt", "objdef": {"a": 1, "b": 7}}), "an object's default gets its own");
+
+        let bad = gadget("bad", json!({"max": 11, "min": 0, "exmax": 10, "exmin": 1, "mult": 7, "short": "abcd", "long": "a",
+            "pat": "A1", "few": ["a", "b", "c"], "many": ["a"], "props": {"a": "1", "b": "2"}, "mprops": {"a": "1"}}));
+        let (code, body) = send(s, "POST", &path, "application/json", bad).await;
+        assert_eq!(code, 422, "{body}");
+        let mut got: Vec<String> = body["details"]["causes"].as_array().expect("causes").iter()
+            .map(|c| format!("{}: {}", c["field"].as_str().unwrap_or(""), c["message"].as_str().unwrap_or(""))).collect();
+        got.sort();
+        let mut want = vec![
+            "spec.max: Invalid value: 11: spec.max in body should be less than or equal to 10",
+            "spec.min: Invalid value: 0: spec.min in body should be greater than or equal to 1",
+            "spec.exmax: Invalid value: 10: spec.exmax in body should be less than 10",
+            "spec.exmin: Invalid value: 1: spec.exmin in body should be greater than 1",
+            "spec.mult: Invalid value: 7: spec.mult in body should be a multiple of 5",
+            "spec.short: Too long: may not be more than 3 bytes",
+            "spec.long: Invalid value: \"a\": spec.long in body should be at least 2 chars long",
+            "spec.pat: Invalid value: \"A1\": spec.pat in body should match '^[a-z]+$'",
+            "spec.few: Too many: 3: must have at most 2 items",
+            "spec.many: Invalid value: 1: spec.many in body should have at least 2 items",
+            "spec.props: Too many: 2: must have at most 1 item",
+            "spec.mprops: Invalid value: 1: spec.mprops in body should have at least 2 properties",
+        ];
+        want.sort();
+        assert_eq!(got, want);
+    }
+}
