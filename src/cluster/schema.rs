@@ -308,50 +308,41 @@ fn bounds(schema: &Value, value: &Value, path: &str, causes: &mut Vec<Cause>) {
                 causes.push(invalid(format!("{path} in body should match '{pattern}'")));
             }
         }
-        Value::Array(items) => {
-            let n = items.len() as u64;
-            if let Some(max) = limit("maxItems").and_then(Value::as_u64)
-                && n > max
-            {
-                causes.push(too_many(path, n, max));
-            }
-            if let Some(min) = limit("minItems").and_then(Value::as_u64)
-                && n < min
-            {
-                causes.push(Cause::invalid(
-                    path,
-                    &n.into(),
-                    &format!("{path} in body should have at least {min} items"),
-                ));
-            }
-        }
+        Value::Array(items) => counts(schema, path, items.len(), ("maxItems", "minItems", "items"), causes),
         Value::Object(map) => {
-            let n = map.len() as u64;
-            if let Some(max) = limit("maxProperties").and_then(Value::as_u64)
-                && n > max
-            {
-                causes.push(too_many(path, n, max));
-            }
-            if let Some(min) = limit("minProperties").and_then(Value::as_u64)
-                && n < min
-            {
-                causes.push(Cause::invalid(
-                    path,
-                    &n.into(),
-                    &format!("{path} in body should have at least {min} properties"),
-                ));
-            }
+            counts(schema, path, map.len(), ("maxProperties", "minProperties", "properties"), causes)
         }
         _ => {}
     }
 }
 
-fn too_many(path: &str, actual: u64, max: u64) -> Cause {
-    let unit = if max == 1 { "item" } else { "items" };
-    Cause {
-        reason: "FieldValueTooMany",
-        message: format!("Too many: {actual}: must have at most {max} {unit}"),
-        field: path.to_string(),
+/// `maxItems`/`minItems` of a list or `maxProperties`/`minProperties` of an object of `n` entries.
+fn counts(
+    schema: &Value,
+    path: &str,
+    n: usize,
+    (max_key, min_key, what): (&str, &str, &str),
+    causes: &mut Vec<Cause>,
+) {
+    let n = n as u64;
+    if let Some(max) = schema.get(max_key).and_then(Value::as_u64)
+        && n > max
+    {
+        let unit = if max == 1 { "item" } else { "items" };
+        causes.push(Cause {
+            reason: "FieldValueTooMany",
+            message: format!("Too many: {n}: must have at most {max} {unit}"),
+            field: path.to_string(),
+        });
+    }
+    if let Some(min) = schema.get(min_key).and_then(Value::as_u64)
+        && n < min
+    {
+        causes.push(Cause::invalid(
+            path,
+            &n.into(),
+            &format!("{path} in body should have at least {min} {what}"),
+        ));
     }
 }
 

@@ -151,15 +151,7 @@ impl Substrate {
     /// Runs kubectl with `args`, panicking with its output unless it succeeds; returns stdout.
     pub async fn kubectl_ok(&self, args: &[&str]) -> String {
         let out = self.kubectl().args(args).output().await.expect("run kubectl");
-        assert!(
-            out.status.success(),
-            "kubectl {} failed on the {} substrate: {}{}",
-            args.join(" "),
-            self.kind.name(),
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        self.succeeded(args, out)
     }
 
     /// Runs kubectl with `args` and `input` on its standard input, panicking with its output unless it succeeds;
@@ -180,6 +172,11 @@ impl Substrate {
             .expect("write kubectl's input");
         drop(stdin);
         let out = child.wait_with_output().await.expect("kubectl finishes");
+        self.succeeded(args, out)
+    }
+
+    /// kubectl's stdout, or a panic with all it printed when it failed.
+    fn succeeded(&self, args: &[&str], out: std::process::Output) -> String {
         assert!(
             out.status.success(),
             "kubectl {} failed on the {} substrate: {}{}",
