@@ -188,9 +188,19 @@ fn with_field_validation(
         Some("Strict") => schema::FieldValidation::Strict,
         Some("Ignore") => schema::FieldValidation::Ignore,
         Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "fieldValidation must be one of Ignore, Warn or Strict, not {other:?}"
-            )));
+            let options = match *method {
+                Method::POST => "CreateOptions",
+                Method::PUT => "UpdateOptions",
+                _ => "PatchOptions",
+            };
+            let cause = Cause {
+                reason: "FieldValueNotSupported",
+                message: format!(
+                    "Unsupported value: {other:?}: supported values: \"\", \"Ignore\", \"Strict\", \"Warn\""
+                ),
+                field: "fieldValidation".into(),
+            };
+            return Err(ApiError::invalid(options, "meta.k8s.io", "", vec![cause]));
         }
     };
     let (response, unknown) = schema::with_field_validation(directive, serve);

@@ -427,6 +427,11 @@ on_both_substrates! {
         let bytes = http_body_util::BodyExt::collect(response.into_body()).await.expect("body").to_bytes();
         let status: Value = serde_json::from_slice(&bytes).expect("json");
         assert_eq!(status["message"], "ConfigMap in version \"v1\" cannot be handled as a ConfigMap: strict decoding error: unknown field \"extra\"");
+        let response = post("?fieldValidation=Bogus", body("bogus")).await.expect("send");
+        assert_eq!(response.status().as_u16(), 422);
+        let bytes = http_body_util::BodyExt::collect(response.into_body()).await.expect("body").to_bytes();
+        let status: Value = serde_json::from_slice(&bytes).expect("json");
+        assert_eq!(status["message"], "CreateOptions.meta.k8s.io \"\" is invalid: fieldValidation: Unsupported value: \"Bogus\": supported values: \"\", \"Ignore\", \"Strict\", \"Warn\"");
         let response = post("?fieldValidation=Ignore", body("ignored")).await.expect("send");
         assert_eq!(response.status().as_u16(), 201);
         assert!(response.headers().get("warning").is_none());
