@@ -119,6 +119,8 @@ struct State {
     /// Kept in step with `objects` by `put` and `take`.
     index: index::Index,
     history: VecDeque<Arc<Event>>,
+    /// How many resourceVersions the history holds (an Event's two versions share one).
+    history_rvs: usize,
     history_limit: usize,
     compacted: u64,
     registry: Registry,
@@ -150,6 +152,7 @@ impl Store {
                 objects: HashMap::new(),
                 index: index::Index::default(),
                 history: VecDeque::new(),
+                history_rvs: 0,
                 history_limit: history_limit.max(1),
                 compacted: 0,
                 registry: Registry::default(),
@@ -218,6 +221,7 @@ impl Store {
     pub fn compact(&self) {
         let mut st = self.lock();
         st.history.clear();
+        st.history_rvs = 0;
         st.compacted = st.rv;
     }
 
@@ -426,16 +430,22 @@ impl State {
         self.rv
     }
 
+    /// Keeps the newest `history_limit` resourceVersions' changes.
     fn trim_history(&mut self) {
-        while self.history.len() > self.history_limit {
-            if let Some(e) = self.history.pop_front() {
-                self.compacted = e.rv;
+        while self.history_rvs > self.history_limit {
+            let Some(e) = self.history.pop_front() else { break };
+            self.compacted = e.rv;
+            if self.history.front().is_none_or(|next| next.rv != e.rv) {
+                self.history_rvs -= 1;
             }
         }
     }
 
     fn record(&mut self, gr: GroupResource, kind: EventType, object: Arc<Value>, old: Option<Arc<Value>>) {
         let mirror = super::events::counterpart(&gr);
+        if self.history.back().is_none_or(|last| last.rv != self.rv) {
+            self.history_rvs += 1;
+        }
         self.history.push_back(Arc::new(Event {
             rv: self.rv,
             gr: gr.clone(),
@@ -525,6 +535,26 @@ mod tests {
 
     /// Creates, updates that change owners, deletions with cascades and a namespace teardown leave the index
     /// as a fresh one built from the objects.
+    /// An Event's two versions share a resourceVersion, and take one of the history's slots.
+    #[test]
+    fn the_history_window_counts_resource_versions() {
+        let store = Store::new(3);
+        let rt = |g: &str, p: &str| store.by_gr(&GroupResource::new(g, p)).expect("built in");
+        let (nss, events) = (rt("", "namespaces"), rt("", "events"));
+        store.create(&nss, "", json!({"metadata": {"name": "a"}}), false).expect("ns");
+        let start = store.current_rv();
+        let event = |i: usize| json!({"metadata": {"name": format!("e{i}")}, "involvedObject": {"kind": "Pod", "name": "p"}, "reason": "R", "message": "m"});
+        for i in 0..3 {
+            store.create(&events, "a", event(i), false).expect("event");
+        }
+        let after = store.events_after(start).expect("three resourceVersions fit in a window of three");
+        assert_eq!(after.len(), 6, "each Event at both versions");
+        assert_eq!(after.iter().map(|e| e.rv).collect::<std::collections::BTreeSet<_>>().len(), 3);
+        store.create(&events, "a", event(3), false).expect("event");
+        assert!(store.events_after(start).is_err(), "the oldest resourceVersion went");
+        assert_eq!(store.events_after(start + 1).expect("the newest three").len(), 6);
+    }
+
     #[test]
     fn the_index_follows_every_change() {
         let store = Store::new(1000);
