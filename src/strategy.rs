@@ -14,3 +14,4 @@ pub mod phase;
 pub mod replicaset;
 pub mod rollout_analysis;
 pub mod steps;
+pub mod traffic;

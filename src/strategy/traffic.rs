@@ -1,0 +1,217 @@
+//! The weight a traffic-routed canary asks its routers for at each reconcile, and the weights it then records
+//! (`rollout/trafficrouting.go`; argo-semantics §d.1). The controller decides every weight; routers only apply
+//! them.
+
+use super::canary::{at_desired_counts, current_set_weight, current_step, desired_canary_weight};
+use super::replicaset::{ReplicaSets, available, pod_hash};
+use crate::api::defaults;
+use crate::api::rollout::{Rollout, TrafficWeights, WeightDestination};
+use k8s_openapi::api::apps::v1::ReplicaSet;
+
+/// What the routers are told this reconcile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WeightPlan {
+    /// The canary's weight.
+    pub weight: i32,
+    /// The pod-template hash the canary weight goes to: the new ReplicaSet's, or the previous canary's while a
+    /// dynamically scaled Rollout rolls back to its stable version.
+    pub canary_hash: String,
+    /// The stable ReplicaSet's pod-template hash.
+    pub stable_hash: String,
+    /// Header and mirror routes are removed.
+    pub remove_managed_routes: bool,
+    /// The canary Service selects the stable ReplicaSet again (an abort that is done moving traffic).
+    pub canary_service_to_stable: bool,
+    /// Experiment services get their step's weights too.
+    pub with_experiments: bool,
+}
+
+fn dynamic_stable_scale(ro: &Rollout) -> bool {
+    ro.canary().and_then(|c| c.dynamic_stable_scale).unwrap_or(false)
+}
+
+fn recorded(ro: &Rollout) -> Option<&TrafficWeights> {
+    ro.status.as_ref().and_then(|s| s.canary.as_ref()).and_then(|c| c.weights.as_ref())
+}
+
+/// `IsFullyPromoted`: the stable version is the desired one.
+pub fn fully_promoted(ro: &Rollout) -> bool {
+    let st = ro.status.as_ref();
+    st.and_then(|s| s.stable_rs.as_deref()).unwrap_or("")
+        == st.and_then(|s| s.current_pod_hash.as_deref()).unwrap_or("")
+}
+
+/// `IsDynamicallyRollingBackToStable`: a dynamically scaled canary was interrupted by a return to the stable
+/// version, which is not fully available yet; the previous canary's hash, which keeps the canary weight until
+/// then. A missing desired ReplicaSet counts as none available (upstream dereferences it).
+pub fn dynamically_rolling_back(ro: &Rollout, desired: Option<&ReplicaSet>) -> Option<String> {
+    if !fully_promoted(ro)
+        || ro.canary().is_none_or(|c| c.traffic_routing.is_none())
+        || !dynamic_stable_scale(ro)
+    {
+        return None;
+    }
+    let previous = recorded(ro)?.canary.pod_template_hash.clone().unwrap_or_default();
+    if previous == desired.map(pod_hash).unwrap_or("") {
+        return None;
+    }
+    if desired.map(available).unwrap_or(0) >= defaults::replicas(ro) {
+        return None;
+    }
+    Some(previous)
+}
+
+/// `calculateDesiredWeightOnAbortOrStableRollback`: 0 at once, unless dynamically scaled; then the canary keeps
+/// the traffic the stable cannot take yet, never growing back while stable availability flaps.
+pub fn abort_weight(ro: &Rollout, new: Option<&ReplicaSet>, stable: Option<&ReplicaSet>) -> i32 {
+    let replicas = defaults::replicas(ro);
+    let (Some(new_rs), Some(stable_rs)) = (new, stable) else { return 0 };
+    if !dynamic_stable_scale(ro) || replicas == 0 {
+        return 0;
+    }
+    let max_weight = defaults::max_traffic_weight(ro);
+    let desired = desired_canary_weight(ro, Some(new_rs), Some(stable_rs));
+    let stable_weight = max_weight * available(stable_rs) / replicas;
+    let expected = (max_weight - stable_weight).max(0);
+    let Some(weights) = recorded(ro) else { return expected.max(desired) };
+    let current = weights.canary.weight;
+    if desired <= 0 {
+        return expected.min(current);
+    }
+    if stable_weight < max_weight - desired {
+        // The stable is still scaling up: the canary keeps its traffic.
+        return current;
+    }
+    desired.min(current)
+}
+
+/// `checkReplicasAvailable`: the stable ReplicaSet has the pods to take `stable_weight` of the traffic (or
+/// meets the Rollout's `replicaProgressThreshold` for them).
+pub fn stable_can_take(ro: &Rollout, stable: Option<&ReplicaSet>, stable_weight: i32) -> bool {
+    let Some(rs) = stable else { return false };
+    let needed = stable_weight * defaults::replicas(ro) / defaults::max_traffic_weight(ro);
+    let threshold = ro.canary().and_then(|c| c.replica_progress_threshold.as_ref());
+    available(rs) >= needed
+        || threshold
+            .is_some_and(|_| super::canary::replica_progress_threshold_met(threshold, Some(rs), needed))
+}
+
+/// The weight and routes for this reconcile (first match): dynamic rollback, fully promoted, aborted, no
+/// available canary, full promotion, then the steps.
+pub fn plan(ro: &Rollout, rss: &ReplicaSets) -> WeightPlan {
+    let (new, stable) = (rss.new_rs(), rss.stable_rs());
+    let max_weight = defaults::max_traffic_weight(ro);
+    let aborted = ro.status.as_ref().and_then(|s| s.abort).unwrap_or(false);
+    let mut plan = WeightPlan {
+        weight: 0,
+        canary_hash: new.map(pod_hash).unwrap_or("").to_string(),
+        stable_hash: stable.map(pod_hash).unwrap_or("").to_string(),
+        remove_managed_routes: false,
+        canary_service_to_stable: false,
+        with_experiments: false,
+    };
+    if let Some(previous) = dynamically_rolling_back(ro, new) {
+        plan.weight = abort_weight(ro, new, stable);
+        plan.canary_hash = previous;
+    } else if fully_promoted(ro) {
+        plan.remove_managed_routes = true;
+    } else if aborted {
+        plan.weight = abort_weight(ro, new, stable);
+        plan.canary_service_to_stable = !dynamic_stable_scale(ro) || plan.weight == 0;
+        plan.remove_managed_routes = true;
+    } else if new.is_none_or(|rs| available(rs) == 0) {
+        // Never weight to a canary with no available pods; routes a superseded canary had are removed.
+        plan.with_experiments = true;
+        plan.remove_managed_routes = true;
+    } else if ro.status.as_ref().and_then(|s| s.promote_full).unwrap_or(false) {
+        plan.weight = if dynamic_stable_scale(ro) {
+            max_weight * new.map(available).unwrap_or(0) / defaults::replicas(ro).max(1)
+        } else {
+            recorded(ro).map(|w| w.canary.weight).unwrap_or(0)
+        };
+        plan.remove_managed_routes = true;
+    } else if let (_, Some(index)) = current_step(ro) {
+        let steps = ro.canary().and_then(|c| c.steps.as_deref()).unwrap_or(&[]);
+        if !at_desired_counts(ro, rss, None) {
+            // The canary is not ready for the new weight: the previous step's holds.
+            let before = usize::try_from(index).unwrap_or(0).min(steps.len());
+            plan.weight = steps[..before].iter().rev().find_map(|s| s.set_weight).unwrap_or(0);
+            plan.with_experiments = true;
+        } else if usize::try_from(index).is_ok_and(|i| i != steps.len()) {
+            plan.weight = current_set_weight(ro);
+            plan.with_experiments = true;
+        } else {
+            plan.weight = max_weight;
+        }
+    }
+    plan
+}
+
+/// `calculateWeightStatus`: the weights to record, and whether they differ from the recorded ones. The
+/// stable gets what the canary and the experiment services leave.
+pub fn recorded_weights(
+    ro: &Rollout,
+    plan: &WeightPlan,
+    extra: &[WeightDestination],
+) -> (bool, TrafficWeights) {
+    let canary = ro.canary();
+    let service = |s: Option<&String>| s.filter(|s| !s.is_empty()).cloned();
+    let hash = |h: &str| (!h.is_empty()).then(|| h.to_string());
+    let stable_weight =
+        defaults::max_traffic_weight(ro) - plan.weight - extra.iter().map(|d| d.weight).sum::<i32>();
+    let weights = TrafficWeights {
+        canary: WeightDestination {
+            weight: plan.weight,
+            service_name: service(canary.and_then(|c| c.canary_service.as_ref())),
+            pod_template_hash: hash(&plan.canary_hash),
+        },
+        stable: WeightDestination {
+            weight: stable_weight,
+            service_name: service(canary.and_then(|c| c.stable_service.as_ref())),
+            pod_template_hash: hash(&plan.stable_hash),
+        },
+        additional: (!extra.is_empty()).then(|| extra.to_vec()),
+        verified: None,
+    };
+    let modified = recorded(ro).is_none_or(|prev| {
+        prev.canary != weights.canary
+            || prev.stable != weights.stable
+            || prev.additional != weights.additional
+    });
+    (modified, weights)
+}
+
+/// The `TrafficWeightUpdated` Event's message.
+pub fn weight_updated_message(previous: Option<&TrafficWeights>, new: &TrafficWeights) -> String {
+    let mut details = Vec::new();
+    match previous {
+        None => details.push(format!("to {}", new.canary.weight)),
+        Some(p) if p.canary.weight != new.canary.weight => {
+            details.push(format!("from {} to {}", p.canary.weight, new.canary.weight))
+        }
+        Some(_) => {}
+    }
+    if let Some(p) = previous
+        && p.additional != new.additional
+    {
+        let shown: Vec<String> = new
+            .additional
+            .iter()
+            .flatten()
+            .map(|d| {
+                format!(
+                    "{{{} {} {}}}",
+                    d.weight,
+                    d.service_name.as_deref().unwrap_or(""),
+                    d.pod_template_hash.as_deref().unwrap_or("")
+                )
+            })
+            .collect();
+        details.push(format!("additional: [{}]", shown.join(" ")));
+    }
+    format!("Traffic weight updated {}", details.join(", "))
+}
+
+#[cfg(test)]
+#[path = "traffic/tests.rs"]
+mod tests;
