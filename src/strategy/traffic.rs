@@ -24,6 +24,12 @@ pub struct WeightPlan {
     pub canary_service_to_stable: bool,
     /// Experiment services get their step's weights too.
     pub with_experiments: bool,
+    /// The current step sets a header or mirror route (applied from the second revision on: upstream runs
+    /// step 0 when a Rollout is first installed, and routes then would be spurious).
+    pub route_step: bool,
+    /// The weight goes to 0 before the routers switch to the new canary's hash: the new canary has no
+    /// available pods while the old one still had traffic.
+    pub reset_weight_first: bool,
 }
 
 fn dynamic_stable_scale(ro: &Rollout) -> bool {
@@ -109,7 +115,14 @@ pub fn plan(ro: &Rollout, rss: &ReplicaSets) -> WeightPlan {
         remove_managed_routes: false,
         canary_service_to_stable: false,
         with_experiments: false,
+        route_step: false,
+        reset_weight_first: false,
     };
+    let revision = super::replicaset::revision(ro.metadata.annotations.as_ref()).unwrap_or(0);
+    plan.route_step = revision > 1
+        && current_step(ro).0.is_some_and(|s| s.set_header_route.is_some() || s.set_mirror_route.is_some());
+    plan.reset_weight_first =
+        new.is_none_or(|rs| available(rs) == 0) && recorded(ro).is_some_and(|w| w.canary.weight > 0);
     if let Some(previous) = dynamically_rolling_back(ro, new) {
         plan.weight = abort_weight(ro, new, stable);
         plan.canary_hash = previous;
@@ -145,6 +158,34 @@ pub fn plan(ro: &Rollout, rss: &ReplicaSets) -> WeightPlan {
         }
     }
     plan
+}
+
+/// What a reconcile does after the routers report whether the weight took effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verified {
+    /// Verified, or the router cannot tell: go on.
+    Continue,
+    /// Not yet: look again in 10 s, and go on with the rest of the reconcile.
+    Requeue,
+    /// Not yet, at the end of the steps with all traffic on the canary: look again in 10 s, and stop here so
+    /// that the old ReplicaSets are not scaled down before the traffic has moved.
+    RequeueAndStop,
+}
+
+/// How a `verify-weight` answer for `weight` steers the reconcile.
+pub fn after_verification(ro: &Rollout, weight: i32, verified: Option<bool>) -> Verified {
+    if verified != Some(false) {
+        return Verified::Continue;
+    }
+    let steps = ro.canary().and_then(|c| c.steps.as_ref()).map_or(0, Vec::len);
+    let index = ro.status.as_ref().and_then(|s| s.current_step_index).unwrap_or(0);
+    if weight == defaults::max_traffic_weight(ro)
+        && i64::try_from(steps).unwrap_or(i64::MAX) >= i64::from(index)
+    {
+        Verified::RequeueAndStop
+    } else {
+        Verified::Requeue
+    }
 }
 
 /// `calculateWeightStatus`: the weights to record, and whether they differ from the recorded ones. The

@@ -258,3 +258,49 @@ fn recorded_weights_give_the_stable_the_rest() {
         "Traffic weight updated from 5 to 10, additional: [{20 ex e1}]"
     );
 }
+
+#[test]
+fn header_and_mirror_steps_apply_from_the_second_revision() {
+    use crate::api::rollout::SetHeaderRoute;
+    let (mut ro, rss) = Situation::default().build();
+    ro.spec
+        .strategy
+        .as_mut()
+        .and_then(|s| s.canary.as_mut())
+        .and_then(|c| c.steps.as_mut())
+        .expect("steps")[0] =
+        CanaryStep { set_header_route: Some(SetHeaderRoute::default()), ..Default::default() };
+    for (revision, applies) in [(None, false), (Some("1"), false), (Some("2"), true)] {
+        ro.metadata.annotations = revision
+            .map(|r| [(super::super::replicaset::REVISION_ANNOTATION.to_string(), r.to_string())].into());
+        assert_eq!(plan(&ro, &rss).route_step, applies, "revision {revision:?}");
+    }
+}
+
+#[test]
+fn the_weight_is_reset_before_a_new_canary_without_pods_gets_the_hash() {
+    let (ro, rss) =
+        Situation { canary: Some((1, 0)), recorded: Some((10, "old")), ..Default::default() }.build();
+    assert!(plan(&ro, &rss).reset_weight_first);
+    let (ro, rss) =
+        Situation { canary: Some((1, 0)), recorded: Some((0, "old")), ..Default::default() }.build();
+    assert!(!plan(&ro, &rss).reset_weight_first, "nothing to reset");
+    let (ro, rss) =
+        Situation { canary: Some((1, 1)), recorded: Some((10, "canary")), ..Default::default() }.build();
+    assert!(!plan(&ro, &rss).reset_weight_first, "the canary has pods");
+}
+
+#[test]
+fn an_unverified_weight_requeues_and_at_full_weight_holds_the_scale_down() {
+    let (ro, _) = Situation { steps: vec![Some(10)], index: 1, ..Default::default() }.build();
+    // (weight, verified, outcome)
+    for (weight, verified, outcome) in [
+        (10, None, Verified::Continue),
+        (10, Some(true), Verified::Continue),
+        (10, Some(false), Verified::Requeue),
+        (100, Some(false), Verified::RequeueAndStop),
+        (100, Some(true), Verified::Continue),
+    ] {
+        assert_eq!(after_verification(&ro, weight, verified), outcome, "{weight} {verified:?}");
+    }
+}
