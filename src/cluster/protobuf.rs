@@ -36,7 +36,7 @@ pub fn decode(body: &[u8]) -> Result<Value, String> {
     let mi = t
         .kind(&api_version, &kind)
         .ok_or_else(|| format!("no protobuf encoding is known for kind {kind:?} in {api_version:?}"))?;
-    let fields = t.decode_message(mi, raw)?;
+    let fields = t.decode_message(mi, raw, 0)?;
     let mut obj = Map::new();
     if !api_version.is_empty() {
         obj.insert("apiVersion".into(), Value::String(api_version));
@@ -337,14 +337,18 @@ impl Table {
 
     /// A message's fields as Go's JSON encoding writes the struct it decodes into: zero scalars of non-pointer
     /// `omitempty` fields and nil values left out; inline structs' fields merged into their parent.
-    fn decode_message(&self, mi: usize, buf: &[u8]) -> Result<Map<String, Value>, String> {
+    fn decode_message(&self, mi: usize, buf: &[u8], depth: usize) -> Result<Map<String, Value>, String> {
+        // Deeper than any object the server keeps (its JSON limit), and the stack is not unbounded.
+        if depth > super::patch::MAX_DEPTH {
+            return Err(format!("the object nests deeper than {} levels", super::patch::MAX_DEPTH));
+        }
         let mut out = Map::new();
         let mut r = Reader::new(buf);
         while let Some((n, w)) = r.next()? {
             let Some(f) = self.field(mi, n) else { continue };
             let at = |e: String| format!("{}: {e}", f.json);
             if f.kind == Kind::Map {
-                let (k, v) = self.decode_entry(f, w).map_err(at)?;
+                let (k, v) = self.decode_entry(f, w, depth).map_err(at)?;
                 let entry = out.entry(f.json.clone()).or_insert_with(|| Value::Object(Map::new()));
                 if let Value::Object(m) = entry {
                     m.insert(k, v);
@@ -357,15 +361,15 @@ impl Table {
                         let mut pr = Reader::new(packed);
                         while !pr.done() {
                             let w = pr.scalar_of(f.kind).map_err(at)?;
-                            items.push(self.decode_value(f.kind, f.msg, w).map_err(at)?);
+                            items.push(self.decode_value(f.kind, f.msg, w, depth).map_err(at)?);
                         }
                     }
-                    w => items.push(self.decode_value(f.kind, f.msg, w).map_err(at)?),
+                    w => items.push(self.decode_value(f.kind, f.msg, w, depth).map_err(at)?),
                 }
             } else if f.inline {
-                out.extend(self.decode_message(f.msg, w.bytes().map_err(at)?).map_err(at)?);
+                out.extend(self.decode_message(f.msg, w.bytes().map_err(at)?, depth + 1).map_err(at)?);
             } else {
-                out.insert(f.json.clone(), self.decode_value(f.kind, f.msg, w).map_err(at)?);
+                out.insert(f.json.clone(), self.decode_value(f.kind, f.msg, w, depth).map_err(at)?);
             }
         }
         for f in &self.messages[mi] {
@@ -379,26 +383,26 @@ impl Table {
         Ok(out)
     }
 
-    fn decode_entry(&self, f: &Field, w: Wire<'_>) -> Result<(String, Value), String> {
+    fn decode_entry(&self, f: &Field, w: Wire<'_>, depth: usize) -> Result<(String, Value), String> {
         let (kind, msg) = f.val;
         let (mut key, mut value) = (String::new(), None);
         let mut r = Reader::new(w.bytes()?);
         while let Some((n, w)) = r.next()? {
             match n {
                 1 => key = w.string()?.to_string(),
-                2 => value = Some(self.decode_value(kind, msg, w)?),
+                2 => value = Some(self.decode_value(kind, msg, w, depth)?),
                 _ => {}
             }
         }
         let value = match value {
             Some(v) => v,
             // An entry without a value holds the value type's zero.
-            None => self.decode_value(kind, msg, zero_wire(kind))?,
+            None => self.decode_value(kind, msg, zero_wire(kind), depth)?,
         };
         Ok((key, value))
     }
 
-    fn decode_value(&self, kind: Kind, msg: usize, w: Wire<'_>) -> Result<Value, String> {
+    fn decode_value(&self, kind: Kind, msg: usize, w: Wire<'_>, depth: usize) -> Result<Value, String> {
         Ok(match kind {
             Kind::String => Value::String(w.string()?.to_string()),
             Kind::Bytes => Value::String(BASE64.encode(w.bytes()?)),
@@ -409,7 +413,7 @@ impl Table {
             Kind::Uint64 => Value::from(w.varint()?),
             Kind::Double => number(f64::from_bits(w.fixed64()?))?,
             Kind::Float => number(f64::from(f32::from_bits(w.fixed32()?)))?,
-            Kind::Message => Value::Object(self.decode_message(msg, w.bytes()?)?),
+            Kind::Message => Value::Object(self.decode_message(msg, w.bytes()?, depth + 1)?),
             Kind::Map => return Err("a map value cannot be a map".into()),
             Kind::Time | Kind::Microtime => {
                 let (mut seconds, mut nanos) = (0i64, 0i32);
@@ -468,10 +472,10 @@ impl Table {
                         (Kind::Schemaorarray, 1)
                         | (Kind::Schemaorstringarray, 1)
                         | (Kind::Schemaorbool, 2) => {
-                            schema = Some(Value::Object(self.decode_message(msg, w.bytes()?)?));
+                            schema = Some(Value::Object(self.decode_message(msg, w.bytes()?, depth + 1)?));
                         }
                         (Kind::Schemaorarray, 2) => {
-                            list.push(Value::Object(self.decode_message(msg, w.bytes()?)?))
+                            list.push(Value::Object(self.decode_message(msg, w.bytes()?, depth + 1)?))
                         }
                         (Kind::Schemaorstringarray, 2) => list.push(Value::String(w.string()?.to_string())),
                         (Kind::Schemaorbool, 1) => allows = w.varint()? != 0,
@@ -915,6 +919,29 @@ mod tests {
             assert!(e.contains(want), "{e}");
         }
         assert!(encode(&json!({"apiVersion": "v1", "kind": "ConfigMap", "data": {"a": 1}})).is_err());
+        // A CRD whose schema nests ten thousand levels deep is refused, not a stack overflow.
+        let mut schema = Vec::new();
+        for _ in 0..10_000 {
+            let mut outer = Vec::new();
+            put_bytes(&mut outer, 28, &schema); // JSONSchemaProps.not
+            schema = outer;
+        }
+        let mut validation = Vec::new();
+        put_bytes(&mut validation, 1, &schema);
+        let mut version = Vec::new();
+        put_bytes(&mut version, 4, &validation);
+        let mut spec = Vec::new();
+        put_bytes(&mut spec, 7, &version);
+        let mut crd = Vec::new();
+        put_bytes(&mut crd, 2, &spec);
+        let mut tm = Vec::new();
+        put_bytes(&mut tm, 1, b"apiextensions.k8s.io/v1");
+        put_bytes(&mut tm, 2, b"CustomResourceDefinition");
+        let mut body = MAGIC.to_vec();
+        put_bytes(&mut body, 1, &tm);
+        put_bytes(&mut body, 2, &crd);
+        let e = decode(&body).expect_err("too deep");
+        assert!(e.contains("deeper than"), "{e}");
         assert!(encode(&json!({"apiVersion": "example.com/v1", "kind": "Widget"})).is_err());
     }
 
