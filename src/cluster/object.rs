@@ -556,7 +556,7 @@ pub fn qos_class(pod: &Value) -> &'static str {
                         Value::String(s) => s.clone(),
                         other => other.to_string(),
                     };
-                    quantity_nanos(&text).filter(|&n| n != 0).map(|n| (r, n))
+                    crate::strategy::hash::quantity::nanos(&text).filter(|&n| n != 0).map(|n| (r, n))
                 })
                 .collect()
         };
@@ -577,51 +577,6 @@ pub fn qos_class(pod: &Value) -> &'static str {
         return "Guaranteed";
     }
     "Burstable"
-}
-
-/// A quantity (`100m`, `1.5Gi`, `2e3`) in billionths, or `None` when it is not one.
-fn quantity_nanos(s: &str) -> Option<i128> {
-    let s = s.trim();
-    let split =
-        s.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+' || c == '-')).unwrap_or(s.len());
-    let (number, suffix) = s.split_at(split);
-    let (negative, number) = match number.strip_prefix('-') {
-        Some(n) => (true, n),
-        None => (false, number.strip_prefix('+').unwrap_or(number)),
-    };
-    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
-    if whole.is_empty() && fraction.is_empty() {
-        return None;
-    }
-    let digits: i128 = format!("{whole}{fraction}").parse().ok()?;
-    let (exp10, binary): (i32, u32) = match suffix {
-        "" => (0, 0),
-        "n" => (-9, 0),
-        "u" => (-6, 0),
-        "m" => (-3, 0),
-        "k" => (3, 0),
-        "M" => (6, 0),
-        "G" => (9, 0),
-        "T" => (12, 0),
-        "P" => (15, 0),
-        "E" => (18, 0),
-        "Ki" => (0, 10),
-        "Mi" => (0, 20),
-        "Gi" => (0, 30),
-        "Ti" => (0, 40),
-        "Pi" => (0, 50),
-        "Ei" => (0, 60),
-        e if e.starts_with(['e', 'E']) => (e[1..].parse().ok()?, 0),
-        _ => return None,
-    };
-    let scale = exp10 + 9 - i32::try_from(fraction.len()).ok()?;
-    let mut v = digits.checked_mul(1i128.checked_shl(binary)?)?;
-    v = if scale >= 0 {
-        v.checked_mul(10i128.checked_pow(scale as u32)?)?
-    } else {
-        v / 10i128.checked_pow((-scale) as u32)?
-    };
-    Some(if negative { -v } else { v })
 }
 
 /// The status a freshly created object starts with, for types whose status the server owns.

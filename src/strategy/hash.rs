@@ -10,7 +10,7 @@
 //! upstream's own functions.
 
 mod go_layout;
-mod quantity;
+pub(crate) mod quantity;
 
 use serde_json::Value;
 use std::collections::BTreeMap;

@@ -27,6 +27,15 @@ pub fn canonical(text: &str) -> Result<String, String> {
     Ok(parsed.canonical())
 }
 
+/// A quantity's value in billionths (`100m` → 100,000,000), as `ParseQuantity` reads it (values below a
+/// nano-unit rounded up); `None` when the text is not a quantity or the value does not fit.
+pub fn nanos(text: &str) -> Option<i128> {
+    let p = parse(text.trim())?;
+    // `parse` never leaves the scale below -9.
+    let scaled = p.mantissa.checked_mul(10i128.checked_pow(u32::try_from(p.scale + 9).ok()?)?)?;
+    Some(if p.negative { -scaled } else { scaled })
+}
+
 struct Parsed {
     /// `ParseQuantity` keeps the text as written when it is already in canonical form (leading zeros and a
     /// `+` survive this check), and Go then writes that text back.
@@ -217,6 +226,23 @@ impl Parsed {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn values_in_billionths() {
+        for (text, want) in [
+            ("100m", Some(100_000_000)),
+            ("0.1", Some(100_000_000)),
+            ("64Mi", Some(64 * (1 << 20) * 1_000_000_000)),
+            ("1.5Gi", Some(3 * (1 << 29) * 1_000_000_000)),
+            ("2e3", Some(2_000_000_000_000)),
+            ("-1", Some(-1_000_000_000)),
+            ("1n", Some(1)),
+            ("0.1n", Some(1)),
+            ("x", None),
+        ] {
+            assert_eq!(super::nanos(text), want, "{text}");
+        }
+    }
+
     use super::canonical;
 
     /// Canonical forms as apimachinery writes them (its own quantity tests hold the same pairs).
