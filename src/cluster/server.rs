@@ -325,15 +325,13 @@ impl Ctx<'_> {
 
     /// An error's `Status` in the negotiated encoding.
     fn error(&self, e: ApiError) -> Response {
-        let code = StatusCode::from_u16(e.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let status = e.to_status();
+        let encoded = protobuf::encode(&e.to_status());
         let mut resp = e.into_response();
-        if let Ok(b) = protobuf::encode(&status) {
-            let retry_after = resp.headers().get(header::RETRY_AFTER).cloned();
-            resp = (code, [(header::CONTENT_TYPE, protobuf::MEDIA_TYPE)], b).into_response();
-            if let Some(v) = retry_after {
-                resp.headers_mut().insert(header::RETRY_AFTER, v);
-            }
+        if let Ok(b) = encoded {
+            // The JSON response's status and headers (Retry-After), with the protobuf body.
+            resp.headers_mut()
+                .insert(header::CONTENT_TYPE, header::HeaderValue::from_static(protobuf::MEDIA_TYPE));
+            *resp.body_mut() = Body::from(b);
         }
         resp
     }
