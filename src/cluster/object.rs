@@ -391,35 +391,6 @@ fn default_pod_spec(spec: &mut Map<String, Value>) {
     }
 }
 
-/// Whether two versions of an object differ at most in the `time` of their `managedFields` entries.
-pub fn same_but_managed_times(a: &Value, b: &Value) -> bool {
-    fn same_ignoring<'a>(
-        a: &'a Value,
-        b: &'a Value,
-        ignored: &str,
-        nested: &dyn Fn(&str, &Value, &Value) -> bool,
-    ) -> bool {
-        let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else { return a == b };
-        a.len() == b.len()
-            && a.iter().all(|(k, va)| {
-                b.get(k).is_some_and(|vb| if k == ignored { nested(k, va, vb) } else { va == vb })
-            })
-    }
-    let entries = |_: &str, a: &Value, b: &Value| match (a.as_array(), b.as_array()) {
-        (Some(a), Some(b)) => {
-            a.len() == b.len()
-                && a.iter().zip(b).all(|(x, y)| {
-                    let (Some(x), Some(y)) = (x.as_object(), y.as_object()) else { return x == y };
-                    let keys = |m: &Map<String, Value>| m.keys().filter(|k| *k != "time").count();
-                    keys(x) == keys(y) && x.iter().all(|(k, v)| k == "time" || y.get(k) == Some(v))
-                })
-        }
-        _ => a == b,
-    };
-    let metadata = |_: &str, a: &Value, b: &Value| same_ignoring(a, b, "managedFields", &entries);
-    same_ignoring(a, b, "metadata", &metadata)
-}
-
 /// Fills the fields the real API server defaults, on create and update.
 /// `ip` allocates a cluster IP for Services.
 pub fn apply_defaults(rt: &ResourceType, obj: &mut Value, ip: &mut dyn FnMut() -> String) {
@@ -629,25 +600,6 @@ mod tests {
         let s = r.name_suffix();
         assert_eq!(s.len(), 5);
         assert!(s.chars().all(|c| "bcdfghjklmnpqrstvwxz2456789".contains(c)));
-    }
-
-    #[test]
-    fn only_managed_field_times_differing_is_no_change() {
-        let obj = |time: &str, data: &str| {
-            json!({"metadata": {"name": "c", "managedFields": [{"manager": "m", "operation": "Apply", "time": time}]},
-                   "data": {"a": data}})
-        };
-        assert!(same_but_managed_times(&obj("t1", "1"), &obj("t2", "1")));
-        assert!(!same_but_managed_times(&obj("t1", "1"), &obj("t1", "2")), "the data changed");
-        let mut other_manager = obj("t1", "1");
-        other_manager["metadata"]["managedFields"][0]["manager"] = json!("n");
-        assert!(!same_but_managed_times(&obj("t1", "1"), &other_manager));
-        let mut more = obj("t1", "1");
-        more["metadata"]["labels"] = json!({"x": "y"});
-        assert!(!same_but_managed_times(&obj("t1", "1"), &more));
-        let mut timeless = obj("t1", "1");
-        timeless["metadata"]["managedFields"][0].as_object_mut().expect("entry").remove("time");
-        assert!(same_but_managed_times(&obj("t1", "1"), &timeless), "a time added or dropped");
     }
 
     #[test]

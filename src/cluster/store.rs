@@ -535,40 +535,6 @@ mod tests {
 
     /// Creates, updates that change owners, deletions with cascades and a namespace teardown leave the index
     /// as a fresh one built from the objects.
-    /// An update that differs only in what pruning removes and in its managed fields' timestamps writes nothing,
-    /// as a server-side re-apply of a manifest with an unknown field a second later.
-    #[test]
-    fn an_update_differing_only_in_pruned_fields_and_managed_times_is_a_no_op() {
-        let store = Store::new(100);
-        let rt = |g: &str, p: &str| store.by_gr(&GroupResource::new(g, p)).expect("built in");
-        let (nss, cms) = (rt("", "namespaces"), rt("", "configmaps"));
-        store.create(&nss, "", json!({"metadata": {"name": "a"}}), false).expect("ns");
-        let managed = |time: &str| {
-            json!([{"manager": "kubectl", "operation": "Apply", "apiVersion": "v1", "time": time,
-            "fieldsType": "FieldsV1", "fieldsV1": {"f:data": {"f:a": {}}}}])
-        };
-        let cm = json!({"apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": "c", "managedFields": managed("2026-12-01T10:00:00Z")}, "data": {"a": "1"}});
-        let created = store.create(&cms, "a", cm, false).expect("created");
-        let mut again = (*created).clone();
-        again["metadata"]["managedFields"] = managed("2026-12-01T10:00:05Z");
-        again["bogus"] = json!(1);
-        let updated = store.update(&cms, "a", "c", again, Subresource::Main, false).expect("updated");
-        assert_eq!(object::resource_version(&updated), object::resource_version(&created), "no write");
-        assert_eq!(
-            updated["metadata"]["managedFields"][0]["time"], "2026-12-01T10:00:00Z",
-            "the old time stays"
-        );
-        let mut changed = (*created).clone();
-        changed["data"]["a"] = json!("2");
-        let updated = store.update(&cms, "a", "c", changed, Subresource::Main, false).expect("updated");
-        assert_ne!(
-            object::resource_version(&updated),
-            object::resource_version(&created),
-            "a real change is written"
-        );
-    }
-
     /// An Event's two versions share a resourceVersion, and take one of the history's slots.
     #[test]
     fn the_history_window_counts_resource_versions() {

@@ -434,10 +434,8 @@ impl State {
             let g = old.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0);
             object::meta_mut(&mut new).insert("generation".into(), json!(g + 1));
         }
-        if new == *old || object::same_but_managed_times(&new, &old) {
-            // Upstream skips the write entirely for a no-op update: same resourceVersion, no watch event. Managed
-            // fields' refreshed timestamps alone are no change (its IgnoreManagedFieldsTimestampsTransformer), also
-            // when what made the update differ was pruned away.
+        if new == *old {
+            // Upstream skips the write entirely for a no-op update: same resourceVersion, no watch event.
             return Ok(old);
         }
         if dry_run {
