@@ -114,6 +114,7 @@ impl Controller {
             rollout_namespace,
             options.rollout_threads.max(1),
             recorder.clone(),
+            catalog.clone(),
             stop_rollouts,
         )));
         let ctx = Arc::new(analysis_run::Context { engine, client: client.clone(), recorder });

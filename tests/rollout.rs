@@ -22,5 +22,6 @@ mod rollout {
     mod progress;
     mod resilience;
     mod rollback;
+    mod traffic;
     mod workload;
 }

@@ -777,6 +777,9 @@ string_enum! {
         Paused = "Paused",
         Completed = "Completed",
         Healthy = "Healthy",
+        /// serin's: a traffic router failed, was denied, or has not applied the change yet (absent when all
+        /// routers applied what they were asked).
+        TrafficRouting = "TrafficRouting",
     }
 }
 
@@ -821,6 +824,23 @@ pub struct CanaryStatus {
     /// State of step plugins.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub step_plugin_statuses: Option<Vec<StepPluginStatus>>,
+    /// serin's: what each traffic router last reported, and the state it asked to be handed back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub traffic_router_statuses: Option<Vec<TrafficRouterStatus>>,
+}
+
+/// What one traffic router last reported for a Rollout.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TrafficRouterStatus {
+    /// The router: a plugin name (`org/name`) or an in-tree router's (`istio`, `nginx`, ...).
+    pub name: String,
+    /// The state the router returned, handed back to it on its next call.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// Why the last change is not applied: a failure, a denial, or what the router is waiting for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 string_enum! {

@@ -21,6 +21,7 @@ mod replicaset;
 mod restart;
 mod service;
 mod status;
+mod traffic;
 mod validation;
 mod workload;
 
@@ -59,6 +60,8 @@ pub struct Context {
     pub replicasets: Store<ReplicaSet>,
     pub analysis_runs: Store<AnalysisRun>,
     pub expectations: expectations::Expectations,
+    /// The plugins traffic routers are served by.
+    pub catalog: Arc<crate::plugin::catalog::Catalog>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -95,6 +98,7 @@ pub async fn run(
     namespace: Option<String>,
     workers: u16,
     recorder: Arc<super::events::EventRecorder>,
+    catalog: Arc<crate::plugin::catalog::Catalog>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     fn api<K>(client: &kube::Client, namespace: &Option<String>) -> Api<K>
@@ -128,6 +132,7 @@ pub async fn run(
         replicasets,
         analysis_runs,
         expectations: expectations::Expectations::default(),
+        catalog,
     });
     let shutdown = shutdown.shared();
     let controller = Controller::new(api::<Rollout>(&client, &namespace), watcher::Config::default());
@@ -245,6 +250,8 @@ pub(crate) struct Pass<'a> {
     /// The new ReplicaSet had a scale-down deadline still ahead when the pass began (a blue-green rollback to
     /// a ReplicaSet within its delay is a fast one).
     pub new_rs_within_delay: bool,
+    /// Every traffic router applied what it was asked this pass (the `TrafficRouting` condition goes).
+    pub routed: bool,
     /// The template read from `workloadRef`, kept out of what is written back.
     pub workload: Option<workload::Resolved>,
     pub now: Timestamp,
@@ -273,6 +280,7 @@ impl<'a> Pass<'a> {
             requeue: None,
             modified: false,
             new_rs_within_delay: false,
+            routed: false,
             workload: None,
             now,
         }
@@ -479,8 +487,10 @@ impl<'a> Pass<'a> {
             tracing::warn!(rollout = %self.name(), "removing the abort of a fully promoted rollout");
             self.pause.remove_abort();
         }
+        let canary = self.status().canary.unwrap_or_default();
         self.new_status.canary = Some(crate::api::rollout::CanaryStatus {
-            weights: self.status().canary.and_then(|c| c.weights),
+            weights: canary.weights,
+            traffic_router_statuses: canary.traffic_router_statuses,
             ..Default::default()
         });
 

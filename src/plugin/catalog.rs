@@ -37,6 +37,8 @@ pub struct Resolved {
     pub limits: Limits,
     /// Registered as disabled (step plugins): its steps are skipped rather than run.
     pub disabled: bool,
+    /// A built-in (no registration): its grants come from the configuration it serves.
+    pub builtin: bool,
 }
 
 impl Catalog {
@@ -55,6 +57,7 @@ impl Catalog {
         // Built-ins (no entry) are not held under the lock: their first use may compile for a while.
         let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
         let entry = entries.get(name).cloned();
+        let builtin = entry.is_none();
         let (grants, limits, disabled, plugin) = match entry {
             Some(Entry { error: Some(error), .. }) => {
                 return Err(format!("plugin {name} failed to load: {error}"));
@@ -74,7 +77,7 @@ impl Catalog {
         if plugin.kind() != kind {
             return Err(format!("plugin {name} is a {}, not a {}", plugin.kind().noun(), kind.noun()));
         }
-        Ok(Resolved { plugin, grants, limits, disabled })
+        Ok(Resolved { plugin, grants, limits, disabled, builtin })
     }
 
     /// Records a registration: the loaded plugin (now serving calls), or why it failed to load (the previous

@@ -32,6 +32,8 @@ pub const ROLLOUT_STEP_COMPLETED_REASON: &str = "RolloutStepCompleted";
 pub const NEW_RS_AVAILABLE_REASON: &str = "NewReplicaSetAvailable";
 pub const TIMED_OUT_REASON: &str = "ProgressDeadlineExceeded";
 pub const SCALING_REPLICA_SET_REASON: &str = "ScalingReplicaSet";
+/// `TrafficWeightUpdated`: the weights set on the traffic routers changed.
+pub const TRAFFIC_WEIGHT_UPDATED_REASON: &str = "TrafficWeightUpdated";
 
 /// A Kubernetes Event the Rollout controller records.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,6 +6,7 @@ use super::canary::{at_desired_counts, current_set_weight, current_step, desired
 use super::replicaset::{ReplicaSets, available, pod_hash};
 use crate::api::defaults;
 use crate::api::rollout::{Rollout, TrafficWeights, WeightDestination};
+use crate::api::traffic::RolloutTrafficRouting;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 
 /// What the routers are told this reconcile.
@@ -30,6 +31,68 @@ pub struct WeightPlan {
     /// The weight goes to 0 before the routers switch to the new canary's hash: the new canary has no
     /// available pods while the old one still had traffic.
     pub reset_weight_first: bool,
+}
+
+/// One router a Rollout configures.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfiguredRouter {
+    /// Where it is configured: `trafficRouting.<name>` for an in-tree router, `trafficRouting.plugins.<name>`.
+    pub field: String,
+    /// The plugin that serves it: an in-tree router's built-in, or the registered plugin's name.
+    pub plugin: String,
+    /// Its configuration (the in-tree block, or the plugin's entry).
+    pub config: serde_json::Value,
+    /// An in-tree router (served by a built-in plugin), not one of `plugins`.
+    pub in_tree: bool,
+}
+
+/// The routers of `trafficRouting` in upstream's order: the in-tree ones, then plugins (by name; upstream's
+/// order among plugins is Go's random map order).
+pub fn routers(tr: &RolloutTrafficRouting) -> Vec<ConfiguredRouter> {
+    fn block<T: serde::Serialize>(out: &mut Vec<ConfiguredRouter>, name: &str, b: Option<&T>) {
+        if let Some(b) = b {
+            out.push(ConfiguredRouter {
+                field: format!("spec.strategy.canary.trafficRouting.{name}"),
+                plugin: name.to_string(),
+                config: serde_json::to_value(b).unwrap_or_default(),
+                in_tree: true,
+            });
+        }
+    }
+    let mut out = Vec::new();
+    block(&mut out, "istio", tr.istio.as_ref());
+    block(&mut out, "nginx", tr.nginx.as_ref());
+    block(&mut out, "alb", tr.alb.as_ref());
+    block(&mut out, "smi", tr.smi.as_ref());
+    block(&mut out, "ambassador", tr.ambassador.as_ref());
+    block(&mut out, "appMesh", tr.app_mesh.as_ref());
+    block(&mut out, "traefik", tr.traefik.as_ref());
+    block(&mut out, "apisix", tr.apisix.as_ref());
+    for (name, config) in tr.plugins.iter().flatten() {
+        out.push(ConfiguredRouter {
+            field: format!("spec.strategy.canary.trafficRouting.plugins[{name:?}]"),
+            plugin: name.clone(),
+            config: config.clone(),
+            in_tree: false,
+        });
+    }
+    out
+}
+
+/// `GetStableAndCanaryServices` as routers see them (ping-pong preferred): the stable and canary Services.
+pub fn stable_and_canary_services(ro: &Rollout) -> (String, String) {
+    let Some(c) = ro.canary() else { return Default::default() };
+    if let Some(pp) = &c.ping_pong {
+        let stable_ping =
+            ro.status.as_ref().and_then(|s| s.canary.as_ref()).and_then(|c| c.stable_ping_pong.as_ref())
+                == Some(&crate::api::rollout::PingPongType::Ping);
+        return if stable_ping {
+            (pp.ping_service.clone(), pp.pong_service.clone())
+        } else {
+            (pp.pong_service.clone(), pp.ping_service.clone())
+        };
+    }
+    (c.stable_service.clone().unwrap_or_default(), c.canary_service.clone().unwrap_or_default())
 }
 
 fn dynamic_stable_scale(ro: &Rollout) -> bool {

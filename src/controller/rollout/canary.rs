@@ -3,7 +3,7 @@
 
 use super::{Error, Pass};
 use crate::api::defaults;
-use crate::api::rollout::{PauseReason, RolloutStatus};
+use crate::api::rollout::{PauseReason, PingPongType, RolloutStatus};
 use crate::strategy::conditions::{self, Event};
 use crate::strategy::pause::{self, pause_condition};
 use crate::strategy::replicaset::{self as rsutil, available, pod_hash};
@@ -53,12 +53,11 @@ impl Pass<'_> {
         }
         self.reconcile_ephemeral_metadata().await?;
         self.reconcile_revision_history_limit().await?;
+        self.reconcile_ping_pong_service().await?;
         self.reconcile_stable_and_canary_service().await?;
-        // Without a traffic router no weights are recorded.
-        if let Some(c) = self.new_status.canary.as_mut()
-            && self.rollout.canary().is_some_and(|c| c.traffic_routing.is_none())
-        {
-            c.weights = None;
+        match self.reconcile_traffic_routing().await? {
+            super::traffic::Routing::Continue => {}
+            super::traffic::Routing::Stopped | super::traffic::Routing::Unverified => return Ok(()),
         }
         let analysis = self.reconcile_analysis_runs().await;
         if self.pause.has_add_pause() {
@@ -148,6 +147,9 @@ impl Pass<'_> {
         status.conditions = old.conditions.clone();
         // A pass gets here only with a valid spec.
         conditions::remove(&mut status, &crate::api::rollout::RolloutConditionType::InvalidSpec);
+        if self.routed {
+            conditions::remove(&mut status, &crate::api::rollout::RolloutConditionType::TrafficRouting);
+        }
         status.restarted_at = self.new_status.restarted_at.clone();
         status.promote_full =
             Some(status.current_pod_hash != status.stable_rs && old.promote_full.unwrap_or(false));
@@ -324,6 +326,14 @@ impl Pass<'_> {
         let steps = self.step_count();
         status.current_step_index = (steps > 0).then_some(steps);
         if status.stable_rs != status.current_pod_hash {
+            if self.rollout.canary().is_some_and(|c| c.ping_pong.is_some()) {
+                // The Service that served the canary now serves the stable version.
+                let canary = status.canary.get_or_insert_with(Default::default);
+                canary.stable_ping_pong = Some(match canary.stable_ping_pong {
+                    Some(PingPongType::Ping) => PingPongType::Pong,
+                    _ => PingPongType::Ping,
+                });
+            }
             status.stable_rs = status.current_pod_hash.clone();
             let revision = rsutil::revision(self.rollout.metadata.annotations.as_ref()).unwrap_or(0);
             self.status_event(Event::normal(

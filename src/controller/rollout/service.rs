@@ -11,6 +11,19 @@ use k8s_openapi::api::core::v1::Service;
 use kube::api::{Api, Patch, PatchParams};
 
 impl Pass<'_> {
+    /// `reconcilePingAndPongService`: until the update is promoted, the ping-pong Service that is not the
+    /// stable one selects the new pods.
+    pub(super) async fn reconcile_ping_pong_service(&mut self) -> Result<(), Error> {
+        if self.rollout.canary().is_none_or(|c| c.ping_pong.is_none())
+            || crate::strategy::traffic::fully_promoted(&self.rollout)
+        {
+            return Ok(());
+        }
+        let (_, canary_service) = crate::strategy::traffic::stable_and_canary_services(&self.rollout);
+        let new = self.rss.new_rs().cloned();
+        self.ensure_service_targets(Some(&canary_service), new.as_ref()).await
+    }
+
     pub(super) async fn reconcile_stable_and_canary_service(&mut self) -> Result<(), Error> {
         let Some(canary) = self.rollout.canary().cloned() else { return Ok(()) };
         let stable = self.rss.stable_rs().cloned();
@@ -19,12 +32,18 @@ impl Pass<'_> {
             return self.ensure_service_targets(canary.canary_service.as_deref(), stable.as_ref()).await;
         }
         let new = self.rss.new_rs().cloned();
+        if crate::strategy::traffic::dynamically_rolling_back(&self.rollout, new.as_ref()).is_some() {
+            // A dynamically scaled stable may be undersized still: the canary Service keeps the previous
+            // canary's pods until the stable ReplicaSet is fully available.
+            tracing::info!(rollout = %self.name(), "delaying the canary Service's switch back to the stable pods");
+            return Ok(());
+        }
         self.ensure_service_targets(canary.canary_service.as_deref(), new.as_ref()).await
     }
 
     /// `ensureSVCTargets`: points the Service at `rs` once it can serve: fully available when the Service is
     /// taken over for the first time, at least one available pod otherwise.
-    async fn ensure_service_targets(
+    pub(super) async fn ensure_service_targets(
         &mut self,
         service: Option<&str>,
         rs: Option<&ReplicaSet>,

@@ -24,8 +24,13 @@ fn unsupported(pass: &Pass<'_>) -> Option<String> {
     const LATER: &str = "is not supported by this version of serin yet";
     let ro = &pass.rollout;
     let canary = ro.canary()?;
-    if canary.traffic_routing.is_some() {
-        return Some(format!("spec.strategy.canary.trafficRouting: traffic routing {LATER}"));
+    if let Some(tr) = &canary.traffic_routing {
+        // In-tree routers are served by built-in plugins of the same name; one without is refused.
+        for router in crate::strategy::traffic::routers(tr) {
+            if router.in_tree && crate::plugin::builtin::find(&router.plugin).is_none() {
+                return Some(format!("{}: the {} traffic router {LATER}", router.field, router.plugin));
+            }
+        }
     }
     for (i, step) in canary.steps.iter().flatten().enumerate() {
         let kind = if step.experiment.is_some() {

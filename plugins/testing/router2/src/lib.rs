@@ -1,6 +1,6 @@
 //! Test plugin: a `serin:plugin@0.2.0` traffic router. It keeps what it is asked for in a ConfigMap named
 //! `<rollout>-routes` (in the namespace its configuration names, else the Rollout's), written by server-side
-//! apply, with header routes added by JSON patch; it records the context 0.2.0 adds (hashes, managed routes,
+//! apply, with header routes added (and removed) by JSON patch; it records the context 0.2.0 adds (hashes, managed routes,
 //! the trafficRouting block, its previous state) and counts its calls in its state. With `"waitFor": N` in its
 //! configuration, `set-weight` asks to be called again N times before it applies anything.
 
@@ -138,7 +138,25 @@ impl Guest for Router {
     }
 
     fn remove_managed_routes(ctx: RouterContext) -> Reply {
-        reply(&ctx, Ok(()))
+        let current = match k8s::get(&configmaps(), &namespace(&ctx), &name(&ctx)) {
+            Ok(Some(text)) => serde_json::from_str::<Value>(&text).unwrap_or(Value::Null),
+            Ok(None) => return reply(&ctx, Ok(())),
+            Err(e) => return reply(&ctx, Err(err(e))),
+        };
+        let ops: Vec<Value> = current["data"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(k, _)| k.starts_with("route."))
+            .map(|(k, _)| json!({ "op": "remove", "path": format!("/data/{k}") }))
+            .collect();
+        if ops.is_empty() {
+            return reply(&ctx, Ok(()));
+        }
+        let out = k8s::json_patch(&configmaps(), &namespace(&ctx), &name(&ctx), &Value::Array(ops).to_string())
+            .map(|_| ())
+            .map_err(err);
+        reply(&ctx, out)
     }
 }
 
