@@ -11,6 +11,7 @@ const BUILTIN: &[(&str, &str)] = &[
     ("web", "serin_plugin_web"),
     ("prometheus", "serin_plugin_prometheus"),
     ("job", "serin_plugin_job"),
+    ("istio", "serin_plugin_istio"),
 ];
 
 /// Plugins only tests use; their directory is exported as `SERIN_TEST_PLUGIN_DIR`.
@@ -35,6 +36,7 @@ const SOURCES: &[&str] = &[
     "plugins/web",
     "plugins/prometheus",
     "plugins/job",
+    "plugins/istio",
     "plugins/testing/constant",
     "plugins/testing/hostile",
     "plugins/testing/router",

@@ -22,6 +22,7 @@ mod rollout {
     mod progress;
     mod resilience;
     mod rollback;
+    mod routers;
     mod traffic;
     mod workload;
 }

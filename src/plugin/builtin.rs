@@ -38,6 +38,12 @@ pub const BUILTINS: &[Builtin] = &[
         bytes: include_bytes!(concat!(env!("OUT_DIR"), "/plugins/job.wasm")),
         description: "Argo Rollouts' Job provider: a batch/v1 Job per measurement, its outcome decides",
     },
+    Builtin {
+        name: "istio",
+        kind: PluginKind::TrafficRouter,
+        bytes: include_bytes!(concat!(env!("OUT_DIR"), "/plugins/istio.wasm")),
+        description: "Argo Rollouts' Istio router: VirtualService weights, DestinationRule subsets, header and mirror routes",
+    },
 ];
 
 /// The built-in plugin with this name.
@@ -45,9 +51,48 @@ pub fn find(name: &str) -> Option<&'static Builtin> {
     BUILTINS.iter().find(|b| b.name == name)
 }
 
-/// What a built-in traffic router may touch, from its configuration: the resources it edits, in the
-/// Rollout's namespace (or the namespaces its configuration names). None for a name that is no built-in router.
+/// What a built-in traffic router may touch, from its configuration: the resources it edits, in the namespaces
+/// its configuration names (a bare name is in the Rollout's `namespace`). Nothing for a name that is no built-in
+/// router, or a configuration that names nothing.
 pub fn router_grants(name: &str, config: &serde_json::Value, namespace: &str) -> super::grants::Grants {
-    let _ = (name, config, namespace);
-    super::grants::Grants::default()
+    use super::grants::{Grants, KubernetesGrant, Verb};
+    let in_namespace = |n: &str| match n.split_once('/') {
+        Some((ns, _)) if !ns.is_empty() => ns.to_string(),
+        _ => namespace.to_string(),
+    };
+    let grant = |group: &str, resource: &str, verbs: &[Verb], namespaces: Vec<String>| {
+        let mut namespaces = namespaces;
+        namespaces.sort();
+        namespaces.dedup();
+        KubernetesGrant { group: group.into(), resource: resource.into(), verbs: verbs.to_vec(), namespaces }
+    };
+    let names = |v: &serde_json::Value| v.get("name").and_then(|n| n.as_str()).map(str::to_string);
+    let mut grants = Grants::default();
+    if name == "istio" {
+        let services: Vec<String> = config
+            .get("virtualService")
+            .into_iter()
+            .chain(config.get("virtualServices").and_then(|v| v.as_array()).into_iter().flatten())
+            .filter_map(names)
+            .collect();
+        if !services.is_empty() {
+            let ns = services.iter().map(|n| in_namespace(n)).collect();
+            grants.kubernetes.push(grant(
+                "networking.istio.io",
+                "virtualservices",
+                &[Verb::Get, Verb::Update],
+                ns,
+            ));
+        }
+        if config.get("destinationRule").and_then(names).is_some() {
+            let ns = vec![namespace.to_string()];
+            grants.kubernetes.push(grant(
+                "networking.istio.io",
+                "destinationrules",
+                &[Verb::Get, Verb::Update],
+                ns,
+            ));
+        }
+    }
+    grants
 }

@@ -252,21 +252,26 @@ fn init_test_log() {
 /// Applies serin's CRDs (server-side, so concurrent tests on the shared control plane agree) and waits until
 /// each is established.
 pub async fn install_crds(client: &kube::Client) {
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    apply_crds(client, serin::api::crds::crds()).await;
+}
+
+/// Applies `crds` server-side and waits until each is established.
+pub async fn apply_crds(client: &kube::Client, crds: Vec<CustomResourceDefinition>) {
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
     let params = PatchParams::apply("serin-tests").force();
-    for crd in serin::api::crds::crds() {
+    for crd in &crds {
         let name = crd.metadata.name.clone().expect("CRD name");
-        crds.patch(&name, &params, &Patch::Apply(&crd))
+        api.patch(&name, &params, &Patch::Apply(crd))
             .await
             .unwrap_or_else(|e| panic!("apply CRD {name}: {e}"));
     }
-    for crd in serin::api::crds::crds() {
+    for crd in &crds {
         let name = crd.metadata.name.clone().expect("CRD name");
         super::wait::eventually(&format!("CRD {name} established"), || {
-            let crds = crds.clone();
+            let api = api.clone();
             let name = name.clone();
             async move {
-                let crd = crds.get(&name).await.ok()?;
+                let crd = api.get(&name).await.ok()?;
                 let established =
                     crd.status?.conditions?.iter().any(|c| c.type_ == "Established" && c.status == "True");
                 established.then_some(())

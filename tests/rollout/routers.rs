@@ -1,0 +1,202 @@
+//! The built-in traffic routers end to end on both substrates, with upstream's own router examples applied
+//! unchanged: after each step the routed objects hold exactly the expected weights and routes, abort returns
+//! all traffic to the stable version, and full promotion leaves each object as the user wrote it plus the
+//! final weights.
+
+use super::fixture::{Env, settled_split, status_of};
+use crate::support::{corpus_root, read_manifest};
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
+use serde_json::{Value, json};
+use serin::api::rollout::{PauseReason, RolloutPhase};
+
+/// Applies the CRDs in `tests/rollout/routers/<file>`.
+async fn install(env: &Env<'_>, file: &str) {
+    let path = format!("{}/tests/rollout/routers/{file}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let crds = serin::api::decode::parse_stream(&text)
+        .into_iter()
+        .map(|d| serde_json::from_value(d.value.expect("CRD document")).expect("a CRD"))
+        .collect();
+    crate::e2e::substrate::apply_crds(&env.s.client, crds).await;
+}
+
+/// Upstream's example `rel`, unchanged.
+fn example(rel: &str) -> String {
+    read_manifest(&corpus_root(), rel).0
+}
+
+fn api(env: &Env<'_>, group: &str, version: &str, kind: &str, plural: &str) -> Api<DynamicObject> {
+    let gvk = GroupVersionKind::gvk(group, version, kind);
+    Api::namespaced_with(
+        env.s.client.clone(),
+        &env.s.namespace,
+        &ApiResource::from_gvk_with_plural(&gvk, plural),
+    )
+}
+
+/// The object's spec once `cond` holds for it.
+async fn spec_when(
+    objects: &Api<DynamicObject>,
+    name: &str,
+    what: &str,
+    cond: impl Fn(&Value) -> bool,
+) -> Value {
+    let mut last = Value::Null;
+    let start = std::time::Instant::now();
+    loop {
+        if let Ok(o) = objects.get(name).await {
+            last = o.data["spec"].clone();
+            if cond(&last) {
+                return last;
+            }
+        }
+        assert!(start.elapsed() < crate::e2e::wait::WAIT * 2, "{name} never reached: {what}; it is {last:#}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// (host[/subset], weight) of each destination of `spec.<kind>[i]`.
+fn destinations(spec: &Value, kind: &str, i: usize) -> Vec<(String, i64)> {
+    spec[kind][i]["route"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|d| {
+            let host = d["destination"]["host"].as_str().unwrap_or("").to_string();
+            let subset = d["destination"]["subset"].as_str().map(|s| format!("/{s}")).unwrap_or_default();
+            (format!("{host}{subset}"), d["weight"].as_i64().unwrap_or(0))
+        })
+        .collect()
+}
+
+fn pairs(v: &[(&str, i64)]) -> Vec<(String, i64)> {
+    v.iter().map(|(h, w)| (h.to_string(), *w)).collect()
+}
+
+/// `kubectl argo rollouts set image`, for the first container whatever its name.
+async fn set_image(env: &Env<'_>, rollout: &str, image: &str) {
+    let patch = json!([{"op": "replace", "path": "/spec/template/spec/containers/0/image", "value": image}]);
+    env.kubectl(&["patch", "rollout", rollout, "--type", "json", "-p", &patch.to_string()], None).await;
+}
+
+/// Waits for the pause at step `index` with the split settled.
+async fn paused_at(env: &Env<'_>, name: &str, index: i32) -> (i32, i32) {
+    let (ro, rss) = env
+        .wait(name, &format!("paused at step {index}"), |ro, rss| {
+            let s = status_of(ro);
+            s.current_step_index == Some(index)
+                && s.pause_conditions.iter().flatten().any(|p| p.reason == PauseReason::CanaryPauseStep)
+                && settled_split(ro, rss).is_some()
+        })
+        .await;
+    settled_split(&ro, &rss).expect("settled")
+}
+
+on_both_substrates! {
+    async fn istio_host_split_moves_virtual_service_weights_and_abort_returns_them(s: &Substrate) {
+        let env = Env::start(s).await;
+        install(&env, "istio-crds.yaml").await;
+        let name = "istio-host-split";
+        env.apply(&example("test/e2e/istio/istio-host-split.yaml")).await;
+        env.wait_healthy(name).await;
+        let vs = api(&env, "networking.istio.io", "v1alpha3", "VirtualService", "virtualservices");
+        let vsvc = "istio-host-split-vsvc";
+        let user = pairs(&[("istio-host-split-stable", 100), ("istio-host-split-canary", 0)]);
+        spec_when(&vs, vsvc, "all on stable", |s| destinations(s, "http", 0) == user).await;
+
+        set_image(&env, name, "nginx:1.20-alpine").await;
+        assert_eq!(paused_at(&env, name, 1).await, (1, 1));
+        let at10 = pairs(&[("istio-host-split-stable", 90), ("istio-host-split-canary", 10)]);
+        spec_when(&vs, vsvc, "10% on canary", |s| destinations(s, "http", 0) == at10).await;
+        let ro = env.rollout(name).await;
+        let weights = status_of(&ro).canary.and_then(|c| c.weights).expect("weights");
+        assert_eq!((weights.canary.weight, weights.stable.weight, weights.verified), (10, 90, None));
+
+        env.promote(name).await;
+        env.wait_healthy(name).await;
+        let spec = spec_when(&vs, vsvc, "all on the new stable", |s| destinations(s, "http", 0) == user).await;
+        assert_eq!(spec["hosts"], json!(["istio-host-split"]), "the rest is as the user wrote it");
+
+        set_image(&env, name, "nginx:1.21-alpine").await;
+        paused_at(&env, name, 1).await;
+        spec_when(&vs, vsvc, "10% on canary", |s| destinations(s, "http", 0) == at10).await;
+        env.patch_status(name, r#"{"status":{"abort":true}}"#).await;
+        env.wait_phase(name, RolloutPhase::Degraded, "RolloutAborted: Rollout aborted update to revision 3").await;
+        spec_when(&vs, vsvc, "all back on stable", |s| destinations(s, "http", 0) == user).await;
+        env.stop().await;
+    }
+}
+
+on_both_substrates! {
+    async fn istio_subset_split_points_destination_rule_subsets_at_each_replica_set(s: &Substrate) {
+        let env = Env::start(s).await;
+        install(&env, "istio-crds.yaml").await;
+        let name = "istio-subset-split";
+        env.apply(&example("test/e2e/istio/istio-subset-split.yaml")).await;
+        let (ro, _) = env.wait_healthy(name).await;
+        let v1 = status_of(&ro).stable_rs.expect("stable");
+        let vs = api(&env, "networking.istio.io", "v1alpha3", "VirtualService", "virtualservices");
+        let dr = api(&env, "networking.istio.io", "v1alpha3", "DestinationRule", "destinationrules");
+        let hash = |s: &Value, i: usize| s["subsets"][i]["labels"]["rollouts-pod-template-hash"].as_str().map(str::to_string);
+        spec_when(&dr, "istio-subset-split-destrule", "subsets on v1", |s| {
+            hash(s, 0).as_deref() == Some(v1.as_str()) && hash(s, 1).as_deref() == Some(v1.as_str())
+        })
+        .await;
+
+        set_image(&env, name, "nginx:1.20-alpine").await;
+        paused_at(&env, name, 1).await;
+        let v2 = status_of(&env.rollout(name).await).current_pod_hash.expect("canary");
+        let spec = spec_when(&dr, "istio-subset-split-destrule", "canary subset on v2", |s| {
+            hash(s, 1).as_deref() == Some(v2.as_str())
+        })
+        .await;
+        assert_eq!(hash(&spec, 0), Some(v1.clone()), "the stable subset stays");
+        assert_eq!(spec["subsets"][1]["labels"]["app"], "istio-subset-split", "the user's labels stay");
+        let at10 = pairs(&[("istio-subset-split/stable", 90), ("istio-subset-split/canary", 10)]);
+        spec_when(&vs, "istio-subset-split-vsvc", "10% on the canary subset", |s| destinations(s, "http", 0) == at10)
+            .await;
+
+        env.promote(name).await;
+        env.wait_healthy(name).await;
+        spec_when(&dr, "istio-subset-split-destrule", "both subsets on v2", |s| {
+            hash(s, 0).as_deref() == Some(v2.as_str()) && hash(s, 1).as_deref() == Some(v2.as_str())
+        })
+        .await;
+        let user = pairs(&[("istio-subset-split/stable", 100), ("istio-subset-split/canary", 0)]);
+        spec_when(&vs, "istio-subset-split-vsvc", "all on stable", |s| destinations(s, "http", 0) == user).await;
+        env.stop().await;
+    }
+}
+
+on_both_substrates! {
+    async fn istio_mirror_route_is_set_at_its_step_and_removed_at_promotion(s: &Substrate) {
+        let env = Env::start(s).await;
+        install(&env, "istio-crds.yaml").await;
+        let name = "istio-host-split";
+        env.apply(&example("examples/istio/istio-mirror.yaml")).await;
+        env.wait_healthy(name).await;
+        let vs = api(&env, "networking.istio.io", "v1alpha3", "VirtualService", "virtualservices");
+        let vsvc = "istio-host-split-vsvc";
+        let original = spec_when(&vs, vsvc, "as written", |s| s["http"].as_array().is_some_and(|h| h.len() == 1)).await;
+
+        set_image(&env, name, "nginx:1.20-alpine").await;
+        // setCanaryScale 50 of 4 pods, then the mirror route, then the pause.
+        assert_eq!(paused_at(&env, name, 2).await, (2, 4));
+        let spec = spec_when(&vs, vsvc, "the mirror route first", |s| s["http"][0]["name"] == "mirror-route").await;
+        let mirror = &spec["http"][0];
+        assert_eq!(mirror["mirror"], json!({"host": "istio-host-split-canary"}));
+        assert_eq!(mirror["mirrorPercentage"], json!({"value": 50}));
+        assert_eq!(mirror["match"], json!([{"method": {"exact": "POST"}, "uri": {"prefix": "/color"}}]));
+        // Mirrored requests themselves keep the split: nothing is weighted to the canary by setCanaryScale.
+        assert_eq!(
+            destinations(&spec, "http", 0),
+            pairs(&[("istio-host-split-stable", 100), ("istio-host-split-canary", 0)])
+        );
+        assert_eq!(spec["http"][1], original["http"][0]);
+
+        env.promote(name).await;
+        env.wait_healthy(name).await;
+        spec_when(&vs, vsvc, "as the user wrote it", |s| *s == original).await;
+        env.stop().await;
+    }
+}
