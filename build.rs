@@ -12,6 +12,7 @@ const BUILTIN: &[(&str, &str)] = &[
     ("prometheus", "serin_plugin_prometheus"),
     ("job", "serin_plugin_job"),
     ("istio", "serin_plugin_istio"),
+    ("smi", "serin_plugin_smi"),
 ];
 
 /// Plugins only tests use; their directory is exported as `SERIN_TEST_PLUGIN_DIR`.
@@ -37,6 +38,7 @@ const SOURCES: &[&str] = &[
     "plugins/prometheus",
     "plugins/job",
     "plugins/istio",
+    "plugins/smi",
     "plugins/testing/constant",
     "plugins/testing/hostile",
     "plugins/testing/router",

@@ -44,6 +44,12 @@ pub const BUILTINS: &[Builtin] = &[
         bytes: include_bytes!(concat!(env!("OUT_DIR"), "/plugins/istio.wasm")),
         description: "Argo Rollouts' Istio router: VirtualService weights, DestinationRule subsets, header and mirror routes",
     },
+    Builtin {
+        name: "smi",
+        kind: PluginKind::TrafficRouter,
+        bytes: include_bytes!(concat!(env!("OUT_DIR"), "/plugins/smi.wasm")),
+        description: "Argo Rollouts' SMI router: a TrafficSplit owned by the Rollout (v1alpha1 to v1alpha3)",
+    },
 ];
 
 /// The built-in plugin with this name.
@@ -93,6 +99,15 @@ pub fn router_grants(name: &str, config: &serde_json::Value, namespace: &str) ->
                 ns,
             ));
         }
+    }
+    if name == "smi" {
+        let verbs = [Verb::Get, Verb::List, Verb::Create, Verb::Patch];
+        grants.kubernetes.push(grant(
+            "split.smi-spec.io",
+            "trafficsplits",
+            &verbs,
+            vec![namespace.to_string()],
+        ));
     }
     grants
 }
