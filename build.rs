@@ -13,6 +13,7 @@ const BUILTIN: &[(&str, &str)] = &[
     ("job", "serin_plugin_job"),
     ("istio", "serin_plugin_istio"),
     ("smi", "serin_plugin_smi"),
+    ("nginx", "serin_plugin_nginx"),
 ];
 
 /// Plugins only tests use; their directory is exported as `SERIN_TEST_PLUGIN_DIR`.
@@ -39,6 +40,7 @@ const SOURCES: &[&str] = &[
     "plugins/job",
     "plugins/istio",
     "plugins/smi",
+    "plugins/nginx",
     "plugins/testing/constant",
     "plugins/testing/hostile",
     "plugins/testing/router",

@@ -33,9 +33,10 @@ pub const INVALID_CANARY_EXPERIMENT_TEMPLATE_WEIGHT_ROUTER: &str =
     "Experiment template weight is only available for TrafficRouting with SMI, ALB, and Istio at this time";
 /// setCanaryScale without traffic routing.
 pub const INVALID_SET_CANARY_SCALE_TRAFFIC_POLICY: &str = "SetCanaryScale requires TrafficRouting to be set";
-/// setHeaderRoute without a router that supports it.
+/// setHeaderRoute without a router that supports it (upstream's list, plus NGINX, which serin routes by
+/// header through `canary-by-header`).
 pub const INVALID_SET_HEADER_ROUTE_TRAFFIC_POLICY: &str =
-    "SetHeaderRoute requires TrafficRouting, supports Istio and ALB and Apisix";
+    "SetHeaderRoute requires TrafficRouting, supports Istio and ALB and Apisix and Nginx";
 /// setMirrorRoute without a router that supports it.
 pub const INVALID_SET_MIRROR_ROUTE_TRAFFIC_POLICY: &str =
     "SetMirrorRoute requires TrafficRouting, supports Istio only";

@@ -50,6 +50,12 @@ pub const BUILTINS: &[Builtin] = &[
         bytes: include_bytes!(concat!(env!("OUT_DIR"), "/plugins/smi.wasm")),
         description: "Argo Rollouts' SMI router: a TrafficSplit owned by the Rollout (v1alpha1 to v1alpha3)",
     },
+    Builtin {
+        name: "nginx",
+        kind: PluginKind::TrafficRouter,
+        bytes: include_bytes!(concat!(env!("OUT_DIR"), "/plugins/nginx.wasm")),
+        description: "Argo Rollouts' NGINX router: a canary Ingress per stable Ingress, weights and header routes",
+    },
 ];
 
 /// The built-in plugin with this name.
@@ -99,6 +105,10 @@ pub fn router_grants(name: &str, config: &serde_json::Value, namespace: &str) ->
                 ns,
             ));
         }
+    }
+    if name == "nginx" {
+        let verbs = [Verb::Get, Verb::Create, Verb::Patch];
+        grants.kubernetes.push(grant("networking.k8s.io", "ingresses", &verbs, vec![namespace.to_string()]));
     }
     if name == "smi" {
         let verbs = [Verb::Get, Verb::List, Verb::Create, Verb::Patch];

@@ -65,6 +65,10 @@ fn nginx() -> RolloutTrafficRouting {
     }
 }
 
+fn smi() -> RolloutTrafficRouting {
+    RolloutTrafficRouting { smi: Some(Default::default()), ..Default::default() }
+}
+
 fn istio() -> RolloutTrafficRouting {
     RolloutTrafficRouting {
         istio: Some(IstioTrafficRouting {
@@ -499,14 +503,14 @@ fn rollout_cases() -> Vec<Case> {
             )],
         ),
         (
-            "setHeaderRoute needs Istio, ALB, APISIX or plugins",
+            "setHeaderRoute needs Istio, ALB, APISIX, NGINX or plugins",
             Box::new(canary(|c| {
-                with_services(c, managed(nginx(), "hdr"));
+                with_services(c, managed(smi(), "hdr"));
                 c.steps = Some(vec![header_step("hdr", exact("1"))]);
             })),
             vec![e(
                 "spec.strategy.canary.steps[0].setHeaderRoute",
-                "SetHeaderRoute requires TrafficRouting, supports Istio and ALB and Apisix",
+                "SetHeaderRoute requires TrafficRouting, supports Istio and ALB and Apisix and Nginx",
             )],
         ),
         (

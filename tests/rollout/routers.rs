@@ -240,3 +240,81 @@ on_both_substrates! {
         env.stop().await;
     }
 }
+
+on_both_substrates! {
+    async fn nginx_canary_ingress_carries_each_weight_and_a_header_route(s: &Substrate) {
+        let env = Env::start(s).await;
+        // Upstream's e2e template with its placeholder filled in, as upstream's own test does, and steps added.
+        let name = "replaceme";
+        env.apply(&example("test/e2e/functional/nginx-template.yaml")).await;
+        env.wait_healthy(name).await;
+        let steps = json!({"spec": {"strategy": {"canary": {
+            "trafficRouting": {
+                "managedRoutes": [{"name": "header"}],
+                "nginx": {"stableIngress": "replaceme-ingress", "additionalIngressAnnotations": {"canary-by-cookie": "beta"}},
+            },
+            "steps": [
+                {"setWeight": 20},
+                {"setHeaderRoute": {"name": "header", "match": [{"headerName": "x-canary", "headerValue": {"exact": "yes"}}]}},
+                {"pause": {}},
+            ],
+        }}}});
+        env.patch_spec(name, &steps.to_string()).await;
+        env.wait_healthy(name).await;
+        let ingresses = api(&env, "networking.k8s.io", "v1", "Ingress", "ingresses");
+        let canary = "replaceme-replaceme-ingress-canary";
+        let annotation = |o: &DynamicObject, k: &str| {
+            o.metadata.annotations.as_ref().and_then(|a| a.get(&format!("nginx.ingress.kubernetes.io/{k}"))).cloned()
+        };
+        let wait = |what: &'static str, cond: Box<dyn Fn(&DynamicObject) -> bool + Send + Sync>| {
+            let ingresses = ingresses.clone();
+            async move {
+                let start = std::time::Instant::now();
+                loop {
+                    let got = ingresses.get_opt(canary).await.expect("read ingress");
+                    if let Some(o) = &got
+                        && cond(o)
+                    {
+                        return o.clone();
+                    }
+                    assert!(start.elapsed() < crate::e2e::wait::WAIT * 2, "canary ingress never: {what}; {got:#?}");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            }
+        };
+        let ing = wait("weight 0", Box::new(move |o| annotation(o, "canary-weight").as_deref() == Some("0"))).await;
+        assert_eq!(annotation(&ing, "canary").as_deref(), Some("true"));
+        assert_eq!(annotation(&ing, "canary-by-cookie").as_deref(), Some("beta"));
+        assert_eq!(
+            ing.data["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"],
+            "replaceme-canary"
+        );
+        assert_eq!(ing.metadata.owner_references.as_ref().map(|o| o[0].kind.clone()).as_deref(), Some("Rollout"));
+
+        set_image(&env, name, "nginx:1.20-alpine").await;
+        // 20% of 4 pods; the stable keeps all four.
+        assert_eq!(paused_at(&env, name, 2).await, (1, 4));
+        let ing = wait("weight 20 and the header route", Box::new(move |o| {
+            annotation(o, "canary-weight").as_deref() == Some("20")
+                && annotation(o, "canary-by-header").as_deref() == Some("x-canary")
+        }))
+        .await;
+        assert_eq!(annotation(&ing, "canary-by-header-value").as_deref(), Some("yes"));
+
+        env.promote(name).await;
+        env.wait_healthy(name).await;
+        let ing = wait("weight 0 without the header route", Box::new(move |o| {
+            annotation(o, "canary-weight").as_deref() == Some("0") && annotation(o, "canary-by-header").is_none()
+        }))
+        .await;
+        assert_eq!(annotation(&ing, "canary-by-header-value"), None);
+        assert_eq!(annotation(&ing, "canary-by-cookie").as_deref(), Some("beta"));
+        let stable = ingresses.get("replaceme-ingress").await.expect("stable ingress");
+        assert_eq!(
+            stable.data["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"],
+            "replaceme-stable",
+            "the stable Ingress is as the user wrote it"
+        );
+        env.stop().await;
+    }
+}

@@ -233,7 +233,13 @@ fn validate_canary(rollout: &Rollout, canary: &CanaryStrategy, path: &FieldPath,
         if let Some(header) = step.set_header_route.as_ref() {
             let header_path = step_path.child("setHeaderRoute");
             match tr {
-                Some(t) if t.istio.is_some() || t.alb.is_some() || t.apisix.is_some() || t.has_plugins() => {
+                Some(t)
+                    if t.istio.is_some()
+                        || t.alb.is_some()
+                        || t.apisix.is_some()
+                        || t.nginx.is_some()
+                        || t.has_plugins() =>
+                {
                     for (j, m) in header.match_.iter().flatten().enumerate() {
                         let match_path = header_path.child("match").index(j);
                         if t.alb.is_some() {
