@@ -361,6 +361,19 @@ pub fn from_crd(crd: &Value) -> Result<ResourceType, ApiError> {
             "should be a domain with at least one dot",
         ));
     }
+    let protected =
+        ["k8s.io", "kubernetes.io"].iter().any(|p| group == *p || group.ends_with(&format!(".{p}")));
+    let approved = crd
+        .pointer("/metadata/annotations/api-approved.kubernetes.io")
+        .and_then(Value::as_str)
+        .is_some_and(|a| !a.is_empty());
+    if protected && !approved {
+        // Kubernetes' own groups are reserved for APIs that went through its API review.
+        causes.push(Cause::required(
+            "metadata.annotations[api-approved.kubernetes.io]",
+            "protected groups must have approval annotation \"api-approved.kubernetes.io\", see https://github.com/kubernetes/enhancements/pull/1111",
+        ));
+    }
     if plural.is_empty() {
         causes.push(Cause::required("spec.names.plural", ""));
     }

@@ -512,3 +512,29 @@ on_both_substrates! {
         assert_eq!(got, want);
     }
 }
+
+on_both_substrates! {
+    async fn kubernetes_own_api_groups_need_the_api_review_annotation(s: &Substrate) {
+        let crd = |annotations: Value| {
+            json!({
+                "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+                "metadata": {"name": "probes.fidelity.k8s.io", "annotations": annotations},
+                "spec": {"group": "fidelity.k8s.io", "scope": "Namespaced",
+                    "names": {"kind": "Probe", "plural": "probes", "singular": "probe", "listKind": "ProbeList"},
+                    "versions": [{"name": "v1", "served": true, "storage": true,
+                        "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]},
+            })
+        };
+        let path = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions";
+        let (code, body) = send(s, "POST", path, "application/json", crd(json!({}))).await;
+        assert_eq!(
+            summary(code, &body),
+            "422 Invalid CustomResourceDefinition.apiextensions.k8s.io \"probes.fidelity.k8s.io\" is invalid: \
+             metadata.annotations[api-approved.kubernetes.io]: Required value: protected groups must have approval \
+             annotation \"api-approved.kubernetes.io\", see https://github.com/kubernetes/enhancements/pull/1111"
+        );
+        let approved = crd(json!({"api-approved.kubernetes.io": "https://github.com/kubernetes/enhancements/pull/1111"}));
+        let (code, body) = send(s, "POST", path, "application/json", approved).await;
+        assert!(code == 201 || code == 409, "{}", summary(code, &body));
+    }
+}
