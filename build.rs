@@ -14,6 +14,7 @@ const BUILTIN: &[(&str, &str)] = &[
     ("istio", "serin_plugin_istio"),
     ("smi", "serin_plugin_smi"),
     ("nginx", "serin_plugin_nginx"),
+    ("gateway-api", "serin_plugin_gateway_api"),
 ];
 
 /// Plugins only tests use; their directory is exported as `SERIN_TEST_PLUGIN_DIR`.
@@ -41,6 +42,7 @@ const SOURCES: &[&str] = &[
     "plugins/istio",
     "plugins/smi",
     "plugins/nginx",
+    "plugins/gateway-api",
     "plugins/testing/constant",
     "plugins/testing/hostile",
     "plugins/testing/router",

@@ -56,7 +56,17 @@ pub const BUILTINS: &[Builtin] = &[
         bytes: include_bytes!(concat!(env!("OUT_DIR"), "/plugins/nginx.wasm")),
         description: "Argo Rollouts' NGINX router: a canary Ingress per stable Ingress, weights and header routes",
     },
+    Builtin {
+        name: GATEWAY_API,
+        kind: PluginKind::TrafficRouter,
+        bytes: include_bytes!(concat!(env!("OUT_DIR"), "/plugins/gateway-api.wasm")),
+        description: "Gateway API router (the argoproj-labs plugin's name and configuration): HTTPRoute and GRPCRoute weights, header rules, request mirroring",
+    },
 ];
+
+/// The name the Gateway API router answers to: the argoproj-labs plugin's, so that its users' Rollouts work
+/// unchanged.
+pub const GATEWAY_API: &str = "argoproj-labs/gatewayAPI";
 
 /// The built-in plugin with this name.
 pub fn find(name: &str) -> Option<&'static Builtin> {
@@ -103,6 +113,19 @@ pub fn router_grants(name: &str, config: &serde_json::Value, namespace: &str) ->
                 "destinationrules",
                 &[Verb::Get, Verb::Update],
                 ns,
+            ));
+        }
+    }
+    if name == GATEWAY_API {
+        let ns =
+            config.get("namespace").and_then(|n| n.as_str()).filter(|n| !n.is_empty()).unwrap_or(namespace);
+        for resource in ["httproutes", "grpcroutes"] {
+            let verbs = [Verb::Get, Verb::Update];
+            grants.kubernetes.push(grant(
+                "gateway.networking.k8s.io",
+                resource,
+                &verbs,
+                vec![ns.to_string()],
             ));
         }
     }

@@ -3,7 +3,7 @@
 //! all traffic to the stable version, and full promotion leaves each object as the user wrote it plus the
 //! final weights.
 
-use super::fixture::{Env, settled_split, status_of};
+use super::fixture::{Env, canary_rollout, services, settled_split, status_of};
 use crate::support::{corpus_root, read_manifest};
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
 use serde_json::{Value, json};
@@ -315,6 +315,76 @@ on_both_substrates! {
             "replaceme-stable",
             "the stable Ingress is as the user wrote it"
         );
+        env.stop().await;
+    }
+}
+
+on_both_substrates! {
+    async fn gateway_api_route_weights_header_and_mirror_rules_as_the_labs_plugin_is_configured(s: &Substrate) {
+        let env = Env::start(s).await;
+        install(&env, "gateway-api-crds.yaml").await;
+        let name = "gwapi";
+        let route = json!({
+            "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+            "metadata": {"name": "gwapi-route"},
+            "spec": {"parentRefs": [{"name": "gateway"}], "rules": [{
+                "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+                "backendRefs": [{"name": "gwapi-stable", "port": 80, "weight": 100}, {"name": "gwapi-canary", "port": 80, "weight": 0}],
+            }]},
+        });
+        // A Rollout written for the argoproj-labs Gateway API plugin, unchanged.
+        let strategy = r#"trafficRouting:
+  managedRoutes: [{name: header}, {name: mirror}]
+  plugins:
+    argoproj-labs/gatewayAPI:
+      httpRoutes: [{name: gwapi-route, useHeaderRoutes: true}]
+steps:
+- setWeight: 30
+- setHeaderRoute: {name: header, match: [{headerName: x-canary, headerValue: {exact: "yes"}}]}
+- setMirrorRoute: {name: mirror, percentage: 25, match: [{method: {exact: POST}}]}
+- pause: {}
+"#;
+        env.apply(&format!(
+            "{}---\n{}\n---\n{}",
+            services(name),
+            serde_json::to_string(&route).expect("json"),
+            canary_rollout(name, 4, "app:v1", strategy)
+        ))
+        .await;
+        env.wait_healthy(name).await;
+        let routes = api(&env, "gateway.networking.k8s.io", "v1", "HTTPRoute", "httproutes");
+        let refs = |s: &Value, i: usize| -> Vec<(String, i64)> {
+            s["rules"][i]["backendRefs"].as_array().into_iter().flatten()
+                .map(|b| (b["name"].as_str().unwrap_or("").to_string(), b["weight"].as_i64().unwrap_or(1)))
+                .collect()
+        };
+        let split = |w: i64| pairs(&[("gwapi-stable", 100 - w), ("gwapi-canary", w)]);
+        spec_when(&routes, "gwapi-route", "all on stable", |s| refs(s, 0) == split(0)).await;
+
+        env.set_image(name, "app:v2").await;
+        assert_eq!(paused_at(&env, name, 3).await, (2, 4));
+        let spec = spec_when(&routes, "gwapi-route", "30% with header and mirror rules", |s| {
+            refs(s, 0) == split(30) && s["rules"].as_array().is_some_and(|r| r.len() == 3)
+        })
+        .await;
+        assert_eq!(spec["rules"][1]["name"], "header");
+        assert_eq!(spec["rules"][1]["matches"][0]["headers"], json!([{"name": "x-canary", "type": "Exact", "value": "yes"}]));
+        assert_eq!(spec["rules"][1]["backendRefs"], json!([{"name": "gwapi-canary", "port": 80}]));
+        assert_eq!(spec["rules"][2]["name"], "mirror");
+        assert_eq!(spec["rules"][2]["matches"], json!([{"method": "POST"}]));
+        assert_eq!(
+            spec["rules"][2]["filters"],
+            json!([{"type": "RequestMirror", "requestMirror": {"backendRef": {"name": "gwapi-canary", "port": 80}, "percent": 25}}])
+        );
+        assert_eq!(refs(&spec, 2), split(30));
+
+        // Abort: the managed rules go and all traffic is back on the stable.
+        env.patch_status(name, r#"{"status":{"abort":true}}"#).await;
+        let spec = spec_when(&routes, "gwapi-route", "back to the user's rule", |s| {
+            refs(s, 0) == split(0) && s["rules"].as_array().is_some_and(|r| r.len() == 1)
+        })
+        .await;
+        assert_eq!(spec["rules"][0], route["spec"]["rules"][0], "as the user wrote it");
         env.stop().await;
     }
 }
