@@ -15,6 +15,8 @@ const BUILTIN: &[(&str, &str)] = &[
     ("smi", "serin_plugin_smi"),
     ("nginx", "serin_plugin_nginx"),
     ("gateway-api", "serin_plugin_gateway_api"),
+    ("traefik", "serin_plugin_traefik"),
+    ("apisix", "serin_plugin_apisix"),
 ];
 
 /// Plugins only tests use; their directory is exported as `SERIN_TEST_PLUGIN_DIR`.
@@ -43,6 +45,8 @@ const SOURCES: &[&str] = &[
     "plugins/smi",
     "plugins/nginx",
     "plugins/gateway-api",
+    "plugins/traefik",
+    "plugins/apisix",
     "plugins/testing/constant",
     "plugins/testing/hostile",
     "plugins/testing/router",

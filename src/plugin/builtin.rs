@@ -62,6 +62,18 @@ pub const BUILTINS: &[Builtin] = &[
         bytes: include_bytes!(concat!(env!("OUT_DIR"), "/plugins/gateway-api.wasm")),
         description: "Gateway API router (the argoproj-labs plugin's name and configuration): HTTPRoute and GRPCRoute weights, header rules, request mirroring",
     },
+    Builtin {
+        name: "traefik",
+        kind: PluginKind::TrafficRouter,
+        bytes: include_bytes!(concat!(env!("OUT_DIR"), "/plugins/traefik.wasm")),
+        description: "Argo Rollouts' Traefik router: weights of a weighted TraefikService",
+    },
+    Builtin {
+        name: "apisix",
+        kind: PluginKind::TrafficRouter,
+        bytes: include_bytes!(concat!(env!("OUT_DIR"), "/plugins/apisix.wasm")),
+        description: "Argo Rollouts' APISIX router: ApisixRoute backend weights and header routes",
+    },
 ];
 
 /// The name the Gateway API router answers to: the argoproj-labs plugin's, so that its users' Rollouts work
@@ -128,6 +140,19 @@ pub fn router_grants(name: &str, config: &serde_json::Value, namespace: &str) ->
                 vec![ns.to_string()],
             ));
         }
+    }
+    if name == "traefik" {
+        let verbs = [Verb::Get, Verb::Update];
+        grants.kubernetes.push(grant("traefik.io", "traefikservices", &verbs, vec![namespace.to_string()]));
+    }
+    if name == "apisix" {
+        let verbs = [Verb::Get, Verb::Create, Verb::Update, Verb::Delete];
+        grants.kubernetes.push(grant(
+            "apisix.apache.org",
+            "apisixroutes",
+            &verbs,
+            vec![namespace.to_string()],
+        ));
     }
     if name == "nginx" {
         let verbs = [Verb::Get, Verb::Create, Verb::Patch];

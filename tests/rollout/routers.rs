@@ -12,7 +12,12 @@ use serin::api::rollout::{PauseReason, RolloutPhase};
 /// Applies the CRDs in `tests/rollout/routers/<file>`.
 async fn install(env: &Env<'_>, file: &str) {
     let path = format!("{}/tests/rollout/routers/{file}", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    install_from(env, &path).await;
+}
+
+/// Applies the CRDs in the file at `path`.
+async fn install_from(env: &Env<'_>, path: &str) {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let crds = serin::api::decode::parse_stream(&text)
         .into_iter()
         .map(|d| serde_json::from_value(d.value.expect("CRD document")).expect("a CRD"))
@@ -385,6 +390,109 @@ steps:
         })
         .await;
         assert_eq!(spec["rules"][0], route["spec"]["rules"][0], "as the user wrote it");
+        env.stop().await;
+    }
+}
+
+on_both_substrates! {
+    async fn traefik_weighted_service_carries_each_weight(s: &Substrate) {
+        let env = Env::start(s).await;
+        install(&env, "traefik-crds.yaml").await;
+        let name = "traefik";
+        let service = json!({
+            "apiVersion": "traefik.io/v1alpha1", "kind": "TraefikService",
+            "metadata": {"name": "traefik-weighted"},
+            "spec": {"weighted": {"services": [
+                {"name": "traefik-stable", "port": 80, "weight": 100},
+                {"name": "traefik-canary", "port": 80, "weight": 0}]}},
+        });
+        let strategy = "trafficRouting:\n  traefik: {weightedTraefikServiceName: traefik-weighted}\nsteps:\n- setWeight: 40\n- pause: {}\n";
+        env.apply(&format!(
+            "{}---\n{}\n---\n{}",
+            services(name),
+            serde_json::to_string(&service).expect("json"),
+            canary_rollout(name, 5, "app:v1", strategy)
+        ))
+        .await;
+        env.wait_healthy(name).await;
+        let ts = api(&env, "traefik.io", "v1alpha1", "TraefikService", "traefikservices");
+        let weights = |s: &Value| -> Vec<i64> {
+            s["weighted"]["services"].as_array().into_iter().flatten().map(|s| s["weight"].as_i64().unwrap_or(-1)).collect()
+        };
+        spec_when(&ts, "traefik-weighted", "all on stable", |s| weights(s) == [100, 0]).await;
+        env.set_image(name, "app:v2").await;
+        assert_eq!(paused_at(&env, name, 1).await, (2, 5));
+        spec_when(&ts, "traefik-weighted", "40% on canary", |s| weights(s) == [60, 40]).await;
+        env.promote(name).await;
+        env.wait_healthy(name).await;
+        spec_when(&ts, "traefik-weighted", "all on the new stable", |s| weights(s) == [100, 0]).await;
+        env.stop().await;
+    }
+}
+
+on_both_substrates! {
+    async fn apisix_route_weights_and_a_header_route_of_its_own(s: &Substrate) {
+        let env = Env::start(s).await;
+        install_from(&env, &corpus_root().join("test/e2e/crds/apisix.yaml").display().to_string()).await;
+        // Upstream's Services and ApisixRoute, with a Rollout that reaches a header route step.
+        let upstream: Vec<String> = serin::api::decode::parse_stream(&example("test/e2e/apisix/rollout-apisix-canary.yaml"))
+            .into_iter()
+            .filter_map(|d| d.value.ok())
+            .filter(|v| v["kind"] != "Rollout")
+            .map(|v| serde_json::to_string(&v).expect("json"))
+            .collect();
+        let name = "rollout-apisix-canary";
+        let rollout = json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "metadata": {"name": name},
+            "spec": {
+                "replicas": 4,
+                "selector": {"matchLabels": {"app": name}},
+                "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [{"name": "app", "image": "app:v1"}]}},
+                "strategy": {"canary": {
+                    "canaryService": "rollout-apisix-canary-canary",
+                    "stableService": "rollout-apisix-canary-stable",
+                    "trafficRouting": {
+                        "managedRoutes": [{"name": "set-header"}],
+                        "apisix": {"route": {"name": "rollouts-apisix-route", "rules": ["rollouts-apisix"]}},
+                    },
+                    "steps": [
+                        {"setWeight": 25},
+                        {"setHeaderRoute": {"name": "set-header", "match": [{"headerName": "trace", "headerValue": {"exact": "debug"}}]}},
+                        {"pause": {}},
+                    ],
+                }},
+            },
+        });
+        env.apply(&format!("{}\n---\n{}", upstream.join("\n---\n"), rollout)).await;
+        env.wait_healthy(name).await;
+        let routes = api(&env, "apisix.apache.org", "v2", "ApisixRoute", "apisixroutes");
+        let weights = |s: &Value| -> Vec<(String, i64)> {
+            s["http"][0]["backends"].as_array().into_iter().flatten()
+                .map(|b| (b["serviceName"].as_str().unwrap_or("").to_string(), b["weight"].as_i64().unwrap_or(-1)))
+                .collect()
+        };
+        let split = |w: i64| pairs(&[("rollout-apisix-canary-stable", 100 - w), ("rollout-apisix-canary-canary", w)]);
+        spec_when(&routes, "rollouts-apisix-route", "all on stable", |s| weights(s) == split(0)).await;
+
+        env.set_image(name, "app:v2").await;
+        assert_eq!(paused_at(&env, name, 2).await, (1, 4));
+        spec_when(&routes, "rollouts-apisix-route", "25% on canary", |s| weights(s) == split(25)).await;
+        let header = spec_when(&routes, "set-header", "the header route", |s| !s.is_null()).await;
+        assert_eq!(weights(&header), pairs(&[("rollout-apisix-canary-canary", 100)]));
+        assert_eq!(header["http"][0]["priority"], 1);
+        assert_eq!(
+            header["http"][0]["match"]["exprs"],
+            json!([{"subject": {"scope": "Header", "name": "trace"}, "op": "Equal", "value": "debug"}])
+        );
+
+        env.promote(name).await;
+        env.wait_healthy(name).await;
+        spec_when(&routes, "rollouts-apisix-route", "all on the new stable", |s| weights(s) == split(0)).await;
+        crate::e2e::wait::eventually("the header route removed", || {
+            let routes = routes.clone();
+            async move { routes.get_opt("set-header").await.ok().and_then(|o| o.is_none().then_some(())) }
+        })
+        .await;
         env.stop().await;
     }
 }
