@@ -18,17 +18,13 @@ use exports::serin::plugin::traffic_router::{
 };
 use serde_json::{Value, json};
 use serin::plugin::kubernetes::{self as k8s, ApiResource, K8sError};
+use serin_plugin_support::routing::{self, owned_by};
 
 fn resource() -> ApiResource {
     ApiResource { group: "apisix.apache.org".into(), version: "v2".into(), plural: "apisixroutes".into() }
 }
 
-fn err(e: K8sError) -> String {
-    match e {
-        K8sError::Denied(m) | K8sError::Unavailable(m) | K8sError::TooLarge(m) => m,
-        K8sError::Api(f) => f.message,
-    }
-}
+serin_plugin_support::router_replies!();
 
 fn config(ctx: &RouterContext) -> Result<Value, String> {
     serde_json::from_str(&ctx.config).map_err(|e| format!("trafficRouting.apisix: {e}"))
@@ -37,13 +33,6 @@ fn config(ctx: &RouterContext) -> Result<Value, String> {
 fn get(ns: &str, name: &str) -> Result<Option<Value>, String> {
     let text = k8s::get(&resource(), ns, name).map_err(|e| format!("ApisixRoute {name}: {}", err(e)))?;
     text.map(|t| serde_json::from_str(&t).map_err(|e| format!("ApisixRoute {name}: {e}"))).transpose()
-}
-
-fn owned_by(object: &Value, uid: &str) -> bool {
-    object.pointer("/metadata/ownerReferences").and_then(Value::as_array).into_iter().flatten().any(|o| {
-        o.get("controller").and_then(Value::as_bool) == Some(true)
-            && o.get("uid").and_then(Value::as_str) == Some(uid)
-    })
 }
 
 fn route_name(cfg: &Value) -> String {
@@ -120,10 +109,7 @@ fn set_header_route(ctx: &RouterContext, header: &HeaderRoute) -> Result<(), Str
                     "name": header.name,
                     "namespace": ns,
                     "labels": base.pointer("/metadata/labels").cloned().unwrap_or(json!({})),
-                    "ownerReferences": [{
-                        "apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "name": ctx.rollout.name,
-                        "uid": ctx.rollout.uid, "controller": true, "blockOwnerDeletion": true,
-                    }],
+                    "ownerReferences": [routing::rollout_owner(&ctx.rollout.name, &ctx.rollout.uid)],
                 },
                 "spec": spec,
             });
@@ -162,16 +148,6 @@ fn remove_managed_routes(ctx: &RouterContext) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-fn reply(out: Result<(), String>) -> Reply {
-    Reply {
-        outcome: match out {
-            Ok(()) => Outcome::Done,
-            Err(e) => Outcome::Failed(e),
-        },
-        state: None,
-    }
 }
 
 struct Apisix;

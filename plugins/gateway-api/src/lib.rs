@@ -28,12 +28,7 @@ fn resource(kind: Kind) -> ApiResource {
     }
 }
 
-fn err(e: K8sError) -> String {
-    match e {
-        K8sError::Denied(m) | K8sError::Unavailable(m) | K8sError::TooLarge(m) => m,
-        K8sError::Api(f) => f.message,
-    }
-}
+serin_plugin_support::router_replies!();
 
 fn config(ctx: &RouterContext) -> Result<Config, String> {
     serde_json::from_str(&ctx.config)
@@ -87,16 +82,6 @@ fn how(m: &StringMatch) -> (&'static str, &str) {
         StringMatch::Exact(v) => ("exact", v),
         StringMatch::Prefix(v) => ("prefix", v),
         StringMatch::Regex(v) => ("regex", v),
-    }
-}
-
-fn reply(out: Result<(), String>) -> Reply {
-    Reply {
-        outcome: match out {
-            Ok(()) => Outcome::Done,
-            Err(e) => Outcome::Failed(e),
-        },
-        state: None,
     }
 }
 

@@ -5,6 +5,7 @@
 
 use serde::Deserialize;
 use serde_json::{Value, json};
+use serin_plugin_support::routing::regex_escape;
 
 /// `trafficRouting.plugins["argoproj-labs/gatewayAPI"]`.
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -184,17 +185,6 @@ pub fn header_match(name: &str, how: &str, value: &str) -> Result<Value, String>
         other => return Err(format!("unknown match type {other}")),
     };
     Ok(json!({"name": name, "type": kind, "value": value}))
-}
-
-fn regex_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if "\\.+*?()|[]{}^$".contains(c) {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// The header rule `name`: the split rule's matches with these headers, its filters, and the canary as its only

@@ -29,12 +29,7 @@ fn resource(plural: &str) -> ApiResource {
     ApiResource { group: "networking.istio.io".into(), version: API_VERSION.into(), plural: plural.into() }
 }
 
-fn err(e: K8sError) -> String {
-    match e {
-        K8sError::Denied(m) | K8sError::Unavailable(m) | K8sError::TooLarge(m) => m,
-        K8sError::Api(f) => f.message,
-    }
-}
+serin_plugin_support::router_replies!();
 
 fn config(ctx: &RouterContext) -> Result<Config, String> {
     serde_json::from_str(&ctx.config).map_err(|e| format!("trafficRouting.istio: {e}"))
@@ -115,16 +110,6 @@ fn string_match(m: &StringMatch) -> (&'static str, &str) {
 fn match_value(m: &StringMatch) -> Value {
     let (how, value) = string_match(m);
     json!({ how: value })
-}
-
-fn reply(out: Result<(), String>) -> Reply {
-    Reply {
-        outcome: match out {
-            Ok(()) => Outcome::Done,
-            Err(e) => Outcome::Failed(e),
-        },
-        state: None,
-    }
 }
 
 struct Istio;

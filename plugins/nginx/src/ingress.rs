@@ -4,6 +4,9 @@
 
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
+use serin_plugin_support::routing;
+pub use serin_plugin_support::routing::owned_by;
+use serin_plugin_support::routing::regex_escape;
 use std::collections::BTreeMap;
 
 /// Upstream's default annotation prefix.
@@ -127,14 +130,7 @@ pub fn desired(cfg: &Config, stable: &Value, c: &Canary) -> Result<Value, String
             "name": canary_name(&c.rollout, stable_name),
             "namespace": c.namespace,
             "annotations": annotations,
-            "ownerReferences": [{
-                "apiVersion": "argoproj.io/v1alpha1",
-                "kind": "Rollout",
-                "name": c.rollout,
-                "uid": c.rollout_uid,
-                "controller": true,
-                "blockOwnerDeletion": true,
-            }],
+            "ownerReferences": [routing::rollout_owner(&c.rollout, &c.rollout_uid)],
         },
         "spec": spec,
     }))
@@ -172,14 +168,6 @@ pub fn patch(prefix: &str, current: &Value, desired: &Value) -> Option<Value> {
         spec.entry(k.clone()).or_insert(Value::Null);
     }
     Some(json!({"metadata": {"annotations": annotations}, "spec": spec}))
-}
-
-/// `IsControlledBy`: the Rollout owns the Ingress.
-pub fn owned_by(object: &Value, uid: &str) -> bool {
-    object.pointer("/metadata/ownerReferences").and_then(Value::as_array).into_iter().flatten().any(|o| {
-        o.get("controller").and_then(Value::as_bool) == Some(true)
-            && o.get("uid").and_then(Value::as_str) == Some(uid)
-    })
 }
 
 /// How a header's value is matched.
@@ -231,17 +219,6 @@ pub fn remove_header_route_patch(prefix: &str, current: &Value) -> Option<Map<St
     let annotations = current.pointer("/metadata/annotations").and_then(Value::as_object)?;
     annotations.get(HEADER_ROUTE_ANNOTATION)?;
     header_route_patch(prefix, "", &[]).ok()
-}
-
-fn regex_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if "\\.+*?()|[]{}^$".contains(c) {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
 }
 
 #[cfg(test)]

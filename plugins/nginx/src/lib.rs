@@ -25,12 +25,7 @@ fn ingresses() -> ApiResource {
     ApiResource { group: "networking.k8s.io".into(), version: "v1".into(), plural: "ingresses".into() }
 }
 
-fn err(e: K8sError) -> String {
-    match e {
-        K8sError::Denied(m) | K8sError::Unavailable(m) | K8sError::TooLarge(m) => m,
-        K8sError::Api(f) => f.message,
-    }
-}
+serin_plugin_support::router_replies!();
 
 fn config(ctx: &RouterContext) -> Result<Config, String> {
     serde_json::from_str(&ctx.config).map_err(|e| format!("trafficRouting.nginx: {e}"))
@@ -102,16 +97,6 @@ fn annotate(
         }
     }
     Ok(())
-}
-
-fn reply(out: Result<(), String>) -> Reply {
-    Reply {
-        outcome: match out {
-            Ok(()) => Outcome::Done,
-            Err(e) => Outcome::Failed(e),
-        },
-        state: None,
-    }
 }
 
 struct Nginx;

@@ -24,12 +24,7 @@ fn resource(version: &str) -> ApiResource {
     ApiResource { group: "split.smi-spec.io".into(), version: version.into(), plural: "trafficsplits".into() }
 }
 
-fn err(e: K8sError) -> String {
-    match e {
-        K8sError::Denied(m) | K8sError::Unavailable(m) | K8sError::TooLarge(m) => m,
-        K8sError::Api(f) => f.message,
-    }
-}
+serin_plugin_support::router_replies!();
 
 /// The first SMI version the cluster serves (a list of an unserved version fails with 404).
 fn served_version(namespace: &str) -> Result<&'static str, String> {
@@ -77,16 +72,6 @@ fn set_weight(ctx: &RouterContext, weight: i32, extra: &[WeightDestination]) -> 
     k8s::merge_patch(&res, &s.namespace, &name, &json!({"spec": spec}).to_string())
         .map(|_| ())
         .map_err(|e| format!("TrafficSplit {name}: {}", err(e)))
-}
-
-fn reply(out: Result<(), String>) -> Reply {
-    Reply {
-        outcome: match out {
-            Ok(()) => Outcome::Done,
-            Err(e) => Outcome::Failed(e),
-        },
-        state: None,
-    }
 }
 
 struct Smi;

@@ -3,6 +3,8 @@
 
 use serde::Deserialize;
 use serde_json::{Value, json};
+use serin_plugin_support::routing;
+pub use serin_plugin_support::routing::owned_by;
 
 /// SMI versions in the order the router prefers them: upstream's default (`--traffic-split-api-version`)
 /// first, then the later ones.
@@ -65,24 +67,9 @@ pub fn object(cfg: &Config, s: &Split, version: &str, spec: Value) -> Value {
         "metadata": {
             "name": cfg.name(s),
             "namespace": s.namespace,
-            "ownerReferences": [{
-                "apiVersion": "argoproj.io/v1alpha1",
-                "kind": "Rollout",
-                "name": s.rollout,
-                "uid": s.rollout_uid,
-                "controller": true,
-                "blockOwnerDeletion": true,
-            }],
+            "ownerReferences": [routing::rollout_owner(&s.rollout, &s.rollout_uid)],
         },
         "spec": spec,
-    })
-}
-
-/// `trafficSplitIsControlledBy`: the Rollout owns the TrafficSplit.
-pub fn owned_by(object: &Value, uid: &str) -> bool {
-    object.pointer("/metadata/ownerReferences").and_then(Value::as_array).into_iter().flatten().any(|o| {
-        o.get("controller").and_then(Value::as_bool) == Some(true)
-            && o.get("uid").and_then(Value::as_str) == Some(uid)
     })
 }
 

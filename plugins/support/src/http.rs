@@ -5,7 +5,8 @@
 use wasip2::clocks::monotonic_clock;
 use wasip2::http::outgoing_handler;
 use wasip2::http::types::{
-    ErrorCode, Fields, IncomingBody, IncomingResponse, Method, OutgoingBody, OutgoingRequest, RequestOptions, Scheme,
+    ErrorCode, Fields, IncomingBody, IncomingResponse, Method, OutgoingBody, OutgoingRequest, RequestOptions,
+    Scheme,
 };
 use wasip2::io::poll;
 use wasip2::io::streams::StreamError;
@@ -199,7 +200,8 @@ fn send_request(req: &Request, url: &Url, deadline: u64) -> Result<Pending, Stri
 /// Reads the whole body, never blocking past `deadline`: a server that stalls mid-body times out like one that
 /// never answers.
 fn read_body(incoming: &IncomingBody, deadline: u64) -> Result<Vec<u8>, String> {
-    const TIMEOUT: &str = "context deadline exceeded (Client.Timeout or context cancellation while reading body)";
+    const TIMEOUT: &str =
+        "context deadline exceeded (Client.Timeout or context cancellation while reading body)";
     let stream = incoming.stream().map_err(|()| "response body stream unavailable".to_string())?;
     let readable = stream.subscribe();
     let timer = monotonic_clock::subscribe_instant(deadline);

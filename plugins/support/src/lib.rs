@@ -4,5 +4,6 @@ pub use serin_gofmt as gofmt;
 pub mod http;
 pub mod jsonpath;
 pub mod oauth2;
+pub mod routing;
 pub mod timeexpr;
 pub mod tree;

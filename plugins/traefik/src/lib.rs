@@ -20,12 +20,7 @@ fn resource() -> ApiResource {
     ApiResource { group: "traefik.io".into(), version: "v1alpha1".into(), plural: "traefikservices".into() }
 }
 
-fn err(e: K8sError) -> String {
-    match e {
-        K8sError::Denied(m) | K8sError::Unavailable(m) | K8sError::TooLarge(m) => m,
-        K8sError::Api(f) => f.message,
-    }
-}
+serin_plugin_support::router_replies!();
 
 /// Upstream's `SetWeight`: the canary's and the stable's entries of `spec.weighted.services` get `weight` and
 /// what is left of the total.
@@ -68,16 +63,6 @@ fn set_weight(ctx: &RouterContext, weight: i32) -> Result<(), String> {
     k8s::replace(&resource(), ns, name, &object.to_string())
         .map(|_| ())
         .map_err(|e| format!("Error updating traefik service \"{name}\": {}", err(e)))
-}
-
-fn reply(out: Result<(), String>) -> Reply {
-    Reply {
-        outcome: match out {
-            Ok(()) => Outcome::Done,
-            Err(e) => Outcome::Failed(e),
-        },
-        state: None,
-    }
 }
 
 struct Traefik;
