@@ -9,6 +9,10 @@ mod e2e;
 #[path = "api/support.rs"]
 mod support;
 
+#[allow(dead_code)]
+#[path = "common/c_plugin.rs"]
+mod c_build;
+
 mod rollout {
     pub mod fixture;
 

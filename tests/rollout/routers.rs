@@ -287,9 +287,13 @@ on_both_substrates! {
                 }
             }
         };
-        let ing = wait("weight 0", Box::new(move |o| annotation(o, "canary-weight").as_deref() == Some("0"))).await;
+        // The canary Ingress was created by the first revision; the added annotations come with the next pass.
+        let ing = wait("weight 0 with the added annotation", Box::new(move |o| {
+            annotation(o, "canary-weight").as_deref() == Some("0")
+                && annotation(o, "canary-by-cookie").as_deref() == Some("beta")
+        }))
+        .await;
         assert_eq!(annotation(&ing, "canary").as_deref(), Some("true"));
-        assert_eq!(annotation(&ing, "canary-by-cookie").as_deref(), Some("beta"));
         assert_eq!(
             ing.data["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"],
             "replaceme-canary"

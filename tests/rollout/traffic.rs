@@ -15,11 +15,18 @@ fn test_plugin(name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
 }
 
-/// The drop-in ConfigMap registering the `router2` test plugin as `acme/router`, granted `verbs` on ConfigMaps.
-fn router_drop_in(namespace: &str, verbs: &str) -> ConfigMap {
+/// A drop-in ConfigMap registering `component` as `plugin`, granted `verbs` on `resource` (`group`, `plural`).
+fn drop_in(
+    namespace: &str,
+    plugin: &str,
+    component: Vec<u8>,
+    resource: (&str, &str),
+    verbs: &str,
+) -> ConfigMap {
+    let (group, plural) = resource;
     ConfigMap {
         metadata: ObjectMeta {
-            name: Some("acme-router".into()),
+            name: Some(plugin.replace('/', "-")),
             namespace: Some(namespace.into()),
             labels: Some(BTreeMap::from([("serin.dev/plugin".to_string(), "true".to_string())])),
             ..Default::default()
@@ -27,26 +34,30 @@ fn router_drop_in(namespace: &str, verbs: &str) -> ConfigMap {
         data: Some(BTreeMap::from([(
             "plugin.yaml".to_string(),
             format!(
-                "name: acme/router\ncapabilities:\n  kubernetes:\n  - {{resource: configmaps, verbs: [{verbs}]}}\n"
+                "name: {plugin}\ncapabilities:\n  kubernetes:\n  - {{group: \"{group}\", resource: {plural}, verbs: [{verbs}]}}\n"
             ),
         )])),
-        binary_data: Some(BTreeMap::from([("plugin.wasm".to_string(), ByteString(test_plugin("router2")))])),
+        binary_data: Some(BTreeMap::from([("plugin.wasm".to_string(), ByteString(component))])),
         ..Default::default()
     }
 }
 
-/// Registers (or re-registers) the router and waits until the controller has loaded that registration.
+/// Registers (or re-registers) the `router2` test plugin as `acme/router`, granted `verbs` on ConfigMaps.
 async fn register_router(env: &Env<'_>, verbs: &str) {
+    register(env, "acme/router", test_plugin("router2"), ("", "configmaps"), verbs).await;
+}
+
+/// Registers (or re-registers) a plugin and waits until the controller has loaded that registration.
+async fn register(env: &Env<'_>, plugin: &str, component: Vec<u8>, resource: (&str, &str), verbs: &str) {
     let cms: Api<ConfigMap> = env.s.api();
     let params = PatchParams::apply("test").force();
-    cms.patch("acme-router", &params, &Patch::Apply(router_drop_in(&env.s.namespace, verbs)))
-        .await
-        .expect("drop-in router");
+    let cm = drop_in(&env.s.namespace, plugin, component, resource, verbs);
+    cms.patch(&plugin.replace('/', "-"), &params, &Patch::Apply(cm)).await.expect("drop-in router");
     let catalog = env.controller.as_ref().expect("controller").catalog().clone();
     let wanted: Vec<String> = verbs.split(',').map(|v| v.trim().to_string()).collect();
     let start = Instant::now();
     loop {
-        let entry = catalog.entries().get("acme/router").cloned();
+        let entry = catalog.entries().get(plugin).cloned();
         let loaded = entry.as_ref().is_some_and(|e| {
             e.error.is_none()
                 && e.grants
@@ -106,6 +117,16 @@ steps:
 
 /// Waits for the pause at step `index` with the split settled: (canary, stable) pods and the recorded weight.
 async fn at_pause(env: &Env<'_>, name: &str, index: i32) -> ((i32, i32), i32) {
+    at_pause_verified(env, name, index, Some(true)).await
+}
+
+/// [`at_pause`] with the verification expected of the router (`None`: it cannot tell).
+async fn at_pause_verified(
+    env: &Env<'_>,
+    name: &str,
+    index: i32,
+    verified: Option<bool>,
+) -> ((i32, i32), i32) {
     let (ro, rss) = env
         .wait(name, &format!("paused at step {index} with a settled split"), |ro, rss| {
             let s = status_of(ro);
@@ -115,7 +136,7 @@ async fn at_pause(env: &Env<'_>, name: &str, index: i32) -> ((i32, i32), i32) {
         })
         .await;
     let weights = status_of(&ro).canary.and_then(|c| c.weights).expect("weights recorded");
-    assert_eq!(weights.verified, Some(true), "the router verified the weight");
+    assert_eq!(weights.verified, verified, "what the router verified");
     assert_eq!(weights.canary.weight + weights.stable.weight, 100);
     (settled_split(&ro, &rss).expect("settled"), weights.canary.weight)
 }
@@ -256,6 +277,52 @@ on_both_substrates! {
             "{:?}",
             status_of(&ro).conditions
         );
+        env.stop().await;
+    }
+}
+
+on_both_substrates! {
+    async fn a_router_written_in_c_drives_its_own_custom_resource_from_a_drop_in(s: &Substrate) {
+        let env = Env::start(s).await;
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/plugins/c-router/crd.yaml");
+        let crd = std::fs::read_to_string(path).expect("crd");
+        let crd = serin::api::decode::parse_stream(&crd).remove(0).value.expect("CRD document");
+        crate::e2e::substrate::apply_crds(&env.s.client, vec![serde_json::from_value(crd).expect("a CRD")]).await;
+        let component = crate::c_build::build("c-router", "0.1.0", "traffic-router-plugin");
+        register(&env, "example/c-router", component, ("example.serin.dev", "weightedbackends"), "patch").await;
+        let name = "checkout";
+        let strategy =
+            "trafficRouting:\n  plugins:\n    example/c-router: {object: checkout}\nsteps:\n- setWeight: 25\n- pause: {}\n";
+        let backend = "apiVersion: example.serin.dev/v1\nkind: WeightedBackend\nmetadata: {name: checkout}\nspec: {}\n";
+        env.apply(&format!("{}---\n{backend}---\n{}", services(name), canary_rollout(name, 4, "app:v1", strategy)))
+            .await;
+        env.wait_healthy(name).await;
+        let gvk = kube::api::GroupVersionKind::gvk("example.serin.dev", "v1", "WeightedBackend");
+        let backends: Api<kube::api::DynamicObject> = Api::namespaced_with(
+            env.s.client.clone(),
+            &env.s.namespace,
+            &kube::api::ApiResource::from_gvk_with_plural(&gvk, "weightedbackends"),
+        );
+        let split = |canary: i64| {
+            serde_json::json!({
+                "canary": {"service": "checkout-canary", "weight": canary},
+                "stable": {"service": "checkout-stable", "weight": 100 - canary},
+            })
+        };
+        let wait = |want: serde_json::Value| {
+            let backends = backends.clone();
+            crate::e2e::wait::eventually("the WeightedBackend's split", move || {
+                let (backends, want) = (backends.clone(), want.clone());
+                async move { backends.get("checkout").await.ok().and_then(|o| (o.data["spec"] == want).then_some(())) }
+            })
+        };
+        wait(split(0)).await;
+        env.set_image(name, "app:v2").await;
+        assert_eq!(at_pause_verified(&env, name, 1, None).await, ((1, 4), 25));
+        wait(split(25)).await;
+        env.promote(name).await;
+        env.wait_healthy(name).await;
+        wait(split(0)).await;
         env.stop().await;
     }
 }

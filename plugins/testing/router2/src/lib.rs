@@ -1,7 +1,7 @@
 //! Test plugin: a `serin:plugin@0.2.0` traffic router. It keeps what it is asked for in a ConfigMap named
 //! `<rollout>-routes` (in the namespace its configuration names, else the Rollout's), written by server-side
 //! apply, with header routes added (and removed) by JSON patch; it records the context 0.2.0 adds (hashes, managed routes,
-//! the trafficRouting block, its previous state) and counts its calls in its state. With `"waitFor": N` in its
+//! the trafficRouting block, its previous state) and counts its calls in its state (until the first after its wait). With `"waitFor": N` in its
 //! configuration, `set-weight` asks to be called again N times before it applies anything.
 
 wit_bindgen::generate!({
@@ -47,13 +47,16 @@ fn calls(ctx: &RouterContext) -> u64 {
     ctx.state.as_deref().and_then(|s| s.strip_prefix("calls=")).and_then(|n| n.parse().ok()).unwrap_or(0)
 }
 
+/// The calls are counted until the first one after the wait: a state that changed on every call would be
+/// written to the Rollout, and start another pass, every time.
 fn reply(ctx: &RouterContext, out: Result<(), String>) -> Reply {
+    let counting = calls(ctx) <= config(ctx)["waitFor"].as_u64().unwrap_or(0);
     Reply {
         outcome: match out {
             Ok(()) => Outcome::Done,
             Err(e) => Outcome::Failed(e),
         },
-        state: Some(format!("calls={}", calls(ctx) + 1)),
+        state: counting.then(|| format!("calls={}", calls(ctx) + 1)),
     }
 }
 
@@ -153,9 +156,10 @@ impl Guest for Router {
         if ops.is_empty() {
             return reply(&ctx, Ok(()));
         }
-        let out = k8s::json_patch(&configmaps(), &namespace(&ctx), &name(&ctx), &Value::Array(ops).to_string())
-            .map(|_| ())
-            .map_err(err);
+        let out =
+            k8s::json_patch(&configmaps(), &namespace(&ctx), &name(&ctx), &Value::Array(ops).to_string())
+                .map(|_| ())
+                .map_err(err);
         reply(&ctx, out)
     }
 }
