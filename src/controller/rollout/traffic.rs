@@ -61,6 +61,8 @@ impl Pass<'_> {
                 c.weights = None;
                 c.traffic_router_statuses = None;
             }
+            // A condition left by routers since removed from the spec goes too.
+            self.routed = true;
             return Ok(Routing::Continue);
         }
         let plan = traffic::plan(&self.rollout, &self.rss);
