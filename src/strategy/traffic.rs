@@ -26,7 +26,8 @@ pub struct WeightPlan {
     /// Experiment services get their step's weights too.
     pub with_experiments: bool,
     /// The current step sets a header or mirror route (applied from the second revision on: upstream runs
-    /// step 0 when a Rollout is first installed, and routes then would be spurious).
+    /// step 0 when a Rollout is first installed, and routes then would be spurious), and never in a pass that
+    /// removes the managed routes.
     pub route_step: bool,
     /// The weight goes to 0 before the routers switch to the new canary's hash: the new canary has no
     /// available pods while the old one still had traffic.
@@ -182,7 +183,7 @@ pub fn plan(ro: &Rollout, rss: &ReplicaSets) -> WeightPlan {
         reset_weight_first: false,
     };
     let revision = super::replicaset::revision(ro.metadata.annotations.as_ref()).unwrap_or(0);
-    plan.route_step = revision > 1
+    let route_step = revision > 1
         && current_step(ro).0.is_some_and(|s| s.set_header_route.is_some() || s.set_mirror_route.is_some());
     plan.reset_weight_first =
         new.is_none_or(|rs| available(rs) == 0) && recorded(ro).is_some_and(|w| w.canary.weight > 0);
@@ -220,6 +221,9 @@ pub fn plan(ro: &Rollout, rss: &ReplicaSets) -> WeightPlan {
             plan.weight = max_weight;
         }
     }
+    // Upstream sets the current step's route even in a pass that removes the managed routes (an abort at a
+    // header step puts the route back until the step index is reset); serin does not.
+    plan.route_step = route_step && !plan.remove_managed_routes;
     plan
 }
 

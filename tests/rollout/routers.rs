@@ -500,3 +500,80 @@ on_both_substrates! {
         env.stop().await;
     }
 }
+
+on_both_substrates! {
+    async fn several_routers_on_one_rollout_each_get_every_weight(s: &Substrate) {
+        let env = Env::start(s).await;
+        install(&env, "gateway-api-crds.yaml").await;
+        install(&env, "traefik-crds.yaml").await;
+        let name = "multi";
+        let grpc = json!({
+            "apiVersion": "gateway.networking.k8s.io/v1", "kind": "GRPCRoute",
+            "metadata": {"name": "multi-grpc"},
+            "spec": {"parentRefs": [{"name": "gateway"}], "rules": [{
+                "matches": [{"method": {"service": "shop.Checkout"}}],
+                "backendRefs": [{"name": "multi-stable", "port": 9000, "weight": 100}, {"name": "multi-canary", "port": 9000, "weight": 0}],
+            }]},
+        });
+        let weighted = json!({
+            "apiVersion": "traefik.io/v1alpha1", "kind": "TraefikService",
+            "metadata": {"name": "multi-weighted"},
+            "spec": {"weighted": {"services": [
+                {"name": "multi-stable", "port": 80, "weight": 100}, {"name": "multi-canary", "port": 80, "weight": 0}]}},
+        });
+        let strategy = r#"trafficRouting:
+  traefik: {weightedTraefikServiceName: multi-weighted}
+  managedRoutes: [{name: header}]
+  plugins:
+    argoproj-labs/gatewayAPI: {grpcRoute: multi-grpc}
+steps:
+- setWeight: 50
+- setHeaderRoute: {name: header, match: [{headerName: x-tenant, headerValue: {exact: beta}}]}
+- pause: {}
+"#;
+        // The traefik router cannot route by header: the Rollout says so and its stable keeps all traffic.
+        env.apply(&format!(
+            "{}---\n{}\n---\n{}\n---\n{}",
+            services(name),
+            serde_json::to_string(&grpc).expect("json"),
+            serde_json::to_string(&weighted).expect("json"),
+            canary_rollout(name, 2, "app:v1", strategy)
+        ))
+        .await;
+        env.wait_healthy(name).await;
+        let grpc_routes = api(&env, "gateway.networking.k8s.io", "v1", "GRPCRoute", "grpcroutes");
+        let traefik = api(&env, "traefik.io", "v1alpha1", "TraefikService", "traefikservices");
+        let refs = |s: &Value| -> Vec<i64> {
+            s["rules"][0]["backendRefs"].as_array().into_iter().flatten().map(|b| b["weight"].as_i64().unwrap_or(-1)).collect()
+        };
+        let shares = |s: &Value| -> Vec<i64> {
+            s["weighted"]["services"].as_array().into_iter().flatten().map(|b| b["weight"].as_i64().unwrap_or(-1)).collect()
+        };
+        spec_when(&grpc_routes, "multi-grpc", "all on stable", |s| refs(s) == [100, 0]).await;
+        spec_when(&traefik, "multi-weighted", "all on stable", |s| shares(s) == [100, 0]).await;
+
+        env.set_image(name, "app:v2").await;
+        // Both routers get the weight; then the header step fails on the first router that cannot express it.
+        spec_when(&grpc_routes, "multi-grpc", "50% on canary", |s| refs(s) == [50, 50]).await;
+        spec_when(&traefik, "multi-weighted", "50% on canary", |s| shares(s) == [50, 50]).await;
+        let (ro, _) = env
+            .wait(name, "the header step refused by traefik", |ro, _| {
+                status_of(ro).conditions.iter().flatten().any(|c| {
+                    c.type_ == serin::api::rollout::RolloutConditionType::TrafficRouting
+                        && c.message.contains("traefik")
+                        && c.message.contains("cannot route by header")
+                })
+            })
+            .await;
+        assert_eq!(status_of(&ro).current_step_index, Some(1), "the header step does not complete");
+        let statuses = status_of(&ro).canary.and_then(|c| c.traffic_router_statuses).expect("statuses");
+        let names: Vec<&str> = statuses.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["argoproj-labs/gatewayAPI", "traefik"]);
+
+        // Abort: every router returns all traffic to the stable.
+        env.patch_status(name, r#"{"status":{"abort":true}}"#).await;
+        spec_when(&grpc_routes, "multi-grpc", "all back on stable", |s| refs(s) == [100, 0]).await;
+        spec_when(&traefik, "multi-weighted", "all back on stable", |s| shares(s) == [100, 0]).await;
+        env.stop().await;
+    }
+}

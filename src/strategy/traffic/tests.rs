@@ -275,6 +275,19 @@ fn header_and_mirror_steps_apply_from_the_second_revision() {
             .map(|r| [(super::super::replicaset::REVISION_ANNOTATION.to_string(), r.to_string())].into());
         assert_eq!(plan(&ro, &rss).route_step, applies, "revision {revision:?}");
     }
+    // Never while the managed routes are being removed: an abort (or a promotion) at a header step must not
+    // put the route back, nor wait on a router that cannot set it.
+    for (abort, promote_full) in [(true, false), (false, true)] {
+        let (_, rss) = Situation { abort, promote_full, ..Default::default() }.build();
+        let status = ro.status.as_mut().expect("status");
+        status.abort = Some(abort);
+        status.promote_full = Some(promote_full);
+        let p = plan(&ro, &rss);
+        assert!(
+            p.remove_managed_routes && !p.route_step,
+            "abort {abort}, promote full {promote_full}: {p:?}"
+        );
+    }
 }
 
 #[test]
