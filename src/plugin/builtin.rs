@@ -169,3 +169,49 @@ pub fn router_grants(name: &str, config: &serde_json::Value, namespace: &str) ->
     }
     grants
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// (router, configuration, expected grants as "group/resource verbs @ namespaces").
+    #[test]
+    fn routers_are_granted_only_what_their_configuration_names() {
+        let cases: &[(&str, serde_json::Value, &[&str])] = &[
+            (
+                "istio",
+                json!({"virtualServices": [{"name": "vs"}, {"name": "mesh/vs2"}], "destinationRule": {"name": "dr"}}),
+                &[
+                    "networking.istio.io/virtualservices get,update @ app,mesh",
+                    "networking.istio.io/destinationrules get,update @ app",
+                ],
+            ),
+            ("istio", json!({}), &[]),
+            (
+                GATEWAY_API,
+                json!({"httpRoute": "r", "namespace": "gateways"}),
+                &[
+                    "gateway.networking.k8s.io/httproutes get,update @ gateways",
+                    "gateway.networking.k8s.io/grpcroutes get,update @ gateways",
+                ],
+            ),
+            ("nginx", json!({"stableIngress": "i"}), &["networking.k8s.io/ingresses get,create,patch @ app"]),
+            ("smi", json!({}), &["split.smi-spec.io/trafficsplits get,list,create,patch @ app"]),
+            ("traefik", json!({}), &["traefik.io/traefikservices get,update @ app"]),
+            ("apisix", json!({}), &["apisix.apache.org/apisixroutes get,create,update,delete @ app"]),
+            ("acme/other", json!({"namespace": "x"}), &[]),
+        ];
+        for (name, config, want) in cases {
+            let got: Vec<String> = router_grants(name, config, "app")
+                .kubernetes
+                .iter()
+                .map(|g| {
+                    let verbs: Vec<&str> = g.verbs.iter().map(|v| v.as_str()).collect();
+                    format!("{}/{} {} @ {}", g.group, g.resource, verbs.join(","), g.namespaces.join(","))
+                })
+                .collect();
+            assert_eq!(got, *want, "{name} {config}");
+        }
+    }
+}
