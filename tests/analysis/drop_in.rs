@@ -4,42 +4,11 @@
 //! side in one run.
 
 use super::fixture::{Env, metric, phase, yaml};
-use k8s_openapi::ByteString;
+use crate::e2e::plugins::{drop_in, test_plugin};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, DeleteParams, ObjectMeta, PostParams};
 use serin::api::analysis::AnalysisRunSpec;
 use serin::api::common::AnalysisPhase;
-use std::collections::BTreeMap;
-
-fn test_plugin(name: &str) -> Vec<u8> {
-    let path = std::path::PathBuf::from(env!("SERIN_TEST_PLUGIN_DIR")).join(format!("{name}.wasm"));
-    std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
-}
-
-fn drop_in(
-    namespace: &str,
-    cm_name: &str,
-    plugin: &str,
-    component: Vec<u8>,
-    registration_extra: &str,
-) -> ConfigMap {
-    let mut labels = BTreeMap::new();
-    labels.insert("serin.dev/plugin".to_string(), "true".to_string());
-    ConfigMap {
-        metadata: ObjectMeta {
-            name: Some(cm_name.into()),
-            namespace: Some(namespace.into()),
-            labels: Some(labels),
-            ..Default::default()
-        },
-        data: Some(BTreeMap::from([(
-            "plugin.yaml".to_string(),
-            format!("name: {plugin}\n{registration_extra}"),
-        )])),
-        binary_data: Some(BTreeMap::from([("plugin.wasm".to_string(), ByteString(component))])),
-        ..Default::default()
-    }
-}
 
 fn run_spec(plugin: &str, config: &str) -> AnalysisRunSpec {
     yaml(&format!(

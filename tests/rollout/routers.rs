@@ -50,6 +50,30 @@ fn api(env: &Env<'_>, group: &str, version: &str, kind: &str, plural: &str) -> A
     )
 }
 
+/// The object once `cond` holds for it; a timeout shows it as last read.
+async fn object_when(
+    objects: &Api<DynamicObject>,
+    name: &str,
+    what: &str,
+    cond: impl Fn(&DynamicObject) -> bool,
+) -> DynamicObject {
+    let mut last = None;
+    let start = std::time::Instant::now();
+    loop {
+        if let Ok(o) = objects.get(name).await {
+            if cond(&o) {
+                return o;
+            }
+            last = Some(o);
+        }
+        assert!(
+            start.elapsed() < crate::e2e::wait::WAIT * 2,
+            "{name} never reached: {what}; it is {last:#?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 /// The object's spec once `cond` holds for it.
 async fn spec_when(
     objects: &Api<DynamicObject>,
@@ -57,18 +81,7 @@ async fn spec_when(
     what: &str,
     cond: impl Fn(&Value) -> bool,
 ) -> Value {
-    let mut last = Value::Null;
-    let start = std::time::Instant::now();
-    loop {
-        if let Ok(o) = objects.get(name).await {
-            last = o.data["spec"].clone();
-            if cond(&last) {
-                return last;
-            }
-        }
-        assert!(start.elapsed() < crate::e2e::wait::WAIT * 2, "{name} never reached: {what}; it is {last:#}");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    object_when(objects, name, what, |o| cond(&o.data["spec"])).await.data["spec"].clone()
 }
 
 /// (host[/subset], weight) of each destination of `spec.<kind>[i]`.
@@ -271,27 +284,11 @@ on_both_substrates! {
         let annotation = |o: &DynamicObject, k: &str| {
             o.metadata.annotations.as_ref().and_then(|a| a.get(&format!("nginx.ingress.kubernetes.io/{k}"))).cloned()
         };
-        let wait = |what: &'static str, cond: Box<dyn Fn(&DynamicObject) -> bool + Send + Sync>| {
-            let ingresses = ingresses.clone();
-            async move {
-                let start = std::time::Instant::now();
-                loop {
-                    let got = ingresses.get_opt(canary).await.expect("read ingress");
-                    if let Some(o) = &got
-                        && cond(o)
-                    {
-                        return o.clone();
-                    }
-                    assert!(start.elapsed() < crate::e2e::wait::WAIT * 2, "canary ingress never: {what}; {got:#?}");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                }
-            }
-        };
         // The canary Ingress was created by the first revision; the added annotations come with the next pass.
-        let ing = wait("weight 0 with the added annotation", Box::new(move |o| {
+        let ing = object_when(&ingresses, canary, "weight 0 with the added annotation", |o| {
             annotation(o, "canary-weight").as_deref() == Some("0")
                 && annotation(o, "canary-by-cookie").as_deref() == Some("beta")
-        }))
+        })
         .await;
         assert_eq!(annotation(&ing, "canary").as_deref(), Some("true"));
         assert_eq!(
@@ -303,18 +300,18 @@ on_both_substrates! {
         set_image(&env, name, "nginx:1.20-alpine").await;
         // 20% of 4 pods; the stable keeps all four.
         assert_eq!(paused_at(&env, name, 2).await, (1, 4));
-        let ing = wait("weight 20 and the header route", Box::new(move |o| {
+        let ing = object_when(&ingresses, canary, "weight 20 and the header route", |o| {
             annotation(o, "canary-weight").as_deref() == Some("20")
                 && annotation(o, "canary-by-header").as_deref() == Some("x-canary")
-        }))
+        })
         .await;
         assert_eq!(annotation(&ing, "canary-by-header-value").as_deref(), Some("yes"));
 
         env.promote(name).await;
         env.wait_healthy(name).await;
-        let ing = wait("weight 0 without the header route", Box::new(move |o| {
+        let ing = object_when(&ingresses, canary, "weight 0 without the header route", |o| {
             annotation(o, "canary-weight").as_deref() == Some("0") && annotation(o, "canary-by-header").is_none()
-        }))
+        })
         .await;
         assert_eq!(annotation(&ing, "canary-by-header-value"), None);
         assert_eq!(annotation(&ing, "canary-by-cookie").as_deref(), Some("beta"));

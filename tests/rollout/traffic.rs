@@ -3,44 +3,12 @@
 //! stable version, and a router denied what it needs stops the rollout with the reason on the Rollout.
 
 use super::fixture::{Env, HASH_LABEL, canary_rollout, services, settled_split, sizes, status_of};
-use k8s_openapi::ByteString;
+use crate::e2e::plugins::{drop_in, test_plugin};
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
-use kube::api::{Api, ObjectMeta, Patch, PatchParams};
+use kube::api::{Api, Patch, PatchParams};
 use serin::api::rollout::{PauseReason, RolloutConditionType, RolloutPhase};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
-
-fn test_plugin(name: &str) -> Vec<u8> {
-    let path = std::path::PathBuf::from(env!("SERIN_TEST_PLUGIN_DIR")).join(format!("{name}.wasm"));
-    std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
-}
-
-/// A drop-in ConfigMap registering `component` as `plugin`, granted `verbs` on `resource` (`group`, `plural`).
-fn drop_in(
-    namespace: &str,
-    plugin: &str,
-    component: Vec<u8>,
-    resource: (&str, &str),
-    verbs: &str,
-) -> ConfigMap {
-    let (group, plural) = resource;
-    ConfigMap {
-        metadata: ObjectMeta {
-            name: Some(plugin.replace('/', "-")),
-            namespace: Some(namespace.into()),
-            labels: Some(BTreeMap::from([("serin.dev/plugin".to_string(), "true".to_string())])),
-            ..Default::default()
-        },
-        data: Some(BTreeMap::from([(
-            "plugin.yaml".to_string(),
-            format!(
-                "name: {plugin}\ncapabilities:\n  kubernetes:\n  - {{group: \"{group}\", resource: {plural}, verbs: [{verbs}]}}\n"
-            ),
-        )])),
-        binary_data: Some(BTreeMap::from([("plugin.wasm".to_string(), ByteString(component))])),
-        ..Default::default()
-    }
-}
 
 /// Registers (or re-registers) the `router2` test plugin as `acme/router`, granted `verbs` on ConfigMaps.
 async fn register_router(env: &Env<'_>, verbs: &str) {
@@ -50,27 +18,28 @@ async fn register_router(env: &Env<'_>, verbs: &str) {
 /// Registers (or re-registers) a plugin and waits until the controller has loaded that registration.
 async fn register(env: &Env<'_>, plugin: &str, component: Vec<u8>, resource: (&str, &str), verbs: &str) {
     let cms: Api<ConfigMap> = env.s.api();
-    let params = PatchParams::apply("test").force();
-    let cm = drop_in(&env.s.namespace, plugin, component, resource, verbs);
-    cms.patch(&plugin.replace('/', "-"), &params, &Patch::Apply(cm)).await.expect("drop-in router");
+    let (group, plural) = resource;
+    let grant = format!(
+        "capabilities:\n  kubernetes:\n  - {{group: \"{group}\", resource: {plural}, verbs: [{verbs}]}}\n"
+    );
+    let cm_name = plugin.replace('/', "-");
+    let cm = drop_in(&env.s.namespace, &cm_name, plugin, component, &grant);
+    cms.patch(&cm_name, &PatchParams::apply("test").force(), &Patch::Apply(cm))
+        .await
+        .expect("drop-in router");
     let catalog = env.controller.as_ref().expect("controller").catalog().clone();
     let wanted: Vec<String> = verbs.split(',').map(|v| v.trim().to_string()).collect();
-    let start = Instant::now();
-    loop {
-        let entry = catalog.entries().get(plugin).cloned();
-        let loaded = entry.as_ref().is_some_and(|e| {
+    crate::e2e::wait::eventually(&format!("{plugin} registered with {verbs}"), || {
+        let loaded = catalog.entries().get(plugin).is_some_and(|e| {
             e.error.is_none()
                 && e.grants
                     .kubernetes
                     .iter()
                     .any(|g| g.verbs.iter().map(|v| v.as_str().to_string()).collect::<Vec<_>>() == wanted)
         });
-        if loaded {
-            return;
-        }
-        assert!(start.elapsed() < crate::e2e::wait::WAIT, "router never registered: {entry:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        async move { loaded.then_some(()) }
+    })
+    .await;
 }
 
 /// The data of the ConfigMap the router keeps for `rollout`, once `cond` holds for it.
