@@ -3,8 +3,8 @@
 # kubectl, etcd, KWOK, the serin-controlplane supervisor), the clientgo typed client and the protoschema table
 # printer from the Go modules pinned in go.mod, and the podhash reference (Argo Rollouts' own hashing, from
 # tests/podhash), into a cache directory outside the repository keyed by what goes into the build, and prints
-# that bin directory. Go's module and build caches live beside it, so a second run on the same machine builds
-# nothing.
+# that bin directory. Go's module cache lives beside it (the build cache is emptied after a build), so a second
+# run on the same machine builds nothing.
 #
 #   tests/controlplane/build.sh            # build if needed, print the bin directory
 #   tests/controlplane/build.sh --bin-dir  # print where the bin directory is, building nothing
@@ -55,6 +55,9 @@ if [ ! -x "$bin/serin-controlplane" ]; then
   (cd "$podhash" && go mod download && go build -trimpath -ldflags="-s -w" -o "$tmp/podhash" .)
   rm -rf "$bin"
   mv "$tmp" "$bin"
+  # The binaries are what is kept: Go's build cache (gigabytes) is only worth keeping for a rebuild, and a
+  # fresh machine's disk is better spent on the tests' own builds.
+  go clean -cache
   echo "built in $(( $(date +%s) - start )) s" >&2
 fi
 echo "$bin"
