@@ -251,6 +251,9 @@ pub struct AppMeshVirtualNodeReference {
 pub struct TraefikTrafficRouting {
     /// The weighted TraefikService.
     pub weighted_traefik_service_name: String,
+    /// serin: the mirroring TraefikService that mirror routes add the canary to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mirror_traefik_service_name: Option<String>,
 }
 
 /// Apache APISIX configuration.

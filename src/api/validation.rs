@@ -37,9 +37,10 @@ pub const INVALID_SET_CANARY_SCALE_TRAFFIC_POLICY: &str = "SetCanaryScale requir
 /// header through `canary-by-header`).
 pub const INVALID_SET_HEADER_ROUTE_TRAFFIC_POLICY: &str =
     "SetHeaderRoute requires TrafficRouting, supports Istio and ALB and Apisix and Nginx";
-/// setMirrorRoute without a router that supports it.
+/// setMirrorRoute without a router that supports it (upstream's Istio, plus Traefik with a mirroring
+/// TraefikService, through which serin mirrors).
 pub const INVALID_SET_MIRROR_ROUTE_TRAFFIC_POLICY: &str =
-    "SetMirrorRoute requires TrafficRouting, supports Istio only";
+    "SetMirrorRoute requires TrafficRouting, supports Istio and Traefik (with mirrorTraefikServiceName)";
 /// A string match with more than one of exact/regex/prefix.
 pub const INVALID_STRING_MATCH_MULTIPLE_VALUE_POLICY: &str =
     "StringMatch match value must have exactly one of the following: exact, regex, prefix";

@@ -66,7 +66,7 @@ pub const BUILTINS: &[Builtin] = &[
         name: "traefik",
         kind: PluginKind::TrafficRouter,
         bytes: include_bytes!(concat!(env!("OUT_DIR"), "/plugins/traefik.wasm")),
-        description: "Argo Rollouts' Traefik router: weights of a weighted TraefikService",
+        description: "Argo Rollouts' Traefik router: weights of a weighted TraefikService, mirrors of a mirroring one",
     },
     Builtin {
         name: "apisix",

@@ -19,7 +19,7 @@ use serin::api::rollout::{
 };
 use serin::api::traffic::{
     AlbTrafficRouting, IstioTrafficRouting, IstioVirtualService, ManagedRoute, NginxTrafficRouting,
-    RolloutTrafficRouting,
+    RolloutTrafficRouting, TraefikTrafficRouting,
 };
 use serin::api::{
     AnalysisRun, AnalysisTemplate, CanaryStrategy, DryRun, Experiment, MeasurementRetention, Rollout,
@@ -567,7 +567,7 @@ fn rollout_cases() -> Vec<Case> {
             })),
             vec![e(
                 "spec.strategy.canary.steps[0].setMirrorRoute",
-                "SetMirrorRoute requires TrafficRouting, supports Istio only",
+                "SetMirrorRoute requires TrafficRouting, supports Istio and Traefik (with mirrorTraefikServiceName)",
             )],
         ),
         (
@@ -971,6 +971,39 @@ fn upstream_accepts_route_steps_riding_along_with_another_kind() {
         c.steps = Some(vec![step]);
     });
     assert_eq!(r.validate(), Ok(()));
+}
+
+#[test]
+fn traefik_mirrors_only_through_a_mirroring_traefik_service() {
+    let mirror_step = || CanaryStep {
+        set_mirror_route: Some(SetMirrorRoute {
+            name: "mirror".into(),
+            match_: Some(vec![RouteMatch::default()]),
+            percentage: Some(10),
+        }),
+        ..Default::default()
+    };
+    let rollout = |mirror: Option<&str>| {
+        canary(|c| {
+            let traefik = TraefikTrafficRouting {
+                weighted_traefik_service_name: "weighted".into(),
+                mirror_traefik_service_name: mirror.map(str::to_string),
+            };
+            with_services(
+                c,
+                managed(RolloutTrafficRouting { traefik: Some(traefik), ..Default::default() }, "mirror"),
+            );
+            c.steps = Some(vec![mirror_step()]);
+        })
+    };
+    assert_eq!(rollout(Some("mirroring")).validate(), Ok(()));
+    let errors: Vec<String> = rollout(None).field_errors().into_iter().map(|e| e.message).collect();
+    assert_eq!(
+        errors,
+        [
+            "SetMirrorRoute requires TrafficRouting, supports Istio and Traefik (with mirrorTraefikServiceName)"
+        ]
+    );
 }
 
 #[test]

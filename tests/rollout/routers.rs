@@ -396,7 +396,7 @@ steps:
 }
 
 on_both_substrates! {
-    async fn traefik_weighted_service_carries_each_weight(s: &Substrate) {
+    async fn traefik_weighted_service_carries_each_weight_and_a_mirror_comes_and_goes(s: &Substrate) {
         let env = Env::start(s).await;
         install(&env, "traefik-crds.yaml").await;
         let name = "traefik";
@@ -407,11 +407,27 @@ on_both_substrates! {
                 {"name": "traefik-stable", "port": 80, "weight": 100},
                 {"name": "traefik-canary", "port": 80, "weight": 0}]}},
         });
-        let strategy = "trafficRouting:\n  traefik: {weightedTraefikServiceName: traefik-weighted}\nsteps:\n- setWeight: 40\n- pause: {}\n";
+        // The IngressRoute uses the mirroring service, whose main service is the weighted one.
+        let mirroring = json!({
+            "apiVersion": "traefik.io/v1alpha1", "kind": "TraefikService",
+            "metadata": {"name": "traefik-mirror"},
+            "spec": {"mirroring": {"name": "traefik-weighted", "kind": "TraefikService",
+                "mirrors": [{"name": "audit", "port": 80, "percent": 5}]}},
+        });
+        let strategy = r#"trafficRouting:
+  traefik: {weightedTraefikServiceName: traefik-weighted, mirrorTraefikServiceName: traefik-mirror}
+  managedRoutes: [{name: shadow}]
+steps:
+- setWeight: 40
+- pause: {}
+- setMirrorRoute: {name: shadow, percentage: 25, match: [{path: {prefix: /}}]}
+- pause: {}
+"#;
         env.apply(&format!(
-            "{}---\n{}\n---\n{}",
+            "{}---\n{}\n---\n{}\n---\n{}",
             services(name),
             serde_json::to_string(&service).expect("json"),
+            serde_json::to_string(&mirroring).expect("json"),
             canary_rollout(name, 5, "app:v1", strategy)
         ))
         .await;
@@ -420,13 +436,33 @@ on_both_substrates! {
         let weights = |s: &Value| -> Vec<i64> {
             s["weighted"]["services"].as_array().into_iter().flatten().map(|s| s["weight"].as_i64().unwrap_or(-1)).collect()
         };
+        let as_written = spec_when(&ts, "traefik-mirror", "as written", |_| true).await;
         spec_when(&ts, "traefik-weighted", "all on stable", |s| weights(s) == [100, 0]).await;
         env.set_image(name, "app:v2").await;
         assert_eq!(paused_at(&env, name, 1).await, (2, 5));
         spec_when(&ts, "traefik-weighted", "40% on canary", |s| weights(s) == [60, 40]).await;
+        assert_eq!(spec_when(&ts, "traefik-mirror", "no mirror yet", |_| true).await, as_written);
+
+        env.promote(name).await;
+        paused_at(&env, name, 3).await;
+        let mirrors = spec_when(&ts, "traefik-mirror", "the canary mirrored", |s| {
+            s["mirroring"]["mirrors"].as_array().is_some_and(|m| m.len() == 2)
+        })
+        .await;
+        assert_eq!(
+            mirrors["mirroring"]["mirrors"],
+            json!([{"name": "audit", "port": 80, "percent": 5}, {"name": "traefik-canary", "port": 80, "percent": 25}])
+        );
+        spec_when(&ts, "traefik-weighted", "still 40% on canary", |s| weights(s) == [60, 40]).await;
+
         env.promote(name).await;
         env.wait_healthy(name).await;
         spec_when(&ts, "traefik-weighted", "all on the new stable", |s| weights(s) == [100, 0]).await;
+        let after = object_when(&ts, "traefik-mirror", "the mirror removed", |o| o.data["spec"] == as_written).await;
+        assert!(
+            !after.metadata.annotations.unwrap_or_default().contains_key("serin.dev/mirror-route"),
+            "the route's mark goes with it"
+        );
         env.stop().await;
     }
 }

@@ -254,7 +254,10 @@ fn validate_canary(rollout: &Rollout, canary: &CanaryStrategy, path: &FieldPath,
         }
         if let Some(mirror) = step.set_mirror_route.as_ref() {
             let mirror_path = step_path.child("setMirrorRoute");
-            if !tr.is_some_and(|t| t.istio.is_some() || t.has_plugins()) {
+            let traefik_mirrors = |t: &crate::api::traffic::RolloutTrafficRouting| {
+                t.traefik.as_ref().is_some_and(|x| x.mirror_traefik_service_name.is_some())
+            };
+            if !tr.is_some_and(|t| t.istio.is_some() || traefik_mirrors(t) || t.has_plugins()) {
                 errs.invalid(&mirror_path, INVALID_SET_MIRROR_ROUTE_TRAFFIC_POLICY);
             }
             for (j, m) in mirror.match_.iter().flatten().enumerate() {
