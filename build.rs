@@ -17,6 +17,7 @@ const BUILTIN: &[(&str, &str)] = &[
     ("gateway-api", "serin_plugin_gateway_api"),
     ("traefik", "serin_plugin_traefik"),
     ("apisix", "serin_plugin_apisix"),
+    ("webhook", "serin_plugin_webhook"),
 ];
 
 /// Plugins only tests use; their directory is exported as `SERIN_TEST_PLUGIN_DIR`.
@@ -47,6 +48,7 @@ const SOURCES: &[&str] = &[
     "plugins/gateway-api",
     "plugins/traefik",
     "plugins/apisix",
+    "plugins/webhook",
     "plugins/testing/constant",
     "plugins/testing/hostile",
     "plugins/testing/router",

@@ -13,5 +13,6 @@ pub mod pause;
 pub mod phase;
 pub mod replicaset;
 pub mod rollout_analysis;
+pub mod step_plugin;
 pub mod steps;
 pub mod traffic;

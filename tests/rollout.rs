@@ -26,6 +26,7 @@ mod rollout {
     mod progress;
     mod resilience;
     mod rollback;
+    mod step_plugins;
     mod routers;
     mod traffic;
     mod workload;

@@ -21,6 +21,7 @@ mod replicaset;
 mod restart;
 mod service;
 mod status;
+mod step_plugin;
 mod traffic;
 mod validation;
 mod workload;
@@ -252,6 +253,8 @@ pub(crate) struct Pass<'a> {
     pub new_rs_within_delay: bool,
     /// Every traffic router applied what it was asked this pass (the `TrafficRouting` condition goes).
     pub routed: bool,
+    /// The step plugins' entries, once this pass reached the plugin steps (otherwise the old ones are kept).
+    pub step_plugin_statuses: Option<Vec<crate::api::rollout::StepPluginStatus>>,
     /// The template read from `workloadRef`, kept out of what is written back.
     pub workload: Option<workload::Resolved>,
     pub now: Timestamp,
@@ -281,6 +284,7 @@ impl<'a> Pass<'a> {
             modified: false,
             new_rs_within_delay: false,
             routed: false,
+            step_plugin_statuses: None,
             workload: None,
             now,
         }

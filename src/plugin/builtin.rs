@@ -74,6 +74,12 @@ pub const BUILTINS: &[Builtin] = &[
         bytes: include_bytes!(concat!(env!("OUT_DIR"), "/plugins/apisix.wasm")),
         description: "Argo Rollouts' APISIX router: ApisixRoute backend weights and header routes",
     },
+    Builtin {
+        name: "webhook",
+        kind: PluginKind::StepPlugin,
+        bytes: include_bytes!(concat!(env!("OUT_DIR"), "/plugins/webhook.wasm")),
+        description: "A canary step that asks a URL whether to proceed, wait or fail (Flagger-style webhooks)",
+    },
 ];
 
 /// The name the Gateway API router answers to: the argoproj-labs plugin's, so that its users' Rollouts work
@@ -83,6 +89,20 @@ pub const GATEWAY_API: &str = "argoproj-labs/gatewayAPI";
 /// The built-in plugin with this name.
 pub fn find(name: &str) -> Option<&'static Builtin> {
     BUILTINS.iter().find(|b| b.name == name)
+}
+
+/// What a built-in step plugin may reach, from its step's configuration: the `webhook` step the origin of its
+/// `url` (without TLS verification when `insecure`). Nothing for another name or an unreadable URL, whose
+/// calls are then denied.
+pub fn step_grants(name: &str, config: &serde_json::Value) -> super::grants::Grants {
+    let mut grants = super::grants::Grants::default();
+    if name == "webhook"
+        && let Some(url) = config.get("url").and_then(|u| u.as_str())
+    {
+        let insecure = config.get("insecure").and_then(|i| i.as_bool()).unwrap_or(false);
+        grants.http.extend(super::grants::HttpGrant::for_url(url, insecure).ok());
+    }
+    grants
 }
 
 /// What a built-in traffic router may touch, from its configuration: the resources it edits, in the namespaces
@@ -213,5 +233,27 @@ mod tests {
                 .collect();
             assert_eq!(got, *want, "{name} {config}");
         }
+    }
+
+    #[test]
+    fn the_webhook_step_is_granted_its_urls_origin_only() {
+        let origins = |config: serde_json::Value| -> Vec<(String, bool)> {
+            step_grants("webhook", &config)
+                .http
+                .iter()
+                .map(|g| (g.origin.to_string(), g.insecure_tls))
+                .collect()
+        };
+        assert_eq!(
+            origins(json!({"url": "http://127.0.0.1:8080/gate?x=1"})),
+            [("http://127.0.0.1:8080".into(), false)]
+        );
+        assert_eq!(
+            origins(json!({"url": "https://hooks.example/a", "insecure": true})),
+            [("https://hooks.example:443".into(), true)]
+        );
+        assert!(origins(json!({"url": "not a url"})).is_empty());
+        assert!(origins(json!({})).is_empty());
+        assert!(step_grants("acme/other", &json!({"url": "http://127.0.0.1:1"})).http.is_empty());
     }
 }

@@ -69,6 +69,7 @@ impl Pass<'_> {
             return self.sync_rollout_status_canary(&step_hash).await;
         }
         self.reconcile_canary_pause();
+        self.reconcile_step_plugins().await;
         self.sync_rollout_status_canary(&step_hash).await
     }
 
@@ -127,6 +128,12 @@ impl Pass<'_> {
                 crate::strategy::rollout_analysis::phase(r) == crate::api::common::AnalysisPhase::Successful
             });
         }
+        if step.plugin.is_some() {
+            let old = status.canary.as_ref().and_then(|c| c.step_plugin_statuses.clone());
+            let statuses = self.step_plugin_statuses.clone().or(old).unwrap_or_default();
+            let index = status.current_step_index.unwrap_or(0);
+            return crate::strategy::step_plugin::completed(&statuses, index);
+        }
         step.set_header_route.is_some() || step.set_mirror_route.is_some()
     }
 
@@ -166,7 +173,10 @@ impl Pass<'_> {
         status.selector = Some(rsutil::format_label_selector(self.rollout.spec.selector.as_ref()));
         let canary = status.canary.get_or_insert_with(Default::default);
         canary.stable_ping_pong = old.canary.as_ref().and_then(|c| c.stable_ping_pong.clone());
-        canary.step_plugin_statuses = old.canary.as_ref().and_then(|c| c.step_plugin_statuses.clone());
+        canary.step_plugin_statuses = match &self.step_plugin_statuses {
+            Some(reached) => Some(reached.clone()),
+            None => old.canary.as_ref().and_then(|c| c.step_plugin_statuses.clone()),
+        };
         status.stable_rs = old.stable_rs.clone();
         status.current_step_hash = Some(step_hash.to_string());
         status.promote_full =

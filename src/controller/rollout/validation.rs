@@ -33,14 +33,9 @@ fn unsupported(pass: &Pass<'_>) -> Option<String> {
         }
     }
     for (i, step) in canary.steps.iter().flatten().enumerate() {
-        let kind = if step.experiment.is_some() {
-            "experiment"
-        } else if step.plugin.is_some() {
-            "plugin"
-        } else {
-            continue;
-        };
-        return Some(format!("spec.strategy.canary.steps[{i}].{kind}: {kind} steps {LATER}"));
+        if step.experiment.is_some() {
+            return Some(format!("spec.strategy.canary.steps[{i}].experiment: experiment steps {LATER}"));
+        }
     }
     None
 }

@@ -1,6 +1,6 @@
 //! Test plugin: a step plugin. `run` keeps the step running until it has been called `succeedAfter` times (its
 //! configuration; default 1), counting in the status it returns, and fails at once when the configuration says
-//! `"fail": true`; `terminate` and `abort` say what they were asked. Messages echo the context.
+//! `"fail": true`, traps with `"trap": true` and never returns with `"loop": true`; `terminate` and `abort` say what they were asked. Messages echo the context.
 
 wit_bindgen::generate!({
     path: "../../../wit/0.2.0",
@@ -31,6 +31,15 @@ fn rollout_name(ctx: &StepContext) -> String {
 impl Guest for Step {
     fn run(ctx: StepContext) -> StepResult {
         let config: Value = serde_json::from_str(&ctx.config).unwrap_or(Value::Null);
+        if config["trap"].as_bool() == Some(true) {
+            std::process::abort();
+        }
+        if config["loop"].as_bool() == Some(true) {
+            let mut n: u64 = 0;
+            loop {
+                n = std::hint::black_box(n.wrapping_add(1));
+            }
+        }
         let runs = runs(&ctx) + 1;
         let status = Some(json!({ "runs": runs }).to_string());
         if config["fail"].as_bool() == Some(true) {
