@@ -26,8 +26,8 @@ mod rollout {
     mod progress;
     mod resilience;
     mod rollback;
-    mod step_plugins;
     mod routers;
+    mod step_plugins;
     mod traffic;
     mod workload;
 }

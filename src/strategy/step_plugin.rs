@@ -436,7 +436,9 @@ mod tests {
         use Op::*;
         use Phase::*;
         // A first run.
-        let RunPlan::Call(e) = plan_run(&[], 1, "org/p", false, at(0)) else { panic!("a first run is called") };
+        let RunPlan::Call(e) = plan_run(&[], 1, "org/p", false, at(0)) else {
+            panic!("a first run is called")
+        };
         assert_eq!(
             (e.phase.clone(), e.started_at.clone(), e.executions),
             (Some(Running), Some(time(at(0))), None)

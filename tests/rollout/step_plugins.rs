@@ -32,16 +32,19 @@ impl Receiver {
         let r = receiver.clone();
         let app = axum::Router::new().route(
             "/{*path}",
-            axum::routing::post(move |axum::extract::Path(path): axum::extract::Path<String>, body: axum::Json<Value>| {
-                let r = r.clone();
-                async move {
-                    r.calls.lock().unwrap().push((path.clone(), body.0));
-                    let mut script = r.script.lock().unwrap();
-                    let answers = script.entry(path).or_default();
-                    let answer = if answers.len() > 1 { answers.pop_front() } else { answers.front().cloned() };
-                    axum::Json(answer.unwrap_or(json!({})))
-                }
-            }),
+            axum::routing::post(
+                move |axum::extract::Path(path): axum::extract::Path<String>, body: axum::Json<Value>| {
+                    let r = r.clone();
+                    async move {
+                        r.calls.lock().unwrap().push((path.clone(), body.0));
+                        let mut script = r.script.lock().unwrap();
+                        let answers = script.entry(path).or_default();
+                        let answer =
+                            if answers.len() > 1 { answers.pop_front() } else { answers.front().cloned() };
+                        axum::Json(answer.unwrap_or(json!({})))
+                    }
+                },
+            ),
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
@@ -57,7 +60,13 @@ impl Receiver {
             .lock()
             .unwrap()
             .iter()
-            .map(|(p, b)| (p.clone(), b["phase"].as_str().unwrap_or("").to_string(), b["stepIndex"].as_u64().unwrap_or(99)))
+            .map(|(p, b)| {
+                (
+                    p.clone(),
+                    b["phase"].as_str().unwrap_or("").to_string(),
+                    b["stepIndex"].as_u64().unwrap_or(99),
+                )
+            })
             .collect()
     }
 }
@@ -76,10 +85,13 @@ async fn register_step(env: &Env<'_>, disabled: bool) {
     // A short deadline, so that a plugin that never returns is stopped soon.
     let extra = if disabled { "disabled: true\n" } else { "limits: {timeout: 2s}\n" };
     let cm = drop_in(&env.s.namespace, "acme-step", "acme/step", test_plugin("step"), extra);
-    cms.patch("acme-step", &PatchParams::apply("test").force(), &Patch::Apply(cm)).await.expect("drop-in step");
+    cms.patch("acme-step", &PatchParams::apply("test").force(), &Patch::Apply(cm))
+        .await
+        .expect("drop-in step");
     let catalog = env.controller.as_ref().expect("controller").catalog().clone();
     crate::e2e::wait::eventually("acme/step registered", || {
-        let loaded = catalog.entries().get("acme/step").is_some_and(|e| e.error.is_none() && e.disabled == disabled);
+        let loaded =
+            catalog.entries().get("acme/step").is_some_and(|e| e.error.is_none() && e.disabled == disabled);
         async move { loaded.then_some(()) }
     })
     .await;
