@@ -24,7 +24,8 @@ fn built_ins_are_listed_with_kind_size_and_digest() {
             "prometheus",
             "smi",
             "traefik",
-            "web"
+            "web",
+            "webhook"
         ]
     );
     for row in &rows {
@@ -34,6 +35,7 @@ fn built_ins_are_listed_with_kind_size_and_digest() {
         let kind = match row.name.as_str() {
             "expr" => PluginKind::ConditionEvaluator,
             "job" | "prometheus" | "web" => PluginKind::MetricProvider,
+            "webhook" => PluginKind::StepPlugin,
             _ => PluginKind::TrafficRouter,
         };
         assert_eq!(row.kind, kind, "{}", row.name);
