@@ -1,7 +1,8 @@
 //! Canary `plugin` steps end to end, on both substrates: the built-in `webhook` step asks a real HTTP server
 //! (on 127.0.0.1) and waits, proceeds or fails as it answers; a failed step aborts the Rollout and the steps
 //! that ran are aborted newest first; a step plugin that traps or never returns errs on the Rollout's status
-//! while the controller goes on serving other Rollouts; a disabled plugin's step is skipped.
+//! while the controller goes on serving other Rollouts; a disabled plugin's step is skipped; and upstream's own
+//! step-plugin e2e manifests get what upstream's suite expects of them.
 
 use super::fixture::{Env, canary_rollout, services, status_of};
 use crate::e2e::plugins::{drop_in, test_plugin};
@@ -79,22 +80,28 @@ fn plugin_statuses(ro: &serin::api::rollout::Rollout) -> Vec<StepPluginStatus> {
     status_of(ro).canary.and_then(|c| c.step_plugin_statuses).unwrap_or_default()
 }
 
-/// Registers the `step` test plugin as `acme/step` (disabled when asked) and waits until it is loaded so.
-async fn register_step(env: &Env<'_>, disabled: bool) {
+/// Registers `component` as `plugin` from a drop-in ConfigMap and waits until it is loaded (as disabled, when
+/// `extra` says so).
+async fn register(env: &Env<'_>, plugin: &str, component: Vec<u8>, extra: &str) {
     let cms: Api<ConfigMap> = env.s.api();
-    // A short deadline, so that a plugin that never returns is stopped soon.
-    let extra = if disabled { "disabled: true\n" } else { "limits: {timeout: 2s}\n" };
-    let cm = drop_in(&env.s.namespace, "acme-step", "acme/step", test_plugin("step"), extra);
-    cms.patch("acme-step", &PatchParams::apply("test").force(), &Patch::Apply(cm))
-        .await
-        .expect("drop-in step");
+    let cm_name = plugin.replace('/', "-");
+    let cm = drop_in(&env.s.namespace, &cm_name, plugin, component, extra);
+    cms.patch(&cm_name, &PatchParams::apply("test").force(), &Patch::Apply(cm)).await.expect("drop-in step");
     let catalog = env.controller.as_ref().expect("controller").catalog().clone();
-    crate::e2e::wait::eventually("acme/step registered", || {
+    let disabled = extra.contains("disabled: true");
+    crate::e2e::wait::eventually(&format!("{plugin} registered"), || {
         let loaded =
-            catalog.entries().get("acme/step").is_some_and(|e| e.error.is_none() && e.disabled == disabled);
+            catalog.entries().get(plugin).is_some_and(|e| e.error.is_none() && e.disabled == disabled);
         async move { loaded.then_some(()) }
     })
     .await;
+}
+
+/// Registers the `step` test plugin as `acme/step` (disabled when asked).
+async fn register_step(env: &Env<'_>, disabled: bool) {
+    // A short deadline, so that a plugin that never returns is stopped soon.
+    let extra = if disabled { "disabled: true\n" } else { "limits: {timeout: 2s}\n" };
+    register(env, "acme/step", test_plugin("step"), extra).await;
 }
 
 on_both_substrates! {
@@ -259,6 +266,201 @@ on_both_substrates! {
         assert_eq!(skipped[0].disabled, Some(true));
         env.promote(name).await;
         env.wait_healthy(name).await;
+        env.stop().await;
+    }
+}
+
+/// Upstream's step-plugin e2e manifests (`test/e2e/step-plugin`), with `$$…$$` filled in as its suite fills
+/// them.
+fn upstream_manifest(file: &str, vars: &[(&str, &str)]) -> String {
+    let path = crate::support::corpus_root().join("test/e2e/step-plugin").join(file);
+    let mut text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    for (k, v) in vars {
+        text = text.replace(k, v);
+    }
+    text
+}
+
+/// `UpdateSpec()` of upstream's e2e fixtures: a change of the pod template, so a new revision starts.
+async fn update_spec(env: &Env<'_>, name: &str, revision: u32) {
+    let patch =
+        format!(r#"{{"spec":{{"template":{{"metadata":{{"annotations":{{"update":"{revision}"}}}}}}}}}}"#);
+    env.patch_spec(name, &patch).await;
+}
+
+async fn wait_running_at_1(env: &Env<'_>, name: &str) {
+    env.wait(name, "the second step's plugin running", |ro, _| {
+        status_of(ro).current_step_index == Some(1)
+            && entry_at(ro, 1).is_some_and(|e| e.phase == Some(Phase::Running) && e.operation == Op::Run)
+    })
+    .await;
+}
+
+fn entry_at(ro: &serin::api::rollout::Rollout, i: usize) -> Option<StepPluginStatus> {
+    plugin_statuses(ro).get(i).cloned()
+}
+
+/// (name, index, operation, phase) of each entry.
+fn rows(ro: &serin::api::rollout::Rollout) -> Vec<(String, i32, Op, Option<Phase>)> {
+    plugin_statuses(ro).into_iter().map(|e| (e.name, e.index, e.operation, e.phase)).collect()
+}
+
+on_both_substrates! {
+    async fn upstreams_step_plugin_suite_gets_what_it_expects(s: &Substrate) {
+        use Phase::*;
+        let env = Env::start(s).await;
+        // Upstream's e2e plugin, as upstream's suite registers it (enabled, and once more disabled).
+        register(&env, "step/e2e-test", test_plugin("step"), "").await;
+        register(&env, "step/e2e-test-disabled", test_plugin("step"), "disabled: true\n").await;
+
+        let template = |name: &str, phase: &str| upstream_manifest("template-rollout.yaml", &[("$$name$$", name), ("$$phase$$", phase)]);
+        let cases = [
+            ("successful", template("successful", "Successful")),
+            ("failed", template("failed", "Failed")),
+            ("aborted", template("aborted", "Running")),
+            ("full-promotion", template("full-promotion", "Running")),
+            ("running", template("running", "Running")),
+            ("error", template("error", "invalidPhaseCausingPluginError")),
+            ("run-again", template("run-again", "Successful")),
+            ("invalid", upstream_manifest("invalid-rollout.yaml", &[])),
+            ("disabled", upstream_manifest("disabled-rollout.yaml", &[("$$disabled_plugin$$", "step/e2e-test-disabled")])),
+        ];
+        let full_name = |n: &str| match n {
+            "invalid" => "invalid-step-plugin".to_string(),
+            "disabled" => "disabled-step-plugin".to_string(),
+            n => format!("step-plugin-e2e-{n}"),
+        };
+        for (_, manifest) in &cases {
+            env.apply(manifest).await;
+        }
+        for (n, _) in &cases {
+            env.wait_healthy(&full_name(n)).await;
+        }
+        for n in ["running", "error"] {
+            env.patch_spec(&full_name(n), r#"{"spec":{"progressDeadlineSeconds":15}}"#).await;
+            env.wait_healthy(&full_name(n)).await;
+        }
+        for (n, _) in &cases {
+            update_spec(&env, &full_name(n), 2).await;
+        }
+        let e2e = "step/e2e-test".to_string();
+
+        // TestRolloutCompletesWhenStepSuccessful
+        let (ro, _) = env.wait_healthy(&full_name("successful")).await;
+        assert_eq!(rows(&ro), [(e2e.clone(), 0, Op::Run, Some(Successful)), (e2e.clone(), 1, Op::Run, Some(Successful))]);
+
+        // TestRolloutAbortWhenStepFails
+        let name = full_name("failed");
+        let (ro, _) = env.wait(&name, "aborted with the first step aborted", |ro, _| plugin_statuses(ro).len() == 3).await;
+        assert_eq!(status_of(&ro).abort, Some(true));
+        assert_eq!(
+            rows(&ro),
+            [(e2e.clone(), 0, Op::Run, Some(Successful)), (e2e.clone(), 1, Op::Run, Some(Failed)), (e2e.clone(), 0, Op::Abort, Some(Successful))]
+        );
+        env.wait(&name, "Degraded", |ro, _| status_of(ro).phase == Some(RolloutPhase::Degraded)).await;
+
+        // TestRolloutAbortStepsWhenAborted
+        let name = full_name("aborted");
+        wait_running_at_1(&env, &name).await;
+        env.patch_status(&name, r#"{"status":{"abort":true}}"#).await;
+        let (ro, _) = env.wait(&name, "both steps aborted", |ro, _| plugin_statuses(ro).len() == 4).await;
+        assert_eq!(
+            rows(&ro),
+            [
+                (e2e.clone(), 0, Op::Run, Some(Successful)),
+                (e2e.clone(), 1, Op::Run, Some(Running)),
+                (e2e.clone(), 1, Op::Abort, Some(Successful)),
+                (e2e.clone(), 0, Op::Abort, Some(Successful)),
+            ]
+        );
+
+        // TestRolloutCompletesWhenPromotedAndStepRunning
+        let name = full_name("full-promotion");
+        wait_running_at_1(&env, &name).await;
+        env.patch_status(&name, r#"{"status":{"promoteFull":true}}"#).await;
+        let (ro, _) = env.wait_healthy(&name).await;
+        let (ro, _) = if plugin_statuses(&ro).len() == 3 {
+            (ro, Vec::new())
+        } else {
+            env.wait(&name, "the running step terminated", |ro, _| plugin_statuses(ro).len() == 3).await
+        };
+        assert_eq!(
+            rows(&ro),
+            [(e2e.clone(), 0, Op::Run, Some(Successful)), (e2e.clone(), 1, Op::Run, Some(Running)), (e2e.clone(), 1, Op::Terminate, Some(Successful))]
+        );
+
+        // TestRolloutRetriesUntilDeadlineWhenRunning / ...WhenError
+        for (n, phase) in [("running", Running), ("error", Error)] {
+            let (ro, _) = env.wait(&full_name(n), "Degraded at the second step", |ro, _| {
+                status_of(ro).phase == Some(RolloutPhase::Degraded) && status_of(ro).current_step_index == Some(1)
+            })
+            .await;
+            assert_eq!(plugin_statuses(&ro).len(), 2, "{n}");
+            let e = entry_at(&ro, 1).expect("entry");
+            assert_eq!((e.index, e.operation.clone(), e.phase.clone()), (1, Op::Run, Some(phase.clone())), "{n}");
+            if phase == Error {
+                assert!(e.message.as_deref().unwrap_or("").contains("phase 'invalidPhaseCausingPluginError' is not valid"), "{e:?}");
+                // The first step's status is the plugin's; this one never had one.
+                assert_eq!(e.status, None);
+            } else {
+                assert!(e.status.is_some(), "{e:?}");
+            }
+        }
+
+        // TestRolloutStatusIsNotUsedOnNewRollout
+        let name = full_name("run-again");
+        env.wait_healthy(&name).await;
+        env.patch_spec(&name, r#"{"spec":{"strategy":{"canary":{"steps":[{"plugin":{"name":"step/e2e-test","config":{"return":"Successful"}}}]}}}}"#).await;
+        update_spec(&env, &name, 3).await;
+        let (ro, _) = env.wait(&name, "Healthy at revision 3", |ro, _| {
+            status_of(ro).phase == Some(RolloutPhase::Healthy) && plugin_statuses(ro).len() == 1
+        })
+        .await;
+        assert_eq!(rows(&ro), [(e2e.clone(), 0, Op::Run, Some(Successful))]);
+
+        // TestRolloutErrorWhenStepPluginNotConfigured: upstream records nothing; serin records why.
+        let (ro, _) = env.wait(&full_name("invalid"), "Degraded at the first step", |ro, _| {
+            status_of(ro).phase == Some(RolloutPhase::Degraded)
+        })
+        .await;
+        assert_eq!(status_of(&ro).current_step_index, Some(0));
+        let e = entry_at(&ro, 0).expect("an entry saying why");
+        assert_eq!(e.phase, Some(Error));
+        assert!(e.message.unwrap_or_default().contains("plugin step/e2e-test-invalid-name is not registered"));
+
+        // TestRolloutSkipPluginWhenDisabled (the disabled step leaves its entry, as upstream's code does).
+        let (ro, _) = env.wait_healthy(&full_name("disabled")).await;
+        assert_eq!(
+            rows(&ro),
+            [("step/e2e-test-disabled".to_string(), 0, Op::Run, None), (e2e.clone(), 1, Op::Run, Some(Successful))]
+        );
+        assert_eq!(plugin_statuses(&ro)[0].disabled, Some(true));
+        env.stop().await;
+    }
+}
+
+on_both_substrates! {
+    async fn a_step_plugin_written_in_c_soaks_the_canary_from_a_drop_in(s: &Substrate) {
+        let env = Env::start(s).await;
+        register(&env, "example/c-soak", crate::c_build::build("c-step", "0.2.0", "step-plugin"), "").await;
+        let name = "soaked";
+        let strategy = "steps:\n- setWeight: 50\n- plugin: {name: example/c-soak, config: {checks: 2, intervalSeconds: 1}}\n- pause: {}\n";
+        env.apply(&format!("{}---\n{}", services(name), canary_rollout(name, 2, "app:v1", strategy))).await;
+        env.wait_healthy(name).await;
+        env.set_image(name, "app:v2").await;
+        let (ro, _) = env
+            .wait(name, "the first soak check", |ro, _| plugin_statuses(ro).first().is_some_and(|e| e.executions == Some(1)))
+            .await;
+        let first = &plugin_statuses(&ro)[0];
+        assert_eq!(first.message.as_deref(), Some("soak check 1 of 2, next in 1s"));
+        assert_eq!((first.phase.clone(), first.status.clone()), (Some(Phase::Running), Some(json!({"checks": 1}))));
+        let (ro, _) = env.wait(name, "at the pause after the soak", |ro, _| status_of(ro).current_step_index == Some(2)).await;
+        let done = &plugin_statuses(&ro)[0];
+        assert_eq!(done.message.as_deref(), Some("soak check 2 of 2 passed"));
+        assert_eq!(
+            (done.phase.clone(), done.executions, done.status.clone()),
+            (Some(Phase::Successful), Some(2), Some(json!({"checks": 2})))
+        );
         env.stop().await;
     }
 }

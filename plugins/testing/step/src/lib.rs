@@ -1,6 +1,8 @@
 //! Test plugin: a step plugin. `run` keeps the step running until it has been called `succeedAfter` times (its
 //! configuration; default 1), counting in the status it returns, and fails at once when the configuration says
-//! `"fail": true`, traps with `"trap": true` and never returns with `"loop": true`; `terminate` and `abort` say what they were asked. Messages echo the context.
+//! `"fail": true`, traps with `"trap": true` and never returns with `"loop": true`; with `"return": <phase>` it
+//! answers that phase (requeueing after `"requeue"` seconds, as `"17s"`), as upstream's e2e step plugin does,
+//! and an Error naming a phase that is none of the four; `terminate` and `abort` say what they were asked. Messages echo the context.
 
 wit_bindgen::generate!({
     path: "../../../wit/0.2.0",
@@ -42,6 +44,32 @@ impl Guest for Step {
         }
         let runs = runs(&ctx) + 1;
         let status = Some(json!({ "runs": runs }).to_string());
+        if let Some(phase) = config["return"].as_str() {
+            let requeue = config["requeue"]
+                .as_str()
+                .and_then(|r| r.strip_suffix('s'))
+                .and_then(|r| r.parse::<u64>().ok());
+            let phase = match phase {
+                "Running" => StepPhase::Running,
+                "Successful" => StepPhase::Successful,
+                "Failed" => StepPhase::Failed,
+                "Error" => StepPhase::Error,
+                other => {
+                    return StepResult {
+                        phase: StepPhase::Error,
+                        message: format!("could not validate rpc phase: phase '{other}' is not valid"),
+                        requeue_after_ms: None,
+                        status: None,
+                    };
+                }
+            };
+            return StepResult {
+                phase,
+                message: format!("returned as configured after {runs} runs"),
+                requeue_after_ms: requeue.map(|s| s * 1000),
+                status,
+            };
+        }
         if config["fail"].as_bool() == Some(true) {
             return StepResult {
                 phase: StepPhase::Failed,
