@@ -104,6 +104,17 @@ pub fn to_terminate(statuses: &[StepPluginStatus], steps: &[CanaryStep]) -> Opti
     None
 }
 
+/// The steps a new revision leaves behind while they run: each running step that was neither terminated nor
+/// aborted, to be terminated before the entries go.
+pub fn superseded(statuses: &[StepPluginStatus]) -> Vec<(i32, String)> {
+    statuses
+        .iter()
+        .filter(|s| s.operation == Op::Run && s.phase == Some(Phase::Running) && !s.disabled.unwrap_or(false))
+        .filter(|s| !completed(statuses, s.index))
+        .map(|s| (s.index, s.name.clone()))
+        .collect()
+}
+
 /// What to do about the current step's run.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RunPlan {
@@ -429,6 +440,22 @@ mod tests {
         done.push(st(1, Terminate, Some(Error)));
         assert_eq!(to_terminate(&done, &steps("pp")), None, "a terminate is never retried");
         assert_eq!(to_terminate(&[st(0, Run, Some(Successful))], &steps("p")), None);
+    }
+
+    #[test]
+    fn a_new_revision_terminates_the_steps_still_running() {
+        use Op::*;
+        use Phase::*;
+        let s = vec![
+            st(0, Run, Some(Successful)),
+            st(1, Run, Some(Running)),
+            st(2, Run, Some(Running)),
+            st(2, Abort, Some(Successful)),
+            st(3, Run, Some(Error)),
+            StepPluginStatus { disabled: Some(true), ..st(4, Run, None) },
+        ];
+        assert_eq!(superseded(&s), [(1, "org/p".to_string())], "only the step running and not yet cut short");
+        assert!(superseded(&[]).is_empty());
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! while the controller goes on serving other Rollouts; a disabled plugin's step is skipped; and upstream's own
 //! step-plugin e2e manifests get what upstream's suite expects of them.
 
-use super::fixture::{Env, canary_rollout, services, status_of};
+use super::fixture::{Env, canary_rollout, events_of, services, status_of};
 use crate::e2e::plugins::{drop_in, test_plugin};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, Patch, PatchParams};
@@ -460,6 +460,47 @@ on_both_substrates! {
         assert_eq!(
             (done.phase.clone(), done.executions, done.status.clone()),
             (Some(Phase::Successful), Some(2), Some(json!({"checks": 2})))
+        );
+        env.stop().await;
+    }
+}
+
+on_both_substrates! {
+    async fn a_new_revision_terminates_a_step_still_running(s: &Substrate) {
+        let env = Env::start(s).await;
+        let (receiver, url) = Receiver::start(&[("hold", vec![json!({"decision": "wait", "message": "holding"})])]).await;
+        let name = "superseded";
+        let strategy = format!(
+            "steps:\n- setWeight: 50\n- plugin: {{name: webhook, config: {{url: \"{url}/hold\", callOnTerminate: true}}}}\n"
+        );
+        env.apply(&format!("{}---\n{}", services(name), canary_rollout(name, 2, "app:v1", &strategy))).await;
+        env.wait_healthy(name).await;
+        env.set_image(name, "app:v2").await;
+        let running = |ro: &serin::api::rollout::Rollout| {
+            plugin_statuses(ro).first().is_some_and(|e| e.phase == Some(Phase::Running))
+        };
+        env.wait(name, "the step holding v2", |ro, _| running(ro)).await;
+        env.set_image(name, "app:v3").await;
+        let (ro, _) = env
+            .wait(name, "the step holding v3", |ro, _| {
+                running(ro) && status_of(ro).current_pod_hash != status_of(ro).stable_rs && ro.status.as_ref().and_then(|s| s.observed_generation.clone()) == Some(ro.metadata.generation.unwrap_or(0).to_string())
+            })
+            .await;
+        let calls = receiver.calls();
+        let terminate = calls.iter().position(|c| c.1 == "Terminate").expect("the superseded step terminated");
+        assert_eq!(calls[terminate], ("hold".to_string(), "Terminate".to_string(), 1));
+        assert!(calls[..terminate].iter().all(|c| c.1 == "Run"), "{calls:?}");
+        // The new revision starts afresh: one entry, its own.
+        crate::e2e::wait::eventually("v3's own run", || {
+            let calls = receiver.calls();
+            async move { calls.iter().skip(terminate + 1).any(|c| c.1 == "Run").then_some(()) }
+        })
+        .await;
+        assert_eq!(entries(&plugin_statuses(&ro)), [(1, Op::Run, Some(Phase::Running))]);
+        let events = events_of(&env, name).await;
+        assert!(
+            events.iter().any(|e| e.starts_with("Normal StepPluginTransition: Step plugin webhook (step 2) terminate: Successful")),
+            "{events:#?}"
         );
         env.stop().await;
     }

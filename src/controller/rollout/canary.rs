@@ -44,6 +44,7 @@ impl Pass<'_> {
         let step_hash = self.step_hash()?;
         if self.template_or_steps_changed(&step_hash) {
             self.sync_replica_set_revision().await?;
+            self.terminate_superseded_steps().await;
             return self.sync_rollout_status_canary(&step_hash).await;
         }
         self.sync_replica_set_revision().await?;

@@ -58,6 +58,20 @@ impl Pass<'_> {
         self.step_plugin_statuses = Some(statuses);
     }
 
+    /// A new revision supersedes the update while plugin steps run: each is terminated once, so that what it
+    /// started (a load test, a hold) ends, before the new update starts with no entries. Upstream leaves such a
+    /// step running unaware.
+    pub(super) async fn terminate_superseded_steps(&mut self) {
+        let old = self.status();
+        let statuses = old.canary.as_ref().and_then(|c| c.step_plugin_statuses.clone()).unwrap_or_default();
+        let steps = self.rollout.canary().and_then(|c| c.steps.clone()).unwrap_or_default();
+        for (index, name) in step_plugin::superseded(&statuses) {
+            if let Some(entry) = self.final_call(&statuses, &steps, index, &name, Op::Terminate).await {
+                self.record_phase(None, &entry);
+            }
+        }
+    }
+
     /// The current step's run, when it is due.
     async fn run_step(&mut self, statuses: &mut Vec<StepPluginStatus>, index: i32, name: &str, config: &str) {
         let resolved = self.ctx.catalog.resolve(name, PluginKind::StepPlugin);
@@ -109,10 +123,12 @@ impl Pass<'_> {
         op: Op,
     ) -> Option<StepPluginStatus> {
         let run = step_plugin::entry(statuses, index, &Op::Run)?.clone();
+        // The step's config, unless a new revision put another step at its index.
         let config = usize::try_from(index)
             .ok()
             .and_then(|i| steps.get(i))
             .and_then(|s| s.plugin.as_ref())
+            .filter(|p| p.name == name)
             .and_then(|p| p.config.as_ref())
             .map(|c| c.to_string())
             .unwrap_or_else(|| "{}".into());
