@@ -7,6 +7,7 @@ pub mod bluegreen;
 pub mod canary;
 pub mod conditions;
 pub mod ephemeral;
+pub mod experiment;
 pub mod fenceposts;
 pub mod hash;
 pub mod pause;
