@@ -361,7 +361,8 @@ mod tests {
     fn the_worst_template_and_analysis_decide_the_phase() {
         use AnalysisPhase as P;
         // (template codes, analysis phases, required?, want phase, want message)
-        let cases: Vec<(Vec<Option<Code>>, Vec<P>, bool, P, &str)> = vec![
+        type Case = (Vec<Option<Code>>, Vec<P>, bool, P, &'static str);
+        let cases: Vec<Case> = vec![
             (vec![None, Some(Code::Running)], vec![], false, P::Pending, ""),
             (vec![Some(Code::Running), Some(Code::Running)], vec![], false, P::Running, ""),
             (vec![Some(Code::Successful), Some(Code::Successful)], vec![], false, P::Successful, ""),
