@@ -3,6 +3,7 @@
 
 pub mod analysis_run;
 pub mod events;
+pub mod experiment;
 pub mod plugins;
 pub mod rollout;
 
@@ -117,6 +118,10 @@ impl Controller {
             catalog.clone(),
             stop_rollouts,
         )));
+        let experiments =
+            Arc::new(experiment::Context { client: client.clone(), recorder: recorder.clone() });
+        let (namespace, stop_experiments) = (options.namespace.clone(), stopped(&stop));
+        tasks.push(tokio::spawn(experiment::run(experiments, namespace, stop_experiments)));
         let ctx = Arc::new(analysis_run::Context { engine, client: client.clone(), recorder });
         let (namespace, stop_runs) = (options.namespace.clone(), stopped(&stop));
         tasks.push(tokio::spawn(async move {

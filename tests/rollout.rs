@@ -23,6 +23,7 @@ mod rollout {
     mod cli;
     mod corpus;
     mod events;
+    mod experiments;
     mod progress;
     mod resilience;
     mod rollback;

@@ -1,0 +1,456 @@
+//! The Experiment reconciler (upstream's `experiments/experiment.go`): one ReplicaSet per template, named
+//! `<experiment>-<template>`, labelled with its pod-template hash and owned by the Experiment; scaled to its
+//! replicas while the experiment runs and to zero once it ends (after `scaleDownDelaySeconds`, default 30 s,
+//! recorded in a `scale-down-deadline` annotation); each template's state, the phase, `availableAt` and the
+//! `Progressing` condition as `strategy::experiment` decides them. Experiments with analyses or template
+//! Services are refused with an `InvalidSpec` condition until their reconcilers exist.
+
+use crate::api::common::AnalysisPhase;
+use crate::api::experiment::{
+    Experiment, ExperimentCondition, ExperimentConditionType, ExperimentStatus, TemplateSpec, TemplateStatus,
+};
+use crate::api::validation::Validate;
+use crate::strategy::experiment as rules;
+use crate::strategy::pause::meta_time;
+use crate::strategy::replicaset::POD_TEMPLATE_HASH_LABEL;
+use futures::{FutureExt, StreamExt};
+use jiff::{SignedDuration, Timestamp};
+use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetSpec};
+use kube::api::{Api, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::watcher;
+use kube::{Resource, ResourceExt};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The annotations naming the Experiment and template a ReplicaSet belongs to.
+pub const EXPERIMENT_NAME_ANNOTATION: &str = "experiment.argoproj.io/name";
+pub const TEMPLATE_NAME_ANNOTATION: &str = "experiment.argoproj.io/template-name";
+/// When a finished experiment's ReplicaSet may be scaled down.
+pub const SCALE_DOWN_DEADLINE_ANNOTATION: &str = "scale-down-deadline";
+
+const RETRY_AFTER_ERROR: Duration = Duration::from_secs(5);
+
+/// Shared by every reconcile.
+pub struct Context {
+    pub client: kube::Client,
+    pub recorder: Arc<super::events::EventRecorder>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{what}: {source}")]
+pub struct Error {
+    what: String,
+    source: kube::Error,
+}
+
+fn kube_err(what: impl Into<String>) -> impl FnOnce(kube::Error) -> Error {
+    let what = what.into();
+    move |source| Error { what, source }
+}
+
+/// Runs the Experiment controller until `shutdown` resolves.
+pub async fn run(
+    ctx: Arc<Context>,
+    namespace: Option<String>,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let (api, rss): (Api<Experiment>, Api<ReplicaSet>) = match &namespace {
+        Some(ns) => (Api::namespaced(ctx.client.clone(), ns), Api::namespaced(ctx.client.clone(), ns)),
+        None => (Api::all(ctx.client.clone()), Api::all(ctx.client.clone())),
+    };
+    let shutdown = shutdown.shared();
+    let controller = Controller::new(api, watcher::Config::default())
+        .owns(rss, watcher::Config::default())
+        .graceful_shutdown_on(shutdown.clone())
+        .run(reconcile, |_, _, _| Action::requeue(RETRY_AFTER_ERROR), ctx)
+        .for_each(|res| async move {
+            match res {
+                Ok((obj, _)) => tracing::debug!(experiment = %obj.name, "reconciled"),
+                Err(kube::runtime::controller::Error::ReconcilerFailed(e, obj)) => {
+                    tracing::warn!(experiment = %obj.name, error = %e, "reconcile failed")
+                }
+                Err(e) => tracing::debug!(error = %e, "controller event"),
+            }
+        });
+    super::bounded_shutdown(controller, shutdown, "Experiment").await;
+}
+
+/// What this version cannot reconcile yet: refused rather than half-handled.
+fn unsupported(ex: &Experiment) -> Option<String> {
+    const LATER: &str = "is not supported by this version of serin yet";
+    if ex.spec.analyses.as_ref().is_some_and(|a| !a.is_empty()) {
+        return Some(format!("spec.analyses: analyses in Experiments {LATER}"));
+    }
+    for (i, t) in ex.spec.templates.iter().enumerate() {
+        if t.service.is_some() {
+            return Some(format!("spec.templates[{i}].service: template Services {LATER}"));
+        }
+    }
+    None
+}
+
+struct Pass {
+    events: Vec<(bool, String, String)>,
+    requeue: Option<Duration>,
+    now: Timestamp,
+}
+
+impl Pass {
+    fn requeue_at(&mut self, at: Timestamp) {
+        let left = Duration::try_from(self.now.duration_until(at)).unwrap_or(Duration::ZERO);
+        let after = left + Duration::from_millis(500);
+        self.requeue = Some(self.requeue.map_or(after, |r| r.min(after)));
+    }
+
+    fn event(&mut self, warning: bool, reason: impl Into<String>, message: impl Into<String>) {
+        self.events.push((warning, reason.into(), message.into()));
+    }
+}
+
+async fn reconcile(ex: Arc<Experiment>, ctx: Arc<Context>) -> Result<Action, Error> {
+    if ex.metadata.deletion_timestamp.is_some() {
+        return Ok(Action::await_change());
+    }
+    let name = ex.name_any();
+    let ns = ex.namespace().unwrap_or_default();
+    let api: Api<Experiment> = Api::namespaced(ctx.client.clone(), &ns);
+    let old = ex.status.clone().unwrap_or_default();
+    let mut pass = Pass { events: Vec::new(), requeue: None, now: Timestamp::now() };
+
+    let problem = ex
+        .field_errors()
+        .into_iter()
+        .next()
+        .map(|e| format!("{}: {}", e.path, e.message))
+        .or_else(|| unsupported(&ex));
+    let mut status = old.clone();
+    if let Some(problem) = problem {
+        set_condition(
+            &mut status,
+            ExperimentConditionType::InvalidSpec,
+            "True",
+            "InvalidSpec",
+            &problem,
+            pass.now,
+        );
+    } else {
+        status = reconcile_templates(&ex, &ctx, &mut pass).await?;
+        remove_condition(&mut status, &ExperimentConditionType::InvalidSpec);
+    }
+    if status != old {
+        // Upstream's Experiment has no status subresource: the status is written on the object, guarded by the
+        // version read so that a spec change meanwhile (a `terminate`) is not overwritten.
+        let patch = serde_json::json!({
+            "metadata": { "resourceVersion": ex.resource_version() },
+            "status": status,
+        });
+        api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map_err(kube_err(format!("writing the status of Experiment {name}")))?;
+    }
+    let reference = ex.object_ref(&());
+    for (warning, reason, message) in pass.events {
+        ctx.recorder.record(&reference, warning, &reason, &message).await;
+    }
+    Ok(match pass.requeue {
+        Some(after) => Action::requeue(after),
+        None => Action::await_change(),
+    })
+}
+
+/// The templates' ReplicaSets brought to what the experiment wants, and the status that follows.
+async fn reconcile_templates(
+    ex: &Experiment,
+    ctx: &Context,
+    pass: &mut Pass,
+) -> Result<ExperimentStatus, Error> {
+    let name = ex.name_any();
+    let ns = ex.namespace().unwrap_or_default();
+    let uid = ex.metadata.uid.clone().unwrap_or_default();
+    let rs_api: Api<ReplicaSet> = Api::namespaced(ctx.client.clone(), &ns);
+    let owned: Vec<ReplicaSet> = rs_api
+        .list(&ListParams::default())
+        .await
+        .map_err(kube_err("listing ReplicaSets"))?
+        .items
+        .into_iter()
+        .filter(|rs| {
+            rs.metadata.owner_references.iter().flatten().any(|o| o.controller == Some(true) && o.uid == uid)
+                && annotation(rs, EXPERIMENT_NAME_ANNOTATION) == Some(name.as_str())
+        })
+        .collect();
+    let old = ex.status.clone().unwrap_or_default();
+    let old_templates = old.template_statuses.clone().unwrap_or_default();
+    let mut templates = Vec::new();
+    for t in &ex.spec.templates {
+        let previous = rules::template_status(&old_templates, &t.name)
+            .cloned()
+            .unwrap_or_else(|| TemplateStatus { name: t.name.clone(), ..Default::default() });
+        let mut st = previous.clone();
+        let desired = rules::desired_replicas(ex, t);
+        match owned.iter().find(|rs| annotation(rs, TEMPLATE_NAME_ANNOTATION) == Some(t.name.as_str())) {
+            None => {
+                let rs = new_replica_set(ex, t, previous.collision_count);
+                rs_api
+                    .create(&PostParams::default(), &rs)
+                    .await
+                    .map_err(kube_err(format!("creating the ReplicaSet of template {}", t.name)))?;
+                st.last_transition_time = Some(meta_time(pass.now));
+                // Scaled up on the next pass, once the ReplicaSet is seen.
+                pass.requeue = Some(Duration::from_millis(200));
+            }
+            Some(rs) => {
+                if scale(ex, &rs_api, rs, desired, pass).await? {
+                    st.last_transition_time = Some(meta_time(pass.now));
+                }
+                let s = rs.status.clone().unwrap_or_default();
+                let counts = (
+                    s.replicas,
+                    s.replicas,
+                    s.ready_replicas.unwrap_or(0),
+                    s.available_replicas.unwrap_or(0),
+                );
+                if counts != (st.replicas, st.updated_replicas, st.ready_replicas, st.available_replicas) {
+                    (st.replicas, st.updated_replicas, st.ready_replicas, st.available_replicas) = counts;
+                    st.last_transition_time = Some(meta_time(pass.now));
+                }
+            }
+        }
+        let (code, message) = rules::template_code(ex, &st, desired, pass.now);
+        if previous.status.as_ref() != Some(&code) {
+            let warning = matches!(
+                code,
+                crate::api::experiment::TemplateStatusCode::Failed
+                    | crate::api::experiment::TemplateStatusCode::Error
+            );
+            let from = previous.status.as_ref().map(|c| c.as_str().to_string()).unwrap_or_default();
+            let mut text = format!("Template '{}' transitioned from {from} -> {}", t.name, code.as_str());
+            if let Some(m) = &message {
+                text = format!("{text}: {m}");
+            }
+            pass.event(warning, format!("Template{}", code.as_str()), text);
+        }
+        st.status = Some(code);
+        st.message = message;
+        // A template still short of its pods fails at its progress deadline: look again then.
+        if st.available_replicas != desired
+            && let Some(since) = st.last_transition_time.as_ref()
+        {
+            let deadline =
+                ex.spec.progress_deadline_seconds.unwrap_or(rules::DEFAULT_PROGRESS_DEADLINE_SECONDS);
+            if let Ok(at) = since.0.checked_add(SignedDuration::from_secs(deadline.into())) {
+                pass.requeue_at(at);
+            }
+        }
+        templates.push(st);
+    }
+
+    let assessed = rules::assess(ex, &templates, &[], pass.now);
+    let mut status = old.clone();
+    let progressing = templates.len() > old_templates.len()
+        || templates.iter().any(|t| {
+            rules::template_status(&old_templates, &t.name).is_none_or(|o| {
+                (o.replicas, o.updated_replicas, o.ready_replicas, o.available_replicas)
+                    != (t.replicas, t.updated_replicas, t.ready_replicas, t.available_replicas)
+            })
+        });
+    status.template_statuses = Some(templates);
+    status.available_at = assessed.available_at.map(meta_time);
+    if old.phase.as_ref() != Some(&assessed.phase) {
+        let from = old.phase.as_ref().map(|p| p.as_str().to_string()).unwrap_or_default();
+        let warning = matches!(
+            assessed.phase,
+            AnalysisPhase::Error | AnalysisPhase::Failed | AnalysisPhase::Inconclusive
+        );
+        pass.event(
+            warning,
+            format!("Experiment{}", assessed.phase.as_str()),
+            format!("Experiment transitioned from {from} -> {}", assessed.phase.as_str()),
+        );
+    }
+    status.phase = Some(assessed.phase.clone());
+    status.message = (!assessed.message.is_empty()).then_some(assessed.message);
+    // The Progressing condition, as upstream's `calculateExperimentConditions` writes it.
+    let running = old.available_at.is_some() && !rules::passed_duration(ex, pass.now);
+    if assessed.phase == AnalysisPhase::Successful {
+        let message = format!("Experiment \"{name}\" has successfully ran and completed.");
+        set_condition(
+            &mut status,
+            ExperimentConditionType::Progressing,
+            "False",
+            "ExperimentCompleted",
+            &message,
+            pass.now,
+        );
+    } else if progressing {
+        let message = format!("Experiment \"{name}\" is progressing.");
+        set_condition(
+            &mut status,
+            ExperimentConditionType::Progressing,
+            "True",
+            "ReplicaSetUpdated",
+            &message,
+            pass.now,
+        );
+    } else if running {
+        let message = format!("Experiment \"{name}\" is running.");
+        set_condition(
+            &mut status,
+            ExperimentConditionType::Progressing,
+            "True",
+            "NewReplicaSetAvailable",
+            &message,
+            pass.now,
+        );
+    }
+    // The duration's end.
+    if let (Some(at), Some(d)) = (status.available_at.as_ref(), rules::duration(ex))
+        && !assessed.phase.completed()
+        && let Ok(end) = at.0.checked_add(d)
+    {
+        pass.requeue_at(end);
+    }
+    Ok(status)
+}
+
+fn annotation<'a>(rs: &'a ReplicaSet, key: &str) -> Option<&'a str> {
+    rs.metadata.annotations.as_ref().and_then(|a| a.get(key)).map(String::as_str)
+}
+
+/// `newReplicaSetFromTemplate`: the template's pods, labelled with their hash, at zero replicas.
+fn new_replica_set(ex: &Experiment, t: &TemplateSpec, collision_count: Option<i32>) -> ReplicaSet {
+    let mut template = t.template.clone();
+    if let Some(labels) = template.metadata.as_mut().and_then(|m| m.labels.as_mut()) {
+        labels.remove(POD_TEMPLATE_HASH_LABEL);
+    }
+    let value = serde_json::to_value(&template).unwrap_or_default();
+    let hash = crate::strategy::hash::pod_template_hash(&value, collision_count).unwrap_or_default();
+    template
+        .metadata
+        .get_or_insert_with(Default::default)
+        .labels
+        .get_or_insert_with(Default::default)
+        .insert(POD_TEMPLATE_HASH_LABEL.into(), hash.clone());
+    let mut selector = t.selector.clone().unwrap_or_default();
+    selector
+        .match_labels
+        .get_or_insert_with(Default::default)
+        .insert(POD_TEMPLATE_HASH_LABEL.into(), hash.clone());
+    let name = ex.name_any();
+    ReplicaSet {
+        metadata: ObjectMeta {
+            name: Some(format!("{name}-{}", t.name)),
+            namespace: ex.namespace(),
+            labels: Some(BTreeMap::from([(POD_TEMPLATE_HASH_LABEL.to_string(), hash)])),
+            annotations: Some(BTreeMap::from([
+                (EXPERIMENT_NAME_ANNOTATION.to_string(), name),
+                (TEMPLATE_NAME_ANNOTATION.to_string(), t.name.clone()),
+            ])),
+            owner_references: ex.controller_owner_ref(&()).map(|o| vec![o]),
+            ..Default::default()
+        },
+        spec: ReplicaSetSpec {
+            replicas: Some(0),
+            min_ready_seconds: t.min_ready_seconds,
+            selector,
+            template: Some(template),
+        },
+        status: None,
+    }
+}
+
+/// Brings the ReplicaSet to `desired` pods; a scale-down waits for its deadline. Whether the spec was changed
+/// (or still differs, waiting).
+async fn scale(
+    ex: &Experiment,
+    api: &Api<ReplicaSet>,
+    rs: &ReplicaSet,
+    desired: i32,
+    pass: &mut Pass,
+) -> Result<bool, Error> {
+    let rs_name = rs.name_any();
+    let current = rs.spec.replicas.unwrap_or(1);
+    if current == desired {
+        return Ok(false);
+    }
+    if desired == 0 {
+        let delay = ex.spec.scale_down_delay_seconds.unwrap_or(rules::DEFAULT_SCALE_DOWN_DELAY_SECONDS);
+        if delay > 0 {
+            let deadline =
+                annotation(rs, SCALE_DOWN_DEADLINE_ANNOTATION).and_then(|d| d.parse::<Timestamp>().ok());
+            let deadline = match deadline {
+                Some(d) => d,
+                None => {
+                    let at =
+                        Timestamp::from_second(pass.now.as_second() + i64::from(delay)).unwrap_or(pass.now);
+                    let patch = serde_json::json!({"metadata": {"annotations": {SCALE_DOWN_DEADLINE_ANNOTATION: at.to_string()}}});
+                    api.patch(&rs_name, &PatchParams::default(), &Patch::Merge(&patch))
+                        .await
+                        .map_err(kube_err(format!("marking ReplicaSet {rs_name} for scale-down")))?;
+                    at
+                }
+            };
+            if deadline > pass.now {
+                pass.requeue_at(deadline);
+                return Ok(true);
+            }
+        }
+    }
+    let patch = serde_json::json!({"spec": {"replicas": desired}});
+    api.patch(&rs_name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .map_err(kube_err(format!("scaling ReplicaSet {rs_name}")))?;
+    let direction = if desired > current { "up" } else { "down" };
+    pass.event(
+        false,
+        crate::strategy::conditions::SCALING_REPLICA_SET_REASON,
+        format!("Scaled {direction} ReplicaSet {rs_name} from {current} to {desired}"),
+    );
+    Ok(true)
+}
+
+/// `SetExperimentCondition`: nothing changes when the status and reason are the same; the transition time is
+/// kept while the status is.
+fn set_condition(
+    status: &mut ExperimentStatus,
+    type_: ExperimentConditionType,
+    value: &str,
+    reason: &str,
+    message: &str,
+    now: Timestamp,
+) {
+    let conditions = status.conditions.get_or_insert_with(Vec::new);
+    let existing = conditions.iter().position(|c| c.type_ == type_);
+    if let Some(i) = existing
+        && conditions[i].status == value
+        && conditions[i].reason == reason
+    {
+        return;
+    }
+    let transition = existing
+        .filter(|i| conditions[*i].status == value)
+        .map(|i| conditions[i].last_transition_time.clone())
+        .unwrap_or_else(|| meta_time(now));
+    if let Some(i) = existing {
+        conditions.remove(i);
+    }
+    conditions.push(ExperimentCondition {
+        type_,
+        status: value.into(),
+        last_update_time: meta_time(now),
+        last_transition_time: transition,
+        reason: reason.into(),
+        message: message.into(),
+    });
+}
+
+fn remove_condition(status: &mut ExperimentStatus, type_: &ExperimentConditionType) {
+    if let Some(c) = status.conditions.as_mut() {
+        c.retain(|c| &c.type_ != type_);
+        if c.is_empty() {
+            status.conditions = None;
+        }
+    }
+}
