@@ -2,8 +2,9 @@
 //! `<experiment>-<template>`, labelled with its pod-template hash and owned by the Experiment; scaled to its
 //! replicas while the experiment runs and to zero once it ends (after `scaleDownDelaySeconds`, default 30 s,
 //! recorded in a `scale-down-deadline` annotation); each template's state, the phase, `availableAt` and the
-//! `Progressing` condition as `strategy::experiment` decides them. Experiments with analyses or template
-//! Services are refused with an `InvalidSpec` condition until their reconcilers exist.
+//! `Progressing` condition as `strategy::experiment` decides them. A template with `service` gets a Service
+//! selecting its pods while it runs. Experiments with analyses are refused with an `InvalidSpec` condition
+//! until their reconciler exists.
 
 use crate::api::common::AnalysisPhase;
 use crate::api::experiment::{
@@ -16,7 +17,9 @@ use crate::strategy::replicaset::POD_TEMPLATE_HASH_LABEL;
 use futures::{FutureExt, StreamExt};
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetSpec};
-use kube::api::{Api, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
+use k8s_openapi::api::core::v1::{Service, ServicePort, ServiceSpec};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::api::{Api, DeleteParams, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
@@ -82,11 +85,6 @@ fn unsupported(ex: &Experiment) -> Option<String> {
     const LATER: &str = "is not supported by this version of serin yet";
     if ex.spec.analyses.as_ref().is_some_and(|a| !a.is_empty()) {
         return Some(format!("spec.analyses: analyses in Experiments {LATER}"));
-    }
-    for (i, t) in ex.spec.templates.iter().enumerate() {
-        if t.service.is_some() {
-            return Some(format!("spec.templates[{i}].service: template Services {LATER}"));
-        }
     }
     None
 }
@@ -205,6 +203,8 @@ async fn reconcile_templates(
                 if scale(ex, &rs_api, rs, desired, pass).await? {
                     st.last_transition_time = Some(meta_time(pass.now));
                 }
+                let scaled_down = desired == 0 && rs.spec.replicas == Some(0);
+                reconcile_service(ex, ctx, t, rs, !scaled_down, &mut st).await?;
                 let s = rs.status.clone().unwrap_or_default();
                 let counts = (
                     s.replicas,
@@ -313,6 +313,93 @@ async fn reconcile_templates(
         pass.requeue_at(end);
     }
     Ok(status)
+}
+
+/// A template's Service (`createTemplateService`): while the template runs and asks for one, a Service named
+/// `service.name` or after the ReplicaSet, selecting its pods by hash, one port per container port (none when
+/// the pods have no ports); deleted once the template is scaled down or no longer asks for one.
+async fn reconcile_service(
+    ex: &Experiment,
+    ctx: &Context,
+    t: &TemplateSpec,
+    rs: &ReplicaSet,
+    wanted: bool,
+    st: &mut TemplateStatus,
+) -> Result<(), Error> {
+    let api: Api<Service> = Api::namespaced(ctx.client.clone(), &ex.namespace().unwrap_or_default());
+    let uid = ex.metadata.uid.clone().unwrap_or_default();
+    let rs_name = rs.name_any();
+    let name = t.service.as_ref().and_then(|s| s.name.clone()).filter(|n| !n.is_empty()).unwrap_or(rs_name);
+    let existing = api.get_opt(&name).await.map_err(kube_err(format!("reading Service {name}")))?;
+    let ours = existing.as_ref().is_some_and(|svc| {
+        svc.metadata.owner_references.iter().flatten().any(|o| o.controller == Some(true) && o.uid == uid)
+            && svc.metadata.annotations.as_ref().and_then(|a| a.get(TEMPLATE_NAME_ANNOTATION))
+                == Some(&t.name)
+    });
+    let hash =
+        rs.metadata.labels.as_ref().and_then(|l| l.get(POD_TEMPLATE_HASH_LABEL)).cloned().unwrap_or_default();
+    let ports: Vec<ServicePort> = rs
+        .spec
+        .template
+        .as_ref()
+        .and_then(|p| p.spec.as_ref())
+        .map(|p| p.containers.iter().flat_map(|c| c.ports.iter().flatten()).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|p| ServicePort {
+            name: p.name.clone(),
+            protocol: p.protocol.clone(),
+            port: p.container_port,
+            target_port: Some(IntOrString::Int(p.container_port)),
+            ..Default::default()
+        })
+        .collect();
+    if !wanted || t.service.is_none() || ports.is_empty() {
+        if ours {
+            match api.delete(&name, &DeleteParams::default()).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(e)) if e.code == 404 => {}
+                Err(e) => return Err(kube_err(format!("deleting Service {name}"))(e)),
+            }
+        }
+        st.service_name = None;
+        st.pod_template_hash = None;
+        return Ok(());
+    }
+    if existing.is_some() && !ours {
+        st.status = Some(crate::api::experiment::TemplateStatusCode::Error);
+        st.message = Some(format!(
+            "Failed to create Service {name} for template '{}': service {name} already exists and is not owned by experiment template {}",
+            t.name, t.name
+        ));
+        return Ok(());
+    }
+    if existing.is_none() {
+        let service = Service {
+            metadata: ObjectMeta {
+                name: Some(name.clone()),
+                namespace: ex.namespace(),
+                annotations: Some(BTreeMap::from([
+                    (EXPERIMENT_NAME_ANNOTATION.to_string(), ex.name_any()),
+                    (TEMPLATE_NAME_ANNOTATION.to_string(), t.name.clone()),
+                ])),
+                owner_references: ex.controller_owner_ref(&()).map(|o| vec![o]),
+                ..Default::default()
+            },
+            spec: Some(ServiceSpec {
+                selector: Some(BTreeMap::from([(POD_TEMPLATE_HASH_LABEL.to_string(), hash.clone())])),
+                ports: Some(ports),
+                ..Default::default()
+            }),
+            status: None,
+        };
+        api.create(&PostParams::default(), &service)
+            .await
+            .map_err(kube_err(format!("creating Service {name} for template {}", t.name)))?;
+    }
+    st.service_name = Some(name);
+    st.pod_template_hash = Some(hash);
+    Ok(())
 }
 
 fn annotation<'a>(rs: &'a ReplicaSet, key: &str) -> Option<&'a str> {

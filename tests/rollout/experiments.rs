@@ -1,6 +1,7 @@
 //! Experiments end to end, on both substrates: upstream's basic Experiment runs its two templates for its
-//! duration, succeeds, and its ReplicaSets are scaled down after the delay; `terminate` ends one without a
-//! duration; what this version cannot reconcile yet is refused with an `InvalidSpec` condition.
+//! duration, succeeds, and its ReplicaSets are scaled down after the delay; a template's Service selects its
+//! pods while it runs; `terminate` ends one without a duration; what this version cannot reconcile yet is
+//! refused with an `InvalidSpec` condition.
 
 use super::fixture::Env;
 use crate::e2e::wait::WAIT;
@@ -122,14 +123,54 @@ on_both_substrates! {
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
 
-        env.apply(&upstream("experiment-with-service.yaml")).await;
-        let ex = wait_experiment(&env, "experiment-with-service", "refused", |ex| {
+        // Analyses are not reconciled yet: refused, nothing created.
+        let with_analysis = upstream("experiment-basic.yaml")
+            .replace("generateName: experiment-basic-", "name: analysed")
+            .replace("  templates:\n", "  analyses:\n  - {name: a, templateName: missing}\n  templates:\n");
+        env.apply(&with_analysis).await;
+        let ex = wait_experiment(&env, "analysed", "refused", |ex| {
             ex.status.iter().flat_map(|s| s.conditions.iter().flatten()).any(|c| c.type_ == ExperimentConditionType::InvalidSpec)
         })
         .await;
         let invalid = ex.status.iter().flat_map(|s| s.conditions.iter().flatten()).find(|c| c.type_ == ExperimentConditionType::InvalidSpec).cloned().expect("condition");
-        assert_eq!(invalid.message, "spec.templates[0].service: template Services is not supported by this version of serin yet");
-        assert_eq!(replicas(&env, "experiment-with-service-test").await, None, "nothing is created");
+        assert_eq!(invalid.message, "spec.analyses: analyses in Experiments is not supported by this version of serin yet");
+        assert_eq!(replicas(&env, "analysed-baseline").await, None, "nothing is created");
+        env.stop().await;
+    }
+}
+
+on_both_substrates! {
+    async fn a_templates_service_selects_its_pods_while_it_runs(s: &Substrate) {
+        let env = Env::start(s).await;
+        env.apply(&upstream("experiment-with-service.yaml")).await;
+        let name = "experiment-with-service";
+        let ex = wait_experiment(&env, name, "Running with its Service", |ex| {
+            phase(ex) == Some(AnalysisPhase::Running)
+                && ex.status.iter().flat_map(|s| s.template_statuses.iter().flatten()).any(|t| t.service_name.is_some())
+        })
+        .await;
+        let t = ex.status.clone().and_then(|s| s.template_statuses).expect("statuses")[0].clone();
+        assert_eq!(t.service_name.as_deref(), Some("experiment-with-service-test"));
+        let services: Api<k8s_openapi::api::core::v1::Service> = env.s.api();
+        let svc = services.get("experiment-with-service-test").await.expect("the template's Service");
+        let spec = svc.spec.clone().expect("spec");
+        let selector = spec.selector.clone().unwrap_or_default();
+        assert_eq!(selector.get("rollouts-pod-template-hash"), t.pod_template_hash.as_ref(), "selects the template's pods by hash");
+        assert_eq!(selector.len(), 1);
+        let ports: Vec<(i32, Option<String>)> = spec.ports.iter().flatten().map(|p| (p.port, p.protocol.clone())).collect();
+        assert_eq!(ports, [(8080, Some("TCP".to_string()))]);
+        let owner = &svc.metadata.owner_references.clone().unwrap_or_default()[0];
+        assert_eq!((owner.kind.as_str(), owner.name.as_str()), ("Experiment", name));
+
+        // 10 s, then a 5 s delay: the ReplicaSet goes to zero and the Service with it.
+        wait_experiment(&env, name, "Successful", |ex| phase(ex) == Some(AnalysisPhase::Successful)).await;
+        let ex = wait_experiment(&env, name, "the Service gone from the status", |ex| {
+            ex.status.iter().flat_map(|s| s.template_statuses.iter().flatten()).all(|t| t.service_name.is_none())
+        })
+        .await;
+        assert_eq!(phase(&ex), Some(AnalysisPhase::Successful));
+        assert!(services.get_opt("experiment-with-service-test").await.expect("read").is_none(), "the Service is deleted");
+        assert_eq!(replicas(&env, "experiment-with-service-test").await, Some(0));
         env.stop().await;
     }
 }
