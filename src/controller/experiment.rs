@@ -189,16 +189,21 @@ async fn reconcile_templates(
         let mut st = previous.clone();
         let desired = rules::desired_replicas(ex, t);
         match owned.iter().find(|rs| annotation(rs, TEMPLATE_NAME_ANNOTATION) == Some(t.name.as_str())) {
-            None => {
-                let rs = new_replica_set(ex, t, previous.collision_count);
-                rs_api
-                    .create(&PostParams::default(), &rs)
-                    .await
-                    .map_err(kube_err(format!("creating the ReplicaSet of template {}", t.name)))?;
-                st.last_transition_time = Some(meta_time(pass.now));
-                // Scaled up on the next pass, once the ReplicaSet is seen.
-                pass.requeue = Some(Duration::from_millis(200));
-            }
+            None => match new_replica_set(ex, t, previous.collision_count) {
+                Ok(rs) => {
+                    rs_api
+                        .create(&PostParams::default(), &rs)
+                        .await
+                        .map_err(kube_err(format!("creating the ReplicaSet of template {}", t.name)))?;
+                    st.last_transition_time = Some(meta_time(pass.now));
+                    // Scaled up on the next pass, once the ReplicaSet is seen.
+                    pass.requeue = Some(Duration::from_millis(200));
+                }
+                Err(e) => {
+                    st.status = Some(crate::api::experiment::TemplateStatusCode::Error);
+                    st.message = Some(format!("Failed to create ReplicaSet for template '{}': {e}", t.name));
+                }
+            },
             Some(rs) => {
                 if scale(ex, &rs_api, rs, desired, pass).await? {
                     st.last_transition_time = Some(meta_time(pass.now));
@@ -406,14 +411,20 @@ fn annotation<'a>(rs: &'a ReplicaSet, key: &str) -> Option<&'a str> {
     rs.metadata.annotations.as_ref().and_then(|a| a.get(key)).map(String::as_str)
 }
 
-/// `newReplicaSetFromTemplate`: the template's pods, labelled with their hash, at zero replicas.
-fn new_replica_set(ex: &Experiment, t: &TemplateSpec, collision_count: Option<i32>) -> ReplicaSet {
+/// `newReplicaSetFromTemplate`: the template's pods, labelled with their hash, at zero replicas; an error when
+/// the pod template cannot be hashed (nothing is created with an empty hash).
+fn new_replica_set(
+    ex: &Experiment,
+    t: &TemplateSpec,
+    collision_count: Option<i32>,
+) -> Result<ReplicaSet, String> {
     let mut template = t.template.clone();
     if let Some(labels) = template.metadata.as_mut().and_then(|m| m.labels.as_mut()) {
         labels.remove(POD_TEMPLATE_HASH_LABEL);
     }
-    let value = serde_json::to_value(&template).unwrap_or_default();
-    let hash = crate::strategy::hash::pod_template_hash(&value, collision_count).unwrap_or_default();
+    let value = serde_json::to_value(&template).map_err(|e| e.to_string())?;
+    let hash =
+        crate::strategy::hash::pod_template_hash(&value, collision_count).map_err(|e| e.to_string())?;
     template
         .metadata
         .get_or_insert_with(Default::default)
@@ -426,7 +437,7 @@ fn new_replica_set(ex: &Experiment, t: &TemplateSpec, collision_count: Option<i3
         .get_or_insert_with(Default::default)
         .insert(POD_TEMPLATE_HASH_LABEL.into(), hash.clone());
     let name = ex.name_any();
-    ReplicaSet {
+    Ok(ReplicaSet {
         metadata: ObjectMeta {
             name: Some(format!("{name}-{}", t.name)),
             namespace: ex.namespace(),
@@ -445,7 +456,7 @@ fn new_replica_set(ex: &Experiment, t: &TemplateSpec, collision_count: Option<i3
             template: Some(template),
         },
         status: None,
-    }
+    })
 }
 
 /// Brings the ReplicaSet to `desired` pods; a scale-down waits for its deadline. Whether the spec was changed
