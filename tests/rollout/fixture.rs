@@ -432,3 +432,28 @@ pub fn blue_green_rollout(name: &str, replicas: i32, strategy: &str) -> String {
         rollout_manifest(name, replicas, "app:v1", &blue_green)
     )
 }
+
+/// Registers `component` as `plugin` from a drop-in ConfigMap (its registration followed by `extra`, YAML lines
+/// such as `capabilities:` or `disabled: true`) and waits until the controller has loaded an entry for which
+/// `loaded` holds.
+pub async fn register_plugin(
+    env: &Env<'_>,
+    plugin: &str,
+    component: Vec<u8>,
+    extra: &str,
+    loaded: impl Fn(&serin::plugin::catalog::Entry) -> bool,
+) {
+    use kube::api::{Patch, PatchParams};
+    let cms: kube::Api<k8s_openapi::api::core::v1::ConfigMap> = env.s.api();
+    let cm_name = plugin.replace('/', "-");
+    let cm = crate::e2e::plugins::drop_in(&env.s.namespace, &cm_name, plugin, component, extra);
+    cms.patch(&cm_name, &PatchParams::apply("test").force(), &Patch::Apply(cm))
+        .await
+        .expect("drop-in plugin");
+    let catalog = env.controller.as_ref().expect("controller").catalog().clone();
+    crate::e2e::wait::eventually(&format!("{plugin} registered"), || {
+        let ok = catalog.entries().get(plugin).is_some_and(|e| e.error.is_none() && loaded(e));
+        async move { ok.then_some(()) }
+    })
+    .await;
+}

@@ -4,10 +4,8 @@
 //! while the controller goes on serving other Rollouts; a disabled plugin's step is skipped; and upstream's own
 //! step-plugin e2e manifests get what upstream's suite expects of them.
 
-use super::fixture::{Env, canary_rollout, events_of, services, status_of};
-use crate::e2e::plugins::{drop_in, test_plugin};
-use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::{Api, Patch, PatchParams};
+use super::fixture::{Env, canary_rollout, events_of, register_plugin, services, status_of};
+use crate::e2e::plugins::test_plugin;
 use serde_json::{Value, json};
 use serin::api::rollout::{
     PauseReason, RolloutConditionType, RolloutPhase, StepPluginOperation as Op, StepPluginPhase as Phase,
@@ -83,18 +81,8 @@ fn plugin_statuses(ro: &serin::api::rollout::Rollout) -> Vec<StepPluginStatus> {
 /// Registers `component` as `plugin` from a drop-in ConfigMap and waits until it is loaded (as disabled, when
 /// `extra` says so).
 async fn register(env: &Env<'_>, plugin: &str, component: Vec<u8>, extra: &str) {
-    let cms: Api<ConfigMap> = env.s.api();
-    let cm_name = plugin.replace('/', "-");
-    let cm = drop_in(&env.s.namespace, &cm_name, plugin, component, extra);
-    cms.patch(&cm_name, &PatchParams::apply("test").force(), &Patch::Apply(cm)).await.expect("drop-in step");
-    let catalog = env.controller.as_ref().expect("controller").catalog().clone();
     let disabled = extra.contains("disabled: true");
-    crate::e2e::wait::eventually(&format!("{plugin} registered"), || {
-        let loaded =
-            catalog.entries().get(plugin).is_some_and(|e| e.error.is_none() && e.disabled == disabled);
-        async move { loaded.then_some(()) }
-    })
-    .await;
+    register_plugin(env, plugin, component, extra, |e| e.disabled == disabled).await;
 }
 
 /// Registers the `step` test plugin as `acme/step` (disabled when asked).

@@ -2,10 +2,12 @@
 //! weight of every step reaches the routed object, header routes come and go, abort returns all traffic to the
 //! stable version, and a router denied what it needs stops the rollout with the reason on the Rollout.
 
-use super::fixture::{Env, HASH_LABEL, canary_rollout, services, settled_split, sizes, status_of};
-use crate::e2e::plugins::{drop_in, test_plugin};
+use super::fixture::{
+    Env, HASH_LABEL, canary_rollout, register_plugin, services, settled_split, sizes, status_of,
+};
+use crate::e2e::plugins::test_plugin;
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::Api;
 use serin::api::rollout::{PauseReason, RolloutConditionType, RolloutPhase};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -17,27 +19,16 @@ async fn register_router(env: &Env<'_>, verbs: &str) {
 
 /// Registers (or re-registers) a plugin and waits until the controller has loaded that registration.
 async fn register(env: &Env<'_>, plugin: &str, component: Vec<u8>, resource: (&str, &str), verbs: &str) {
-    let cms: Api<ConfigMap> = env.s.api();
     let (group, plural) = resource;
     let grant = format!(
         "capabilities:\n  kubernetes:\n  - {{group: \"{group}\", resource: {plural}, verbs: [{verbs}]}}\n"
     );
-    let cm_name = plugin.replace('/', "-");
-    let cm = drop_in(&env.s.namespace, &cm_name, plugin, component, &grant);
-    cms.patch(&cm_name, &PatchParams::apply("test").force(), &Patch::Apply(cm))
-        .await
-        .expect("drop-in router");
-    let catalog = env.controller.as_ref().expect("controller").catalog().clone();
     let wanted: Vec<String> = verbs.split(',').map(|v| v.trim().to_string()).collect();
-    crate::e2e::wait::eventually(&format!("{plugin} registered with {verbs}"), || {
-        let loaded = catalog.entries().get(plugin).is_some_and(|e| {
-            e.error.is_none()
-                && e.grants
-                    .kubernetes
-                    .iter()
-                    .any(|g| g.verbs.iter().map(|v| v.as_str().to_string()).collect::<Vec<_>>() == wanted)
-        });
-        async move { loaded.then_some(()) }
+    register_plugin(env, plugin, component, &grant, |e| {
+        e.grants
+            .kubernetes
+            .iter()
+            .any(|g| g.verbs.iter().map(|v| v.as_str().to_string()).collect::<Vec<_>>() == wanted)
     })
     .await;
 }
