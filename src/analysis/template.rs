@@ -3,7 +3,7 @@
 //! `NewAnalysisRunFromTemplates`, `FlattenTemplates` and `MergeArgs`).
 
 use crate::api::analysis::{AnalysisRunSpec, AnalysisTemplateSpec};
-use crate::api::common::Argument;
+use crate::api::common::{Argument, DryRun, MeasurementRetention};
 use std::collections::BTreeSet;
 use std::fmt;
 
@@ -97,6 +97,25 @@ pub async fn flatten(
     }
     out.extend(cluster);
     Ok(out)
+}
+
+/// The dry-run and retention rules of whoever starts the run (a Rollout, an Experiment) put before the
+/// templates' own.
+pub fn add_rules(
+    spec: &mut AnalysisRunSpec,
+    dry_run: Option<&[DryRun]>,
+    retention: Option<&[MeasurementRetention]>,
+) {
+    if let Some(rules) = dry_run {
+        let mut merged = rules.to_vec();
+        merged.extend(spec.dry_run.take().unwrap_or_default());
+        spec.dry_run = Some(merged);
+    }
+    if let Some(rules) = retention {
+        let mut merged = rules.to_vec();
+        merged.extend(spec.measurement_retention.take().unwrap_or_default());
+        spec.measurement_retention = Some(merged);
+    }
 }
 
 /// Merges templates into a run spec, with `supplied` argument values taking precedence over the templates'.

@@ -247,9 +247,6 @@ string_enum! {
     }
 }
 
-/// Go's `intstr.IntOrString.IntValue()`: an int as-is, a string through `strconv.Atoi` with 0 on error.
-///
-/// Upstream reads metric `count` and the limits this way, so `"abc"` silently means 0.
 /// Replaces every `{{tag}}` (spaces inside the braces are trimmed) with what `lookup` gives for the tag;
 /// tags it has no value for are left as written, as is an unterminated `{{`.
 pub fn substitute_placeholders(s: &str, mut lookup: impl FnMut(&str) -> Option<String>) -> String {
@@ -275,6 +272,9 @@ pub fn substitute_placeholders(s: &str, mut lookup: impl FnMut(&str) -> Option<S
     out
 }
 
+/// Go's `intstr.IntOrString.IntValue()`: an int as-is, a string through `strconv.Atoi` with 0 on error.
+///
+/// Upstream reads metric `count` and the limits this way, so `"abc"` silently means 0.
 pub fn int_value(value: &IntOrString) -> i64 {
     match value {
         IntOrString::Int(i) => i64::from(*i),

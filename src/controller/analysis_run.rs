@@ -142,3 +142,58 @@ async fn expire(
 async fn publish(recorder: &super::events::EventRecorder, run: &AnalysisRun, e: &RunEvent) {
     recorder.record(&run.object_ref(&()), e.warning, &e.reason, &e.message).await;
 }
+
+/// How many `<name>.<n>` alternatives a new run's name may take.
+const MAX_NAME_COLLISIONS: u32 = 100;
+
+/// Why [`create_with_collisions`] created nothing.
+#[derive(Debug)]
+pub(crate) enum CreateError {
+    Kube {
+        what: String,
+        source: kube::Error,
+    },
+    /// Every name tried is taken by a run that is not this one.
+    NamesTaken(String),
+}
+
+/// `CreateWithCollisionCounter`: creates `run` under its name, or returns the run already there when `adopt`
+/// accepts it as the one being created (a pass repeated before its cache showed the first creation); other
+/// runs holding the name make it try `<name>.1`, `<name>.2`, ... Whether the run returned is new.
+pub(crate) async fn create_with_collisions(
+    api: &Api<AnalysisRun>,
+    params: &kube::api::PostParams,
+    mut run: AnalysisRun,
+    adopt: impl Fn(&AnalysisRun) -> bool,
+) -> Result<(AnalysisRun, bool), CreateError> {
+    let base = run.name_any();
+    for collision in 0..MAX_NAME_COLLISIONS {
+        let name = if collision == 0 { base.clone() } else { format!("{base}.{collision}") };
+        run.metadata.name = Some(name.clone());
+        match api.create(params, &run).await {
+            Ok(created) => return Ok((created, true)),
+            Err(kube::Error::Api(e)) if e.code == 409 => {
+                let existing = api.get(&name).await.map_err(|source| CreateError::Kube {
+                    what: format!("reading AnalysisRun {name}"),
+                    source,
+                })?;
+                if adopt(&existing)
+                    && crate::strategy::rollout_analysis::semantically_equal(&existing.spec, &run.spec)
+                {
+                    return Ok((existing, false));
+                }
+            }
+            Err(source) => {
+                return Err(CreateError::Kube { what: format!("creating AnalysisRun {name}"), source });
+            }
+        }
+    }
+    Err(CreateError::NamesTaken(format!(
+        "AnalysisRun {base}: {MAX_NAME_COLLISIONS} names taken by other runs"
+    )))
+}
+
+/// Whether `meta`'s object is controlled by the object with `uid`.
+pub(crate) fn controlled_by(meta: &kube::api::ObjectMeta, uid: Option<&str>) -> bool {
+    meta.owner_references.iter().flatten().any(|o| o.controller == Some(true) && Some(o.uid.as_str()) == uid)
+}

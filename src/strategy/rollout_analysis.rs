@@ -253,34 +253,46 @@ pub fn runs_to_delete<'a>(
     keep_successful: i32,
     keep_unsuccessful: i32,
 ) -> Vec<&'a AnalysisRun> {
+    history_to_delete(others, all_rss, (keep_successful, keep_unsuccessful), |r| &r.metadata, phase)
+}
+
+/// The history rule of [`runs_to_delete`] for anything with a phase and a pod-template hash label (upstream's
+/// `FilterExperimentsToDelete` is the same rule for Experiments).
+pub fn history_to_delete<'a, T>(
+    others: &[&'a T],
+    all_rss: &[ReplicaSet],
+    (keep_successful, keep_unsuccessful): (i32, i32),
+    meta: impl Fn(&T) -> &kube::api::ObjectMeta,
+    phase: impl Fn(&T) -> AnalysisPhase,
+) -> Vec<&'a T> {
     let hashes: BTreeMap<&str, bool> =
         all_rss.iter().map(|rs| (pod_hash(rs), rs.metadata.deletion_timestamp.is_some())).collect();
-    let mut sorted: Vec<&AnalysisRun> = others.to_vec();
+    let mut sorted: Vec<&T> = others.to_vec();
     sorted.sort_by(|a, b| {
-        let created = |r: &AnalysisRun| r.metadata.creation_timestamp.as_ref().map(|t| t.0);
+        let created = |r: &T| meta(r).creation_timestamp.as_ref().map(|t| t.0);
         created(b).cmp(&created(a))
     });
     let (mut ok, mut bad) = (0, 0);
     let mut out = Vec::new();
-    for run in sorted {
-        let hash = run.metadata.labels.as_ref().and_then(|l| l.get(POD_TEMPLATE_HASH_LABEL));
+    for item in sorted {
+        let hash = meta(item).labels.as_ref().and_then(|l| l.get(POD_TEMPLATE_HASH_LABEL));
         match hash.and_then(|h| hashes.get(h.as_str())) {
             None | Some(true) => {
-                out.push(run);
+                out.push(item);
                 continue;
             }
             Some(false) => {}
         }
-        match phase(run) {
+        match phase(item) {
             AnalysisPhase::Successful => {
                 if ok < keep_successful {
                     ok += 1
                 } else {
-                    out.push(run)
+                    out.push(item)
                 }
             }
             AnalysisPhase::Failed | AnalysisPhase::Error | AnalysisPhase::Inconclusive => {
-                if bad < keep_unsuccessful { bad += 1 } else { out.push(run) }
+                if bad < keep_unsuccessful { bad += 1 } else { out.push(item) }
             }
             _ => {}
         }

@@ -3,21 +3,19 @@
 //! Rollout moved past, and trimming old ones to the history limits.
 
 use super::validation::{Templates, template_refs};
-use super::{Error, FIELD_MANAGER, Pass, Runs, is_status, kube_err};
+use super::{Error, FIELD_MANAGER, Pass, Runs, is_status};
 use crate::analysis::template;
 use crate::api::analysis::AnalysisRun;
 use crate::api::common::AnalysisPhase;
 use crate::api::defaults;
 use crate::api::rollout::{PauseReason, Rollout, RolloutAnalysis, RolloutAnalysisRunStatus};
+use crate::controller::analysis_run::CreateError;
 use crate::strategy::conditions::Event;
 use crate::strategy::replicaset::{POD_TEMPLATE_HASH_LABEL, pod_hash};
 use crate::strategy::rollout_analysis::{self as ra, Kind, Verdict};
 use crate::strategy::{canary, pause};
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
-
-/// How many `<name>.<n>` alternatives a run's name may take before the pass gives up.
-const MAX_NAME_COLLISIONS: u32 = 100;
 
 /// Splits the Rollout's runs into the ones its status names as current and the others
 /// (`FilterCurrentRolloutAnalysisRuns`).
@@ -270,17 +268,11 @@ impl Pass<'_> {
         let source = Templates { client: self.ctx.client.clone(), namespace: self.namespace() };
         let flat = template::flatten(&source, &template_refs(analysis)).await.map_err(Error::Other)?;
         let mut spec = template::merge(&flat, &args).map_err(Error::Other)?;
-        // The Rollout's dry-run and retention rules come before the templates'.
-        if let Some(rules) = &analysis.dry_run {
-            let mut merged = rules.clone();
-            merged.extend(spec.dry_run.take().unwrap_or_default());
-            spec.dry_run = Some(merged);
-        }
-        if let Some(rules) = &analysis.measurement_retention {
-            let mut merged = rules.clone();
-            merged.extend(spec.measurement_retention.take().unwrap_or_default());
-            spec.measurement_retention = Some(merged);
-        }
+        template::add_rules(
+            &mut spec,
+            analysis.dry_run.as_deref(),
+            analysis.measurement_retention.as_deref(),
+        );
         let revision = self
             .rollout
             .annotations()
@@ -296,42 +288,26 @@ impl Pass<'_> {
         run.metadata.owner_references = Some(vec![self.controller_ref()]);
         let api = self.runs_api();
         let pp = PostParams { field_manager: Some(FIELD_MANAGER.into()), ..Default::default() };
-        for collision in 0..MAX_NAME_COLLISIONS {
-            let name = if collision == 0 { base.clone() } else { format!("{base}.{collision}") };
-            run.metadata.name = Some(name.clone());
-            match api.create(&pp, &run).await {
-                Ok(created) => {
-                    self.created("AnalysisRun", &name);
-                    tracing::info!(rollout = %self.name(), run = %name, "created {} AnalysisRun", kind.label());
-                    return Ok(created);
-                }
-                Err(e) if is_status(&e, 409) => {
-                    let existing =
-                        api.get(&name).await.map_err(kube_err(format!("reading AnalysisRun {name}")))?;
-                    let ours = existing.metadata.owner_references.iter().flatten().any(|o| {
-                        o.controller == Some(true) && Some(&o.uid) == self.rollout.metadata.uid.as_ref()
-                    });
-                    // A run this pass never read is one the cache had not delivered yet: it is the run a
-                    // fresh read would have found, finished or not. Only a run already seen (and judged to
-                    // need replacing) gives way to a new name.
-                    let seen = self
-                        .runs
-                        .step
-                        .iter()
-                        .chain(&self.runs.background)
-                        .chain(&self.runs.others)
-                        .any(|r| r.metadata.name.as_deref() == Some(name.as_str()));
-                    let done = ra::phase(&existing).completed();
-                    if ours && (!done || !seen) && ra::semantically_equal(&existing.spec, &run.spec) {
-                        return Ok(existing);
-                    }
-                }
-                Err(e) => {
-                    return Err(Error::Kube { what: format!("creating AnalysisRun {name}"), source: e });
-                }
+        let uid = self.rollout.metadata.uid.clone();
+        // A run this pass never read is one the cache had not delivered yet: it is the run a fresh read would
+        // have found, finished or not. Only a run already seen (and judged to need replacing) gives way to a
+        // new name.
+        let seen: Vec<String> = self.runs.current().chain(&self.runs.others).map(|r| r.name_any()).collect();
+        let adopt = |existing: &AnalysisRun| {
+            crate::controller::analysis_run::controlled_by(&existing.metadata, uid.as_deref())
+                && (!ra::phase(existing).completed() || !seen.contains(&existing.name_any()))
+        };
+        match crate::controller::analysis_run::create_with_collisions(&api, &pp, run, adopt).await {
+            Ok((run, true)) => {
+                let name = run.name_any();
+                self.created("AnalysisRun", &name);
+                tracing::info!(rollout = %self.name(), run = %name, "created {} AnalysisRun", kind.label());
+                Ok(run)
             }
+            Ok((run, false)) => Ok(run),
+            Err(CreateError::Kube { what, source }) => Err(Error::Kube { what, source }),
+            Err(CreateError::NamesTaken(message)) => Err(Error::Other(message)),
         }
-        Err(Error::Other(format!("AnalysisRun {base}: {MAX_NAME_COLLISIONS} names taken by other runs")))
     }
 
     /// `cancelAnalysisRuns`: `spec.terminate` on runs still going.
