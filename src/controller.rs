@@ -1,4 +1,4 @@
-//! The controller: reconcilers for serin's resources (Rollouts and AnalysisRuns; Experiments are next), plugin
+//! The controller: reconcilers for serin's resources (Rollouts, AnalysisRuns and Experiments), plugin
 //! registration from ConfigMaps, health endpoints and graceful shutdown.
 
 pub mod analysis_run;

@@ -3,12 +3,16 @@
 //! replicas while the experiment runs and to zero once it ends (after `scaleDownDelaySeconds`, default 30 s,
 //! recorded in a `scale-down-deadline` annotation); each template's state, the phase, `availableAt` and the
 //! `Progressing` condition as `strategy::experiment` decides them. A template with `service` gets a Service
-//! selecting its pods while it runs. Experiments with analyses are refused with an `InvalidSpec` condition
-//! until their reconciler exists.
+//! selecting its pods while it runs. Each analysis becomes an AnalysisRun `<experiment>-<analysis>` once every
+//! template runs, its phase followed into `status.analysisRuns`; runs still going when the experiment ends are
+//! terminated.
 
-use crate::api::common::AnalysisPhase;
+use crate::analysis::template::{self, ClusterTemplates, TemplateRef, TemplateSource};
+use crate::api::analysis::AnalysisRun;
+use crate::api::common::{AnalysisPhase, Argument};
 use crate::api::experiment::{
-    Experiment, ExperimentCondition, ExperimentConditionType, ExperimentStatus, TemplateSpec, TemplateStatus,
+    Experiment, ExperimentAnalysisRunStatus, ExperimentAnalysisTemplateRef, ExperimentCondition,
+    ExperimentConditionType, ExperimentStatus, TemplateSpec, TemplateStatus,
 };
 use crate::api::validation::Validate;
 use crate::strategy::experiment as rules;
@@ -59,13 +63,18 @@ pub async fn run(
     namespace: Option<String>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let (api, rss): (Api<Experiment>, Api<ReplicaSet>) = match &namespace {
-        Some(ns) => (Api::namespaced(ctx.client.clone(), ns), Api::namespaced(ctx.client.clone(), ns)),
-        None => (Api::all(ctx.client.clone()), Api::all(ctx.client.clone())),
+    let (api, rss, runs): (Api<Experiment>, Api<ReplicaSet>, Api<AnalysisRun>) = match &namespace {
+        Some(ns) => (
+            Api::namespaced(ctx.client.clone(), ns),
+            Api::namespaced(ctx.client.clone(), ns),
+            Api::namespaced(ctx.client.clone(), ns),
+        ),
+        None => (Api::all(ctx.client.clone()), Api::all(ctx.client.clone()), Api::all(ctx.client.clone())),
     };
     let shutdown = shutdown.shared();
     let controller = Controller::new(api, watcher::Config::default())
         .owns(rss, watcher::Config::default())
+        .owns(runs, watcher::Config::default())
         .graceful_shutdown_on(shutdown.clone())
         .run(reconcile, |_, _, _| Action::requeue(RETRY_AFTER_ERROR), ctx)
         .for_each(|res| async move {
@@ -80,17 +89,10 @@ pub async fn run(
     super::bounded_shutdown(controller, shutdown, "Experiment").await;
 }
 
-/// What this version cannot reconcile yet: refused rather than half-handled.
-fn unsupported(ex: &Experiment) -> Option<String> {
-    const LATER: &str = "is not supported by this version of serin yet";
-    if ex.spec.analyses.as_ref().is_some_and(|a| !a.is_empty()) {
-        return Some(format!("spec.analyses: analyses in Experiments {LATER}"));
-    }
-    None
-}
-
 struct Pass {
     events: Vec<(bool, String, String)>,
+    /// Warnings for the Rollout that owns the experiment.
+    rollout_events: Vec<(k8s_openapi::api::core::v1::ObjectReference, String, String)>,
     requeue: Option<Duration>,
     now: Timestamp,
 }
@@ -115,14 +117,10 @@ async fn reconcile(ex: Arc<Experiment>, ctx: Arc<Context>) -> Result<Action, Err
     let ns = ex.namespace().unwrap_or_default();
     let api: Api<Experiment> = Api::namespaced(ctx.client.clone(), &ns);
     let old = ex.status.clone().unwrap_or_default();
-    let mut pass = Pass { events: Vec::new(), requeue: None, now: Timestamp::now() };
+    let mut pass =
+        Pass { events: Vec::new(), rollout_events: Vec::new(), requeue: None, now: Timestamp::now() };
 
-    let problem = ex
-        .field_errors()
-        .into_iter()
-        .next()
-        .map(|e| format!("{}: {}", e.path, e.message))
-        .or_else(|| unsupported(&ex));
+    let problem = ex.field_errors().into_iter().next().map(|e| format!("{}: {}", e.path, e.message));
     let mut status = old.clone();
     if let Some(problem) = problem {
         set_condition(
@@ -151,6 +149,9 @@ async fn reconcile(ex: Arc<Experiment>, ctx: Arc<Context>) -> Result<Action, Err
     let reference = ex.object_ref(&());
     for (warning, reason, message) in pass.events {
         ctx.recorder.record(&reference, warning, &reason, &message).await;
+    }
+    for (rollout, reason, message) in pass.rollout_events {
+        ctx.recorder.record(&rollout, true, &reason, &message).await;
     }
     Ok(match pass.requeue {
         Some(after) => Action::requeue(after),
@@ -252,7 +253,18 @@ async fn reconcile_templates(
         templates.push(st);
     }
 
-    let assessed = rules::assess(ex, &templates, &[], pass.now);
+    let replica_sets: Vec<rules::TemplateReplicaSet> = owned
+        .iter()
+        .filter_map(|rs| {
+            Some(rules::TemplateReplicaSet {
+                template: annotation(rs, TEMPLATE_NAME_ANNOTATION)?.to_string(),
+                name: rs.name_any(),
+                pod_template_hash: rs.labels().get(POD_TEMPLATE_HASH_LABEL).cloned().unwrap_or_default(),
+            })
+        })
+        .collect();
+    let runs = reconcile_analyses(ex, ctx, &replica_sets, pass).await?;
+    let assessed = rules::assess(ex, &templates, &runs, pass.now);
     let mut status = old.clone();
     let progressing = templates.len() > old_templates.len()
         || templates.iter().any(|t| {
@@ -262,6 +274,7 @@ async fn reconcile_templates(
             })
         });
     status.template_statuses = Some(templates);
+    status.analysis_runs = (!runs.is_empty()).then_some(runs);
     status.available_at = assessed.available_at.map(meta_time);
     if old.phase.as_ref() != Some(&assessed.phase) {
         let from = old.phase.as_ref().map(|p| p.as_str().to_string()).unwrap_or_default();
@@ -318,6 +331,176 @@ async fn reconcile_templates(
         pass.requeue_at(end);
     }
     Ok(status)
+}
+
+/// `reconcileAnalysisRun` for every analysis: the status entries in the spec's order.
+async fn reconcile_analyses(
+    ex: &Experiment,
+    ctx: &Context,
+    rss: &[rules::TemplateReplicaSet],
+    pass: &mut Pass,
+) -> Result<Vec<ExperimentAnalysisRunStatus>, Error> {
+    let ns = ex.namespace().unwrap_or_default();
+    let api: Api<AnalysisRun> = Api::namespaced(ctx.client.clone(), &ns);
+    let old = ex.status.clone().unwrap_or_default().analysis_runs.unwrap_or_default();
+    let mut out = Vec::new();
+    for a in ex.spec.analyses.iter().flatten() {
+        let previous =
+            old.iter().find(|r| r.name == a.name).cloned().unwrap_or(ExperimentAnalysisRunStatus {
+                name: a.name.clone(),
+                analysis_run: String::new(),
+                phase: AnalysisPhase::Other(String::new()),
+                message: None,
+            });
+        let mut st = previous.clone();
+        let run = match previous.analysis_run.as_str() {
+            "" => None,
+            name => api.get_opt(name).await.map_err(kube_err(format!("reading AnalysisRun {name}")))?,
+        };
+        let template_ref =
+            TemplateRef { name: a.template_name.clone(), cluster_scope: a.cluster_scope.unwrap_or(false) };
+        let kind = if template_ref.cluster_scope { "ClusterAnalysisTemplate" } else { "AnalysisTemplate" };
+        match rules::analysis_action(ex, &previous, run.as_ref()) {
+            rules::AnalysisAction::Verify => {
+                let source = ClusterTemplates { client: ctx.client.clone(), namespace: ns.clone() };
+                if let Err(e) = source.template(&template_ref).await {
+                    st.phase = AnalysisPhase::Error;
+                    st.message = Some(format!("{kind} verification failed for analysis '{}': {e}", a.name));
+                }
+            }
+            rules::AnalysisAction::Create => match new_analysis_run(ex, a, rss, ctx).await {
+                Err(e) => {
+                    st.phase = AnalysisPhase::Error;
+                    st.message = Some(format!("Failed to create AnalysisRun for analysis '{}': {e}", a.name));
+                }
+                Ok(run) => {
+                    // A run of this name that is the experiment's, the same, and started since the templates
+                    // last became available is the one a lost status write forgot; an older one (before a
+                    // retry) gives way to a new name.
+                    let uid = ex.metadata.uid.clone();
+                    let since = ex.status.as_ref().and_then(|s| s.available_at.clone()).map(|t| t.0);
+                    let adopt = |existing: &AnalysisRun| {
+                        let created = existing.metadata.creation_timestamp.as_ref().map(|t| t.0);
+                        super::analysis_run::controlled_by(&existing.metadata, uid.as_deref())
+                            && (!crate::strategy::rollout_analysis::phase(existing).completed()
+                                || created >= since)
+                    };
+                    let params = PostParams::default();
+                    match super::analysis_run::create_with_collisions(&api, &params, run, adopt).await {
+                        Ok((run, _)) => {
+                            st.phase = AnalysisPhase::Pending;
+                            st.message = None;
+                            st.analysis_run = run.name_any();
+                        }
+                        Err(super::analysis_run::CreateError::Kube { what, source }) => {
+                            return Err(Error { what, source });
+                        }
+                        Err(super::analysis_run::CreateError::NamesTaken(message)) => {
+                            st.phase = AnalysisPhase::Error;
+                            st.message = Some(format!(
+                                "Failed to create AnalysisRun for analysis '{}': {message}",
+                                a.name
+                            ));
+                        }
+                    }
+                }
+            },
+            rules::AnalysisAction::Keep => {}
+            rules::AnalysisAction::Missing => {
+                st.phase = AnalysisPhase::Error;
+                st.message = Some(format!("analysisrun.argoproj.io \"{}\" not found", previous.analysis_run));
+            }
+            rules::AnalysisAction::Follow { terminate } => {
+                let Some(run) = run else { continue };
+                if terminate {
+                    let name = run.name_any();
+                    pass.event(false, "AnalysisRunTerminating", format!("Terminating {} ({name})", a.name));
+                    let patch = serde_json::json!({"spec": {"terminate": true}});
+                    match api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch)).await {
+                        Ok(_) => {}
+                        Err(kube::Error::Api(e)) if e.code == 404 => {}
+                        Err(e) => return Err(kube_err(format!("terminating AnalysisRun {name}"))(e)),
+                    }
+                }
+                let s = run.status.clone().unwrap_or_default();
+                st.phase = s.phase.unwrap_or(AnalysisPhase::Pending);
+                st.message = s.message.filter(|m| !m.is_empty());
+            }
+        }
+        if previous.phase != st.phase && !st.phase.as_str().is_empty() {
+            let mut text =
+                format!("AnalysisRun '{}' transitioned from {} -> {}", a.name, previous.phase, st.phase);
+            if let Some(m) = &st.message {
+                text = format!("{text}: {m}");
+            }
+            let warning = matches!(
+                st.phase,
+                AnalysisPhase::Failed | AnalysisPhase::Error | AnalysisPhase::Inconclusive
+            );
+            let reason = format!("AnalysisRun{}", st.phase);
+            // The Rollout that started the experiment hears of its analyses too (as upstream, always as a
+            // warning), so that what watches the Rollout's Events sees them.
+            if let Some(owner) = rollout_owner(ex) {
+                pass.rollout_events.push((owner, reason.clone(), text.clone()));
+            }
+            pass.event(warning, reason, text);
+        }
+        out.push(st);
+    }
+    Ok(out)
+}
+
+/// The Rollout that controls the experiment, as an Event's object.
+fn rollout_owner(ex: &Experiment) -> Option<k8s_openapi::api::core::v1::ObjectReference> {
+    let owner = ex
+        .metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .find(|o| o.controller == Some(true) && o.kind == "Rollout")?;
+    Some(k8s_openapi::api::core::v1::ObjectReference {
+        api_version: Some(owner.api_version.clone()),
+        kind: Some(owner.kind.clone()),
+        name: Some(owner.name.clone()),
+        namespace: ex.namespace(),
+        uid: Some(owner.uid.clone()),
+        ..Default::default()
+    })
+}
+
+/// `newAnalysisRun`: the analysis' templates merged with its arguments (values filled in from the experiment;
+/// Secret references kept for the run to read), the experiment's dry-run and retention rules first, its
+/// `analysisRunMetadata`, and the instance id of the experiment.
+async fn new_analysis_run(
+    ex: &Experiment,
+    a: &ExperimentAnalysisTemplateRef,
+    rss: &[rules::TemplateReplicaSet],
+    ctx: &Context,
+) -> Result<AnalysisRun, String> {
+    let mut args = Vec::new();
+    for arg in a.args.iter().flatten() {
+        let value = arg.value.as_deref().map(|v| rules::resolve_arg_value(v, ex, rss)).transpose()?;
+        args.push(Argument { name: arg.name.clone(), value, value_from: arg.value_from.clone() });
+    }
+    let ns = ex.namespace().unwrap_or_default();
+    let source = ClusterTemplates { client: ctx.client.clone(), namespace: ns.clone() };
+    let roots =
+        [TemplateRef { name: a.template_name.clone(), cluster_scope: a.cluster_scope.unwrap_or(false) }];
+    let flat = template::flatten(&source, &roots).await?;
+    let mut spec = template::merge(&flat, &args)?;
+    template::add_rules(&mut spec, ex.spec.dry_run.as_deref(), ex.spec.measurement_retention.as_deref());
+    let mut run = AnalysisRun::new(&rules::run_name(&ex.name_any(), &a.name), spec);
+    let metadata = ex.spec.analysis_run_metadata.clone().unwrap_or_default();
+    let mut labels = BTreeMap::new();
+    if let Some(id) = ex.labels().get(crate::strategy::rollout_analysis::INSTANCE_ID_LABEL) {
+        labels.insert(crate::strategy::rollout_analysis::INSTANCE_ID_LABEL.to_string(), id.clone());
+    }
+    labels.extend(metadata.labels.unwrap_or_default());
+    run.metadata.namespace = Some(ns);
+    run.metadata.labels = (!labels.is_empty()).then_some(labels);
+    run.metadata.annotations = metadata.annotations.filter(|a| !a.is_empty());
+    run.metadata.owner_references = ex.controller_owner_ref(&()).map(|o| vec![o]);
+    Ok(run)
 }
 
 /// A template's Service (`createTemplateService`): while the template runs and asks for one, a Service named
@@ -496,7 +679,11 @@ async fn scale(
             }
         }
     }
-    let patch = serde_json::json!({"spec": {"replicas": desired}});
+    let mut patch = serde_json::json!({"spec": {"replicas": desired}});
+    if desired > 0 && annotation(rs, SCALE_DOWN_DEADLINE_ANNOTATION).is_some() {
+        // Running again (a retried experiment): the next end gets its own delay.
+        patch["metadata"] = serde_json::json!({"annotations": {SCALE_DOWN_DEADLINE_ANNOTATION: null}});
+    }
     api.patch(&rs_name, &PatchParams::default(), &Patch::Merge(&patch))
         .await
         .map_err(kube_err(format!("scaling ReplicaSet {rs_name}")))?;

@@ -166,8 +166,8 @@ fn analysis_rank(phase: &AnalysisPhase) -> u8 {
     }
 }
 
-/// `assessAnalysisRuns`: the worst analysis' phase and message; Successful once every required analysis
-/// succeeded; a Pending worst is reported as Running.
+/// `assessAnalysisRuns`: the worst analysis' phase and message (Successful with [`REQUIRED_ANALYSIS_RUNS_COMPLETED`]
+/// when every analysis succeeded and some were required); a Pending worst is reported as Running.
 pub fn assess_analyses(ex: &Experiment, runs: &[ExperimentAnalysisRunStatus]) -> (AnalysisPhase, String) {
     let mut worst = (AnalysisPhase::Successful, String::new());
     for r in runs {
@@ -176,7 +176,7 @@ pub fn assess_analyses(ex: &Experiment, runs: &[ExperimentAnalysisRunStatus]) ->
         }
     }
     if required_analyses_successful(ex, runs)
-        && analysis_rank(&worst.0) > analysis_rank(&AnalysisPhase::Running)
+        && analysis_rank(&worst.0) < analysis_rank(&AnalysisPhase::Running)
     {
         return (AnalysisPhase::Successful, REQUIRED_ANALYSIS_RUNS_COMPLETED.into());
     }
@@ -233,6 +233,88 @@ pub fn assess(
         Some(done) => (done, old.message.clone().unwrap_or_default()),
     };
     Assessed { phase, message, available_at }
+}
+
+/// The AnalysisRun name of analysis `analysis` (`<experiment>-<analysis>`; `.1`, `.2`, ... on collisions).
+pub fn run_name(experiment: &str, analysis: &str) -> String {
+    format!("{experiment}-{analysis}")
+}
+
+/// A template's ReplicaSet as the analyses' arguments see it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TemplateReplicaSet {
+    pub template: String,
+    pub name: String,
+    pub pod_template_hash: String,
+}
+
+/// `ResolveExperimentArgsValue`: an argument value with `{{templates.<t>.podTemplateHash}}`,
+/// `{{templates.<t>.replicaset.name}}`, `{{experiment.availableAt}}` and `{{experiment.finishedAt}}` filled in
+/// (times in RFC 3339, seconds); any other placeholder is an error.
+pub fn resolve_arg_value(value: &str, ex: &Experiment, rss: &[TemplateReplicaSet]) -> Result<String, String> {
+    let mut known = std::collections::BTreeMap::new();
+    if let Some(at) = status(ex).available_at {
+        let rfc3339 = |t: Timestamp| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
+        known.insert("experiment.availableAt".to_string(), rfc3339(at.0));
+        if let Some(d) = ex.spec.duration.as_deref() {
+            let d = parse_go_duration(d).map_err(|e| format!("spec.duration: {e}"))?;
+            let end = at.0.checked_add(d).map_err(|e| format!("spec.duration: {e}"))?;
+            known.insert("experiment.finishedAt".to_string(), rfc3339(end));
+        }
+    }
+    for rs in rss {
+        known.insert(format!("templates.{}.podTemplateHash", rs.template), rs.pod_template_hash.clone());
+        known.insert(format!("templates.{}.replicaset.name", rs.template), rs.name.clone());
+    }
+    let mut unresolved = None;
+    let out = crate::api::common::substitute_placeholders(value, |tag| {
+        let v = known.get(tag).cloned();
+        if v.is_none() {
+            unresolved.get_or_insert_with(|| tag.to_string());
+        }
+        v
+    });
+    match unresolved {
+        Some(tag) => Err(format!("failed to resolve {{{{{tag}}}}}")),
+        None => Ok(out),
+    }
+}
+
+/// What one analysis of the experiment needs this pass (`reconcileAnalysisRun`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum AnalysisAction {
+    /// The templates are not all available yet: only check that the AnalysisTemplate exists.
+    Verify,
+    /// Start the run.
+    Create,
+    /// Nothing to do: ending before the run was started, or the run's phase is already final.
+    Keep,
+    /// The run the status names is gone.
+    Missing,
+    /// Follow the run's phase; stop it first when the experiment is ending.
+    Follow { terminate: bool },
+}
+
+/// Decides [`AnalysisAction`] from the experiment as read, the analysis' status and its run. Unlike upstream,
+/// whose status stops following a run once the experiment ends (an experiment with required analyses would
+/// then stay Running), a stopped run is still followed to its final phase.
+pub fn analysis_action(
+    ex: &Experiment,
+    previous: &ExperimentAnalysisRunStatus,
+    run: Option<&crate::api::analysis::AnalysisRun>,
+) -> AnalysisAction {
+    if status(ex).available_at.is_none() {
+        return AnalysisAction::Verify;
+    }
+    if previous.analysis_run.is_empty() {
+        return if terminating(ex) { AnalysisAction::Keep } else { AnalysisAction::Create };
+    }
+    if previous.phase.completed() {
+        return AnalysisAction::Keep;
+    }
+    let Some(run) = run else { return AnalysisAction::Missing };
+    let run_done = run.status.as_ref().and_then(|s| s.phase.as_ref()).is_some_and(AnalysisPhase::completed);
+    AnalysisAction::Follow { terminate: terminating(ex) && !run_done && !run.spec.terminate.unwrap_or(false) }
 }
 
 #[cfg(test)]
@@ -377,7 +459,13 @@ mod tests {
             (vec![Some(Code::Successful)], vec![P::Running], true, P::Running, "a0 says so"),
             (vec![Some(Code::Successful)], vec![P::Error], false, P::Error, "a0 says so"),
             // Required analyses done end the experiment, templates running or not.
-            (vec![Some(Code::Running)], vec![P::Successful], true, P::Successful, ""),
+            (
+                vec![Some(Code::Running)],
+                vec![P::Successful],
+                true,
+                P::Successful,
+                REQUIRED_ANALYSIS_RUNS_COMPLETED,
+            ),
         ];
         for (codes, phases, required, want, message) in cases {
             let names: Vec<String> = (0..codes.len()).map(|i| format!("t{i}")).collect();
@@ -410,21 +498,25 @@ mod tests {
     }
 
     #[test]
-    fn required_analyses_done_outweigh_an_optional_one_gone_wrong() {
-        // Upstream's `assessAnalysisRuns` as written: once every required analysis succeeded, a worse optional
-        // one no longer counts.
+    fn required_analyses_done_end_the_experiment_unless_another_went_wrong() {
         let ex = experiment(&["a"], |spec, _| spec.analyses = analyses(&[("req", true), ("opt", false)]));
         let running = [tstatus("a", Some(Code::Running), 2)];
-        let runs = [run("req", AnalysisPhase::Successful), run("opt", AnalysisPhase::Failed)];
-        let got = assess(&ex, &running, &runs, at(0));
-        assert_eq!(
-            (got.phase, got.message.as_str()),
-            (AnalysisPhase::Successful, REQUIRED_ANALYSIS_RUNS_COMPLETED)
-        );
-        // Without every required one done, the failure ends the experiment.
-        let runs = [run("req", AnalysisPhase::Running), run("opt", AnalysisPhase::Failed)];
-        let got = assess(&ex, &running, &runs, at(0));
-        assert_eq!((got.phase, got.message.as_str()), (AnalysisPhase::Failed, "opt says so"));
+        use AnalysisPhase as P;
+        // (required's phase, optional's phase, want phase, want message)
+        let cases = [
+            (P::Successful, P::Successful, P::Successful, REQUIRED_ANALYSIS_RUNS_COMPLETED),
+            (P::Successful, P::Failed, P::Failed, "opt says so"),
+            (P::Successful, P::Inconclusive, P::Inconclusive, "opt says so"),
+            // The optional one still measuring: the experiment ends once it is stopped and done.
+            (P::Successful, P::Running, P::Running, "opt says so"),
+            (P::Running, P::Failed, P::Failed, "opt says so"),
+            (P::Running, P::Successful, P::Running, ""),
+        ];
+        for (req, opt, want, message) in cases {
+            let runs = [run("req", req.clone()), run("opt", opt.clone())];
+            let got = assess(&ex, &running, &runs, at(0));
+            assert_eq!((got.phase, got.message.as_str()), (want, message), "{req:?} {opt:?}");
+        }
     }
 
     #[test]
@@ -461,5 +553,124 @@ mod tests {
             status.available_at = Some(Time(at(0)));
         });
         assert!(!passed_duration(&unreadable, at(1000)), "a bare number is no Go duration: it never passes");
+    }
+
+    #[test]
+    fn analysis_arguments_take_the_templates_replica_sets_and_times() {
+        let ex = experiment(&["baseline", "canary"], |spec, status| {
+            spec.duration = Some("5m".into());
+            status.available_at = Some(Time(at(0)));
+        });
+        let rss = [
+            TemplateReplicaSet {
+                template: "baseline".into(),
+                name: "ex-baseline".into(),
+                pod_template_hash: "abc".into(),
+            },
+            TemplateReplicaSet {
+                template: "canary".into(),
+                name: "ex-canary".into(),
+                pod_template_hash: "def".into(),
+            },
+        ];
+        let cases: Vec<(&str, Result<&str, &str>)> = vec![
+            ("plain", Ok("plain")),
+            ("{{templates.baseline.podTemplateHash}}", Ok("abc")),
+            ("app={{ templates.canary.replicaset.name }}", Ok("app=ex-canary")),
+            ("{{experiment.availableAt}}", Ok("2023-11-14T22:13:20Z")),
+            ("{{experiment.finishedAt}}", Ok("2023-11-14T22:18:20Z")),
+            (
+                "{{templates.other.podTemplateHash}}",
+                Err("failed to resolve {{templates.other.podTemplateHash}}"),
+            ),
+            ("{{args.x}}", Err("failed to resolve {{args.x}}")),
+        ];
+        for (value, want) in cases {
+            let got = resolve_arg_value(value, &ex, &rss);
+            assert_eq!(got.as_deref().map_err(String::as_str), want, "{value}");
+        }
+        let unavailable = experiment(&["baseline"], |_, _| {});
+        assert_eq!(
+            resolve_arg_value("{{experiment.availableAt}}", &unavailable, &rss),
+            Err("failed to resolve {{experiment.availableAt}}".to_string()),
+            "no time before every template runs"
+        );
+        let no_duration = experiment(&["baseline"], |_, status| status.available_at = Some(Time(at(0))));
+        assert!(resolve_arg_value("{{experiment.finishedAt}}", &no_duration, &rss).is_err());
+    }
+
+    #[test]
+    fn each_analysis_starts_once_the_templates_run_and_follows_its_run() {
+        use crate::api::analysis::{AnalysisRun, AnalysisRunSpec, AnalysisRunStatus};
+        fn ar(phase: Option<AnalysisPhase>, terminate: bool) -> AnalysisRun {
+            let mut run = AnalysisRun::new(
+                "ex-a",
+                AnalysisRunSpec { terminate: Some(terminate), ..Default::default() },
+            );
+            run.status = Some(AnalysisRunStatus { phase, ..Default::default() });
+            run
+        }
+        let entry = |run: &str, phase: AnalysisPhase| ExperimentAnalysisRunStatus {
+            name: "a".into(),
+            analysis_run: run.into(),
+            phase,
+            message: None,
+        };
+        let none = entry("", AnalysisPhase::Other(String::new()));
+        let running = entry("ex-a", AnalysisPhase::Running);
+        // (available, terminate, previous, run, want)
+        type Case = (bool, bool, ExperimentAnalysisRunStatus, Option<AnalysisRun>, AnalysisAction);
+        let cases: Vec<Case> = vec![
+            (false, false, none.clone(), None, AnalysisAction::Verify),
+            (true, false, none.clone(), None, AnalysisAction::Create),
+            (true, true, none.clone(), None, AnalysisAction::Keep),
+            (true, false, running.clone(), None, AnalysisAction::Missing),
+            (
+                true,
+                false,
+                running.clone(),
+                Some(ar(Some(AnalysisPhase::Running), false)),
+                AnalysisAction::Follow { terminate: false },
+            ),
+            (
+                true,
+                true,
+                running.clone(),
+                Some(ar(Some(AnalysisPhase::Running), false)),
+                AnalysisAction::Follow { terminate: true },
+            ),
+            (
+                true,
+                true,
+                running.clone(),
+                Some(ar(Some(AnalysisPhase::Running), true)),
+                AnalysisAction::Follow { terminate: false },
+            ),
+            (
+                true,
+                true,
+                running.clone(),
+                Some(ar(Some(AnalysisPhase::Successful), false)),
+                AnalysisAction::Follow { terminate: false },
+            ),
+            (
+                true,
+                false,
+                entry("ex-a", AnalysisPhase::Failed),
+                Some(ar(Some(AnalysisPhase::Failed), false)),
+                AnalysisAction::Keep,
+            ),
+        ];
+        for (available, terminate, previous, run, want) in cases {
+            let ex = experiment(&["t"], |spec, status| {
+                spec.terminate = Some(terminate);
+                status.available_at = available.then(|| Time(at(0)));
+            });
+            assert_eq!(
+                analysis_action(&ex, &previous, run.as_ref()),
+                want,
+                "{available} {terminate} {previous:?}"
+            );
+        }
     }
 }

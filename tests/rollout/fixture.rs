@@ -375,8 +375,13 @@ pub fn analysis_args(url: &str) -> String {
 /// "type reason: message (×count)" of every Event about the Rollout `name`, oldest first. A repeat of an
 /// Event raises its count, as client-go's recorder does, so it stays where it first happened.
 pub async fn events_of(env: &Env<'_>, name: &str) -> Vec<String> {
+    events_of_kind(env, "Rollout", name).await
+}
+
+/// [`events_of`] for an object of any kind.
+pub async fn events_of_kind(env: &Env<'_>, kind: &str, name: &str) -> Vec<String> {
     let api: kube::Api<k8s_openapi::api::core::v1::Event> = env.s.api();
-    let lp = ListParams::default().fields(&format!("involvedObject.kind=Rollout,involvedObject.name={name}"));
+    let lp = ListParams::default().fields(&format!("involvedObject.kind={kind},involvedObject.name={name}"));
     let mut events = api.list(&lp).await.expect("events").items;
     // Names end in the creation time in hex nanoseconds, so they sort in the order recorded.
     events.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
