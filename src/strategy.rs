@@ -8,6 +8,7 @@ pub mod canary;
 pub mod conditions;
 pub mod ephemeral;
 pub mod experiment;
+pub mod experiment_step;
 pub mod fenceposts;
 pub mod hash;
 pub mod pause;

@@ -1,11 +1,11 @@
 //! The Rollout reconciler: upstream's `rollout/` package with the decisions moved into `strategy` (replica
 //! math, pauses, conditions, phase, hashes) and only the reading and writing of objects here, split by the
 //! resource each part changes: `replicaset` (create, revise, scale, trim), `service` (selectors), `analysis`
-//! (AnalysisRuns), `ephemeral` (canary/stable pod metadata), `restart` (pod evictions), `validation`
+//! (AnalysisRuns), `experiment` (the experiment step's Experiments), `ephemeral` (canary/stable pod metadata), `restart` (pod evictions), `validation`
 //! (references), and `status` (the status, conditions and Events). `canary` is upstream's `rolloutCanary`:
 //! one pass in upstream's order, stopping where upstream stops.
 //!
-//! Every pass reads the world once (the Rollout, its ReplicaSets and AnalysisRuns from the watch caches, the
+//! Every pass reads the world once (the Rollout, its ReplicaSets, AnalysisRuns and Experiments from the watch caches, the
 //! Services it names), acts, and writes the status with the Rollout's resourceVersion as a precondition; a
 //! pass on stale data fails that write and runs again. A pass whose caches do not show this controller's own
 //! last writes yet waits for them (`expectations`) rather than deciding again what was already done. Names are
@@ -17,6 +17,7 @@ mod bluegreen;
 mod canary;
 mod ephemeral;
 mod expectations;
+mod experiment;
 mod replicaset;
 mod restart;
 mod service;
@@ -27,6 +28,7 @@ mod validation;
 mod workload;
 
 use crate::api::analysis::AnalysisRun;
+use crate::api::experiment::Experiment;
 use crate::api::rollout::{Rollout, RolloutStatus};
 use crate::strategy::conditions::Event;
 use crate::strategy::pause::PauseContext;
@@ -60,6 +62,7 @@ pub struct Context {
     pub recorder: Arc<super::events::EventRecorder>,
     pub replicasets: Store<ReplicaSet>,
     pub analysis_runs: Store<AnalysisRun>,
+    pub experiments: Store<Experiment>,
     pub expectations: expectations::Expectations,
     /// The plugins traffic routers are served by.
     pub catalog: Arc<crate::plugin::catalog::Catalog>,
@@ -127,11 +130,18 @@ pub async fn run(
         .modify(|ar| ar.managed_fields_mut().clear())
         .reflect(ar_writer)
         .touched_objects();
+    let (experiments, ex_writer) = reflector::store();
+    let ex_stream = watcher(api::<Experiment>(&client, &namespace), watcher::Config::default())
+        .default_backoff()
+        .modify(|ex| ex.managed_fields_mut().clear())
+        .reflect(ex_writer)
+        .touched_objects();
     let ctx = Arc::new(Context {
         client: client.clone(),
         recorder,
         replicasets,
         analysis_runs,
+        experiments,
         expectations: expectations::Expectations::default(),
         catalog,
     });
@@ -159,6 +169,7 @@ pub async fn run(
     let controller = controller
         .owns_stream(rs_stream)
         .owns_stream(ar_stream)
+        .owns_stream(ex_stream)
         .watches(api::<Deployment>(&client, &namespace), watcher::Config::default(), move |d: Deployment| {
             deployments(&d.metadata)
         })
@@ -198,9 +209,10 @@ async fn reconcile(rollout: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action, E
     let caches = async {
         let _ = ctx.replicasets.wait_until_ready().await;
         let _ = ctx.analysis_runs.wait_until_ready().await;
+        let _ = ctx.experiments.wait_until_ready().await;
     };
     if tokio::time::timeout(CACHE_SYNC_WAIT, caches).await.is_err() {
-        tracing::debug!(rollout = %rollout.name_any(), "ReplicaSet and AnalysisRun caches are not listed yet");
+        tracing::debug!(rollout = %rollout.name_any(), "ReplicaSet, AnalysisRun and Experiment caches are not listed yet");
         return Ok(Action::requeue(Duration::from_secs(1)));
     }
     let mut pass = Pass::new(&ctx, (*rollout).clone(), Timestamp::now());
@@ -236,6 +248,7 @@ pub(crate) struct Pass<'a> {
     pub rollout: Rollout,
     pub rss: ReplicaSets,
     pub runs: Runs,
+    pub exs: experiment::Experiments,
     /// The status this pass builds: upstream's `newStatus` seed (what is carried over), completed at the end.
     pub new_status: RolloutStatus,
     pub pause: PauseContext,
@@ -276,6 +289,7 @@ impl<'a> Pass<'a> {
             rollout,
             rss: ReplicaSets::default(),
             runs: Runs::default(),
+            exs: experiment::Experiments::default(),
             new_status,
             pause: PauseContext::default(),
             events: Vec::new(),
@@ -322,31 +336,26 @@ impl<'a> Pass<'a> {
         }
     }
 
-    /// The Rollout's ReplicaSets and AnalysisRuns, from the watch caches.
-    fn read_owned(&mut self) -> (Vec<ReplicaSet>, Vec<AnalysisRun>) {
+    /// The Rollout's ReplicaSets, AnalysisRuns and Experiments, from the watch caches.
+    fn read_owned(&mut self) -> (Vec<ReplicaSet>, Vec<AnalysisRun>, Vec<Experiment>) {
         let uid = self.rollout.metadata.uid.clone().unwrap_or_default();
         let ns = self.namespace();
         let controlled_by = |meta: &kube::api::ObjectMeta| {
             meta.namespace.as_deref() == Some(ns.as_str())
                 && meta.owner_references.iter().flatten().any(|o| o.controller == Some(true) && o.uid == uid)
         };
-        let rss = self
-            .ctx
-            .replicasets
-            .state()
-            .iter()
-            .filter(|rs| controlled_by(&rs.metadata))
-            .map(|rs| (**rs).clone())
-            .collect();
-        let runs = self
-            .ctx
-            .analysis_runs
-            .state()
-            .iter()
-            .filter(|r| controlled_by(&r.metadata))
-            .map(|r| (**r).clone())
-            .collect();
-        (rss, runs)
+        fn owned<K>(store: &Store<K>, keep: impl Fn(&K) -> bool) -> Vec<K>
+        where
+            K: kube::Resource + Clone + 'static,
+            K::DynamicType: Eq + std::hash::Hash + Clone,
+        {
+            store.state().iter().filter(|k| keep(k)).map(|k| (**k).clone()).collect()
+        }
+        (
+            owned(&self.ctx.replicasets, |rs: &ReplicaSet| controlled_by(&rs.metadata)),
+            owned(&self.ctx.analysis_runs, |r: &AnalysisRun| controlled_by(&r.metadata)),
+            owned(&self.ctx.experiments, |e: &Experiment| controlled_by(&e.metadata)),
+        )
     }
 
     /// The Rollout's uid, which keys its expectations.
@@ -376,7 +385,12 @@ impl<'a> Pass<'a> {
     }
 
     /// The first of this controller's writes that the caches this pass read do not show yet.
-    fn unmet_expectations(&self, rss: &[ReplicaSet], runs: &[AnalysisRun]) -> Option<String> {
+    fn unmet_expectations(
+        &self,
+        rss: &[ReplicaSet],
+        runs: &[AnalysisRun],
+        exs: &[Experiment],
+    ) -> Option<String> {
         use expectations::{Seen, SeenObject};
         fn seen<'a>(kind: &'a str, meta: &'a kube::api::ObjectMeta) -> SeenObject<'a> {
             SeenObject {
@@ -390,6 +404,7 @@ impl<'a> Pass<'a> {
         let mut objects = vec![seen("Rollout", &self.rollout.metadata)];
         objects.extend(rss.iter().map(|rs| seen("ReplicaSet", &rs.metadata)));
         objects.extend(runs.iter().map(|r| seen("AnalysisRun", &r.metadata)));
+        objects.extend(exs.iter().map(|e| seen("Experiment", &e.metadata)));
         self.ctx.expectations.unmet(&self.uid(), &Seen { objects })
     }
 
@@ -446,8 +461,8 @@ impl<'a> Pass<'a> {
 
     /// upstream's `syncHandler` and `newRolloutContext`, then `reconcile`.
     async fn run(&mut self) -> Result<(), Error> {
-        let (owned, runs) = self.read_owned();
-        if let Some(unmet) = self.unmet_expectations(&owned, &runs) {
+        let (owned, runs, exs) = self.read_owned();
+        if let Some(unmet) = self.unmet_expectations(&owned, &runs, &exs) {
             // The watch delivering the write triggers the next pass; the requeue only covers a lost event.
             tracing::debug!(rollout = %self.name(), "waiting for the caches to show this controller's writes: {unmet}");
             self.requeue_within(EARLY_PASS_REQUEUE);
@@ -465,6 +480,8 @@ impl<'a> Pass<'a> {
             self.find_new_by_template().await?;
         }
         self.runs = analysis::current_and_other(&self.rollout, runs);
+        let current_experiment = self.status().canary.and_then(|c| c.current_experiment);
+        self.exs = experiment::Experiments::split(current_experiment.as_deref(), exs);
         self.new_rs_within_delay = self.rss.new_rs().is_some_and(|rs| {
             crate::strategy::replicaset::time_before_scale_down(rs, self.now).is_ok_and(|left| left.is_some())
         });

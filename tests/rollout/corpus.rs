@@ -5,9 +5,10 @@ use super::fixture::{Env, settled_split, status_of};
 use crate::support::{corpus_root, read_manifest};
 use serin::api::decode::parse_stream;
 
-/// The examples that are canaries without a traffic router or an experiment step.
+/// The examples that are canaries without a traffic router.
 const EXAMPLES: &[&str] = &[
     "examples/rollout-canary.yaml",
+    "examples/rollout-experiment-step.yaml",
     "examples/rollout-rolling-update.yaml",
     "examples/rollout-analysis-step.yaml",
     "examples/rollout-background-analysis.yaml",

@@ -1,7 +1,7 @@
 //! Experiments end to end, on both substrates: upstream's basic Experiment runs its two templates for its
 //! duration, succeeds, and its ReplicaSets are scaled down after the delay; a template's Service selects its
-//! pods while it runs; `terminate` ends one without a duration; what this version cannot reconcile yet is
-//! refused with an `InvalidSpec` condition.
+//! pods while it runs; `terminate` ends one without a duration; analyses start once every template runs, are
+//! followed into the status, and decide the phase.
 
 use super::fixture::Env;
 use crate::e2e::wait::WAIT;
@@ -107,7 +107,7 @@ on_both_substrates! {
 }
 
 on_both_substrates! {
-    async fn terminate_ends_an_experiment_without_a_duration_and_unsupported_ones_are_refused(s: &Substrate) {
+    async fn terminate_ends_an_experiment_without_a_duration(s: &Substrate) {
         let env = Env::start(s).await;
         let manifest = upstream("experiment-basic.yaml")
             .replace("generateName: experiment-basic-", "name: open-ended")
@@ -123,18 +123,131 @@ on_both_substrates! {
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
 
-        // Analyses are not reconciled yet: refused, nothing created.
-        let with_analysis = upstream("experiment-basic.yaml")
-            .replace("generateName: experiment-basic-", "name: analysed")
+        env.stop().await;
+    }
+}
+
+fn examples(file: &str) -> String {
+    let path = crate::support::corpus_root().join("examples").join(file);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn analysis_runs(ex: &Experiment) -> Vec<(String, String, AnalysisPhase)> {
+    ex.status
+        .iter()
+        .flat_map(|s| s.analysis_runs.iter().flatten())
+        .map(|r| (r.name.clone(), r.analysis_run.clone(), r.phase.clone()))
+        .collect()
+}
+
+/// An experiment of one template judged by the score server at `url` (required for completion), its metric
+/// in dry-run when `dry_run`.
+fn judged(name: &str, url: &str, dry_run: bool) -> String {
+    let dry_run = if dry_run { "  dryRun: [{metricName: \"sco.*\"}]\n" } else { "" };
+    format!(
+        r#"
+apiVersion: argoproj.io/v1alpha1
+kind: Experiment
+metadata: {{name: {name}}}
+spec:
+  scaleDownDelaySeconds: 0
+{dry_run}  measurementRetention: [{{metricName: score, limit: 3}}]
+  analysisRunMetadata:
+    labels: {{team: qa}}
+  templates:
+  - name: baseline
+    selector: {{matchLabels: {{app: {name}}}}}
+    template:
+      metadata: {{labels: {{app: {name}}}}}
+      spec:
+        containers: [{{name: app, image: "nginx:1.19-alpine"}}]
+  analyses:
+  - name: judge
+    templateName: score
+    requiredForCompletion: true
+    args:
+    - {{name: url, value: "{url}"}}
+    - {{name: hash, value: "{{{{templates.baseline.podTemplateHash}}}}/{{{{templates.baseline.replicaset.name}}}}"}}
+"#
+    )
+}
+
+on_both_substrates! {
+    async fn analyses_start_once_the_templates_run_and_decide_the_phase(s: &Substrate) {
+        let env = Env::start(s).await;
+        // Upstream's example: two analyses, none required, no duration: the experiment keeps running after
+        // both succeed.
+        env.apply(&examples("analysis-templates.yaml")).await;
+        env.apply(&examples("experiment-with-analysis.yaml")).await;
+        let name = "experiment-with-analysis";
+        let done = |ex: &Experiment| {
+            let runs = analysis_runs(ex);
+            runs.len() == 2 && runs.iter().all(|r| r.2 == AnalysisPhase::Successful)
+        };
+        let ex = wait_experiment(&env, name, "both analyses Successful", done).await;
+        assert_eq!(
+            analysis_runs(&ex).into_iter().map(|r| (r.0, r.1)).collect::<Vec<_>>(),
+            [
+                ("random-fail".to_string(), format!("{name}-random-fail")),
+                ("pass".to_string(), format!("{name}-pass")),
+            ]
+        );
+        assert_eq!(phase(&ex), Some(AnalysisPhase::Running), "nothing required and no duration: it keeps running");
+        let runs: Api<serin::api::analysis::AnalysisRun> = env.s.api();
+        let run = runs.get(&format!("{name}-pass")).await.expect("the run");
+        let owner = &run.metadata.owner_references.clone().unwrap_or_default()[0];
+        assert_eq!((owner.kind.as_str(), owner.name.as_str(), owner.controller), ("Experiment", name, Some(true)));
+        let started = run.metadata.creation_timestamp.clone().expect("created").0;
+        let available = ex.status.as_ref().and_then(|s| s.available_at.clone()).expect("availableAt").0;
+        assert!(started >= available, "the runs start once every template runs");
+
+        // A required analysis that passes ends the experiment; its arguments name the template's ReplicaSet.
+        env.apply(&crate::rollout::fixture::template("score", None)).await;
+        let good = crate::rollout::fixture::app(1).await;
+        env.apply(&judged("judged-good", &good.url, true)).await;
+        let ex = wait_experiment(&env, "judged-good", "Successful", |ex| phase(ex) == Some(AnalysisPhase::Successful)).await;
+        let message = ex.status.as_ref().and_then(|s| s.message.clone());
+        assert_eq!(message.as_deref(), Some("Required AnalysisRuns completed"));
+        let rss: Api<ReplicaSet> = env.s.api();
+        let rs = rss.get("judged-good-baseline").await.expect("rs");
+        let hash = rs.metadata.labels.clone().unwrap_or_default()["rollouts-pod-template-hash"].clone();
+        let run = runs.get("judged-good-judge").await.expect("the run");
+        let args: Vec<(String, Option<String>)> = run.spec.args.iter().flatten().map(|a| (a.name.clone(), a.value.clone())).collect();
+        assert!(args.contains(&("hash".to_string(), Some(format!("{hash}/judged-good-baseline")))), "{args:?}");
+        let dry: Vec<String> = run.spec.dry_run.iter().flatten().map(|d| d.metric_name.clone()).collect();
+        assert_eq!(dry, ["sco.*"], "the experiment's dry-run rules");
+        assert_eq!(run.spec.measurement_retention.as_ref().map(|r| r.len()), Some(1));
+        assert_eq!(run.metadata.labels.clone().unwrap_or_default().get("team").map(String::as_str), Some("qa"));
+
+        // One that fails fails the experiment with the run's message, and the templates go.
+        let bad = crate::rollout::fixture::app(0).await;
+        env.apply(&judged("judged-bad", &bad.url, false)).await;
+        let ex = wait_experiment(&env, "judged-bad", "Failed", |ex| phase(ex) == Some(AnalysisPhase::Failed)).await;
+        assert_eq!(analysis_runs(&ex), [("judge".to_string(), "judged-bad-judge".to_string(), AnalysisPhase::Failed)]);
+        let start = Instant::now();
+        while replicas(&env, "judged-bad-baseline").await != Some(0) {
+            assert!(start.elapsed() < WAIT, "the failed experiment's template was not scaled down");
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        let events = crate::rollout::fixture::events_of_kind(&env, "Experiment", "judged-bad").await;
+        assert!(
+            events.iter().any(|e| e.starts_with("Warning AnalysisRunFailed: AnalysisRun 'judge' transitioned from Pending -> Failed")
+                || e.starts_with("Warning AnalysisRunFailed: AnalysisRun 'judge' transitioned from Running -> Failed")),
+            "{events:#?}"
+        );
+
+        // A template that does not exist errs the experiment before anything is measured.
+        let missing = upstream("experiment-basic.yaml")
+            .replace("generateName: experiment-basic-", "name: unknown-template")
             .replace("  templates:\n", "  analyses:\n  - {name: a, templateName: missing}\n  templates:\n");
-        env.apply(&with_analysis).await;
-        let ex = wait_experiment(&env, "analysed", "refused", |ex| {
-            ex.status.iter().flat_map(|s| s.conditions.iter().flatten()).any(|c| c.type_ == ExperimentConditionType::InvalidSpec)
-        })
-        .await;
-        let invalid = ex.status.iter().flat_map(|s| s.conditions.iter().flatten()).find(|c| c.type_ == ExperimentConditionType::InvalidSpec).cloned().expect("condition");
-        assert_eq!(invalid.message, "spec.analyses: analyses in Experiments is not supported by this version of serin yet");
-        assert_eq!(replicas(&env, "analysed-baseline").await, None, "nothing is created");
+        env.apply(&missing).await;
+        let ex = wait_experiment(&env, "unknown-template", "Error", |ex| phase(ex) == Some(AnalysisPhase::Error)).await;
+        let entry = ex.status.clone().and_then(|s| s.analysis_runs).expect("entries")[0].clone();
+        assert_eq!(entry.analysis_run, "");
+        assert!(
+            entry.message.as_deref().is_some_and(|m| m.starts_with("AnalysisTemplate verification failed for analysis 'a': ")),
+            "{entry:?}"
+        );
         env.stop().await;
     }
 }
@@ -171,6 +284,169 @@ on_both_substrates! {
         assert_eq!(phase(&ex), Some(AnalysisPhase::Successful));
         assert!(services.get_opt("experiment-with-service-test").await.expect("read").is_none(), "the Service is deleted");
         assert_eq!(replicas(&env, "experiment-with-service-test").await, Some(0));
+        env.stop().await;
+    }
+}
+
+/// The Rollout's Experiments, oldest first.
+async fn experiments_of(env: &Env<'_>, rollout: &str) -> Vec<Experiment> {
+    let ro = env.rollout(rollout).await;
+    let uid = ro.metadata.uid.clone().unwrap_or_default();
+    let api: Api<Experiment> = env.s.api();
+    let mut out: Vec<Experiment> = api
+        .list(&Default::default())
+        .await
+        .expect("experiments")
+        .items
+        .into_iter()
+        .filter(|e| {
+            e.metadata.owner_references.iter().flatten().any(|o| o.uid == uid && o.controller == Some(true))
+        })
+        .collect();
+    out.sort_by_key(|e| e.metadata.creation_timestamp.clone().map(|t| t.0));
+    out
+}
+
+/// `kubectl argo rollouts set image`, for the first container whatever its name.
+async fn set_first_image(env: &Env<'_>, rollout: &str, image: &str) {
+    let patch = serde_json::json!([{"op": "replace", "path": "/spec/template/spec/containers/0/image", "value": image}]);
+    env.kubectl(&["patch", "rollout", rollout, "--type", "json", "-p", &patch.to_string()], None).await;
+}
+
+on_both_substrates! {
+    async fn an_experiment_step_runs_the_stable_and_canary_side_by_side_and_moves_on_when_it_succeeds(s: &Substrate) {
+        use serin::api::rollout::PauseReason;
+        let env = Env::start(s).await;
+        let name = "rollout-experiment";
+        env.apply(&upstream("rollout-experiment-analysis.yaml")).await;
+        let (ro, _) = env.wait_healthy(name).await;
+        let stable = crate::rollout::fixture::status_of(&ro).stable_rs.expect("stable");
+        set_first_image(&env, name, "nginx:1.20-alpine").await;
+        let (ro, _) = env
+            .wait(name, "paused at the step after the experiment", |ro, _| {
+                let s = crate::rollout::fixture::status_of(ro);
+                s.current_step_index == Some(1)
+                    && s.pause_conditions.iter().flatten().any(|p| p.reason == PauseReason::CanaryPauseStep)
+            })
+            .await;
+        let status = crate::rollout::fixture::status_of(&ro);
+        let canary = status.current_pod_hash.clone().expect("current hash");
+        assert_eq!(status.canary.as_ref().and_then(|c| c.current_experiment.clone()), None, "done with it");
+
+        let exs = experiments_of(&env, name).await;
+        assert_eq!(exs.len(), 1, "one experiment");
+        let ex = &exs[0];
+        let ex_name = format!("{name}-{canary}-2-0");
+        assert_eq!(ex.metadata.name.as_deref(), Some(ex_name.as_str()));
+        assert_eq!(phase(ex), Some(AnalysisPhase::Successful));
+        assert_eq!(ex.status.as_ref().and_then(|s| s.message.clone()).as_deref(), Some("Required AnalysisRuns completed"));
+        assert_eq!(ex.metadata.labels.clone().unwrap_or_default().get("rollouts-pod-template-hash"), Some(&canary));
+        let images: Vec<String> = ex.spec.templates.iter().map(|t| t.template.spec.as_ref().unwrap().containers[0].image.clone().unwrap_or_default()).collect();
+        assert_eq!(images, ["nginx:1.19-alpine", "nginx:1.20-alpine"], "baseline from stable, canary from canary");
+
+        let rss: Api<ReplicaSet> = env.s.api();
+        let baseline = rss.get(&format!("{ex_name}-baseline")).await.expect("baseline rs");
+        let canary_rs = rss.get(&format!("{ex_name}-canary")).await.expect("canary rs");
+        let hash_of = |rs: &ReplicaSet| rs.metadata.labels.clone().unwrap_or_default()["rollouts-pod-template-hash"].clone();
+        let runs: Api<serin::api::analysis::AnalysisRun> = env.s.api();
+        let run = runs.get(&format!("{ex_name}-echo-pod-hash")).await.expect("the experiment's run");
+        let args: std::collections::BTreeMap<String, Option<String>> = run.spec.args.iter().flatten().map(|a| (a.name.clone(), a.value.clone())).collect();
+        assert_eq!(args.get("stable-hash"), Some(&Some(stable.clone())));
+        assert_eq!(args.get("latest-hash"), Some(&Some(canary.clone())));
+        assert_eq!(args.get("baseline-hash"), Some(&Some(hash_of(&baseline))));
+        assert_eq!(args.get("canary-hash"), Some(&Some(hash_of(&canary_rs))));
+
+        let events = crate::rollout::fixture::events_of(&env, name).await;
+        assert!(events.contains(&format!("Normal ExperimentCreated: Created Experiment '{ex_name}'")), "{events:#?}");
+        assert!(
+            events.iter().any(|e| e.starts_with("Warning AnalysisRunSuccessful: AnalysisRun 'echo-pod-hash' transitioned from")),
+            "the experiment's analysis is heard on the Rollout: {events:#?}"
+        );
+
+        env.promote(name).await;
+        env.wait_healthy(name).await;
+        let start = Instant::now();
+        while replicas(&env, &format!("{ex_name}-canary")).await != Some(0) {
+            assert!(start.elapsed() < WAIT * 2, "the experiment's ReplicaSets are scaled down after its delay");
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        env.stop().await;
+    }
+}
+
+on_both_substrates! {
+    async fn a_failed_experiment_aborts_the_rollout_and_one_left_behind_is_terminated(s: &Substrate) {
+        let env = Env::start(s).await;
+        let bad = crate::rollout::fixture::app(0).await;
+        env.apply(&crate::rollout::fixture::template("score", None)).await;
+        let name = "judged-step";
+        env.apply(&crate::rollout::fixture::services(name)).await;
+        let strategy = format!(
+            r#"steps:
+- setWeight: 20
+- experiment:
+    templates:
+    - {{name: canary, specRef: canary}}
+    analyses:
+    - name: judge
+      templateName: score
+      requiredForCompletion: true
+      args:
+      - {{name: url, value: "{}"}}
+      - {{name: hash, valueFrom: {{podTemplateHashValue: Latest}}}}
+- pause: {{}}"#,
+            bad.url
+        );
+        env.apply(&crate::rollout::fixture::canary_rollout(name, 2, "nginx:1", &strategy)).await;
+        env.wait_healthy(name).await;
+        env.set_image(name, "nginx:2").await;
+        let (ro, _) = env
+            .wait(name, "aborted", |ro, _| crate::rollout::fixture::status_of(ro).abort == Some(true))
+            .await;
+        let status = crate::rollout::fixture::status_of(&ro);
+        let exs = experiments_of(&env, name).await;
+        assert_eq!(exs.len(), 1);
+        assert_eq!(phase(&exs[0]), Some(AnalysisPhase::Failed));
+        let message = exs[0].status.as_ref().and_then(|s| s.message.clone()).unwrap_or_default();
+        assert!(!message.is_empty(), "the experiment says why");
+        assert!(
+            status.message.as_deref().is_some_and(|m| m.contains(&message)),
+            "the Rollout's message carries the experiment's: {:?} / {message:?}",
+            status.message
+        );
+        env.wait(name, "Degraded", |ro, _| {
+            crate::rollout::fixture::status_of(ro).phase == Some(serin::api::rollout::RolloutPhase::Degraded)
+        })
+        .await;
+
+        // A new revision whose experiment never ends: promoted past the step, the experiment is terminated.
+        bad.score.store(1, std::sync::atomic::Ordering::SeqCst);
+        env.apply(&crate::rollout::fixture::template("score-forever", Some("2s"))).await;
+        let strategy = strategy
+            .replace("requiredForCompletion: true", "requiredForCompletion: false")
+            .replace("templateName: score\n", "templateName: score-forever\n");
+        env.apply(&crate::rollout::fixture::canary_rollout(name, 2, "nginx:3", &strategy)).await;
+        let running = |exs: &[Experiment]| exs.iter().any(|e| phase(e) == Some(AnalysisPhase::Running));
+        let start = Instant::now();
+        let current = loop {
+            let exs = experiments_of(&env, name).await;
+            if running(&exs) {
+                break exs.into_iter().find(|e| phase(e) == Some(AnalysisPhase::Running)).expect("running");
+            }
+            assert!(start.elapsed() < WAIT * 2, "no running experiment for the new revision: {exs:#?}");
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        };
+        let ro = env.rollout(name).await;
+        let status = crate::rollout::fixture::status_of(&ro);
+        assert_eq!(status.current_step_index, Some(1));
+        assert_eq!(status.canary.and_then(|c| c.current_experiment), current.metadata.name.clone());
+        env.patch_status(name, r#"{"status":{"currentStepIndex":2}}"#).await;
+        let ex_name = current.metadata.name.clone().expect("name");
+        let ex = wait_experiment(&env, &ex_name, "terminated and ended", |ex| {
+            ex.spec.terminate == Some(true) && phase(ex).is_some_and(|p| p.completed())
+        })
+        .await;
+        assert_ne!(phase(&ex), Some(AnalysisPhase::Failed));
         env.stop().await;
     }
 }

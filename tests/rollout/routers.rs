@@ -157,6 +157,50 @@ on_both_substrates! {
 }
 
 on_both_substrates! {
+    async fn an_experiment_steps_weight_goes_to_its_templates_service_while_it_runs(s: &Substrate) {
+        let env = Env::start(s).await;
+        install(&env, "istio-crds.yaml").await;
+        let name = "istio-host-split";
+        env.apply(&example("examples/traffic-routing-experiment-step/istio-host-split-experiment-step.yaml")).await;
+        env.wait_healthy(name).await;
+        let vs = api(&env, "networking.istio.io", "v1alpha3", "VirtualService", "virtualservices");
+        let vsvc = "istio-host-split-vsvc";
+        set_image(&env, name, "argoproj/rollouts-demo:yellow").await;
+        // The experiment never ends by itself (no duration, no analyses): the step holds while it runs.
+        let (ro, _) = env
+            .wait(name, "at the experiment step with its experiment current", |ro, _| {
+                let s = status_of(ro);
+                s.current_step_index == Some(1) && s.canary.and_then(|c| c.current_experiment).is_some()
+            })
+            .await;
+        let experiment = status_of(&ro).canary.and_then(|c| c.current_experiment).expect("current experiment");
+        let service = format!("{experiment}-experiment-istio");
+        let three = pairs(&[("istio-host-split-stable", 70), ("istio-host-split-canary", 10), (service.as_str(), 20)]);
+        spec_when(&vs, vsvc, "20% on the experiment's Service", |s| destinations(s, "http", 0) == three).await;
+        let (ro, _) = env
+            .wait(name, "the weights recorded", |ro, _| {
+                status_of(ro).canary.and_then(|c| c.weights).is_some_and(|w| w.additional.is_some())
+            })
+            .await;
+        let weights = status_of(&ro).canary.and_then(|c| c.weights).expect("weights");
+        assert_eq!((weights.canary.weight, weights.stable.weight), (10, 70));
+        let extra = weights.additional.clone().unwrap_or_default();
+        assert_eq!(extra.len(), 1);
+        assert_eq!((extra[0].weight, extra[0].service_name.as_deref()), (20, Some(service.as_str())));
+
+        // Promoted past the step: the experiment is terminated and its share goes back.
+        env.patch_status(name, r#"{"status":{"currentStepIndex":2}}"#).await;
+        env.wait_healthy(name).await;
+        let user = pairs(&[("istio-host-split-stable", 100), ("istio-host-split-canary", 0)]);
+        spec_when(&vs, vsvc, "all on the new stable", |s| destinations(s, "http", 0) == user).await;
+        let experiments: Api<serin::api::experiment::Experiment> = env.s.api();
+        let ex = experiments.get(&experiment).await.expect("the experiment");
+        assert_eq!(ex.spec.terminate, Some(true), "left behind, it is terminated");
+        env.stop().await;
+    }
+}
+
+on_both_substrates! {
     async fn istio_subset_split_points_destination_rule_subsets_at_each_replica_set(s: &Substrate) {
         let env = Env::start(s).await;
         install(&env, "istio-crds.yaml").await;

@@ -60,6 +60,7 @@ impl Pass<'_> {
             super::traffic::Routing::Continue => {}
             super::traffic::Routing::Stopped | super::traffic::Routing::Unverified => return Ok(()),
         }
+        self.reconcile_experiments().await?;
         let analysis = self.reconcile_analysis_runs().await;
         if self.pause.has_add_pause() {
             tracing::info!(rollout = %self.name(), "detected pause due to inconclusive AnalysisRun");
@@ -128,6 +129,9 @@ impl Pass<'_> {
             return self.runs.step.as_ref().is_some_and(|r| {
                 crate::strategy::rollout_analysis::phase(r) == crate::api::common::AnalysisPhase::Successful
             });
+        }
+        if step.experiment.is_some() {
+            return self.experiment_step_succeeded();
         }
         if step.plugin.is_some() {
             let old = status.canary.as_ref().and_then(|c| c.step_plugin_statuses.clone());

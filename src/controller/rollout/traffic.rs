@@ -10,7 +10,7 @@
 
 use super::{Error, Pass};
 use crate::api::rollout::{
-    self as api, RolloutConditionType, RolloutStatus, TrafficRouterStatus, TrafficWeights,
+    self as api, RolloutConditionType, RolloutStatus, TrafficRouterStatus, TrafficWeights, WeightDestination,
 };
 use crate::plugin::CallOptions;
 use crate::plugin::component::PluginKind;
@@ -72,8 +72,17 @@ impl Pass<'_> {
             self.ensure_service_targets(canary_service.as_deref(), stable.as_ref()).await?;
         }
         let max_weight = crate::api::defaults::max_traffic_weight(&self.rollout);
-        let stable_takes =
-            traffic::stable_can_take(&self.rollout, self.rss.stable_rs(), max_weight - plan.weight);
+        // The current experiment step's templates take their share from the stable version.
+        let extra = if plan.with_experiments {
+            crate::strategy::experiment_step::experiment_destinations(
+                &self.rollout,
+                self.exs.current.as_ref(),
+            )
+        } else {
+            Vec::new()
+        };
+        let stable_weight = max_weight - plan.weight - extra.iter().map(|d| d.weight).sum::<i32>();
+        let stable_takes = traffic::stable_can_take(&self.rollout, self.rss.stable_rs(), stable_weight);
         let mut statuses = self.status().canary.and_then(|c| c.traffic_router_statuses).unwrap_or_default();
         statuses.retain(|s| routers.iter().any(|r| r.plugin == s.name));
         let mut verification: Vec<Verification> = Vec::new();
@@ -81,7 +90,7 @@ impl Pass<'_> {
         for router in &routers {
             let previous = statuses.iter().find(|s| s.name == router.plugin).and_then(|s| s.state.clone());
             let mut call = RouterCall::new(self, router, &plan, previous);
-            let result = call.run(self, &plan, stable_takes).await;
+            let result = call.run(self, &plan, &extra, stable_takes).await;
             let entry = TrafficRouterStatus {
                 name: router.plugin.clone(),
                 state: call.ctx.state.clone(),
@@ -116,7 +125,7 @@ impl Pass<'_> {
             // Upstream: the stable ReplicaSet cannot take its share yet; nothing is set or recorded.
             return Ok(Routing::Continue);
         }
-        self.record_weights(&plan);
+        self.record_weights(&plan, &extra);
         // Several routers: verified when every one that can tell says so.
         let verified = if verification.contains(&Verification::NotVerified) {
             Some(false)
@@ -144,8 +153,8 @@ impl Pass<'_> {
     }
 
     /// `calculateWeightStatus`: the weights set, with a `TrafficWeightUpdated` Event when they changed.
-    fn record_weights(&mut self, plan: &WeightPlan) {
-        let (modified, weights) = traffic::recorded_weights(&self.rollout, plan, &[]);
+    fn record_weights(&mut self, plan: &WeightPlan, extra: &[WeightDestination]) {
+        let (modified, weights) = traffic::recorded_weights(&self.rollout, plan, extra);
         if !modified {
             return;
         }
@@ -284,13 +293,22 @@ impl RouterCall {
         &mut self,
         pass: &Pass<'_>,
         plan: &WeightPlan,
+        extra: &[WeightDestination],
         stable_takes: bool,
     ) -> Result<Option<Verification>, Halt> {
         let plugin = match &self.plugin {
             Ok(r) => r.plugin.clone(),
             Err(e) => return Err(Halt::Failed(e.clone())),
         };
-        let (opts, extra) = (self.opts.clone(), Vec::new());
+        let opts = self.opts.clone();
+        let extra: Vec<crate::plugin::router::WeightDestination> = extra
+            .iter()
+            .map(|d| crate::plugin::router::WeightDestination {
+                service_name: d.service_name.clone().unwrap_or_default(),
+                pod_template_hash: d.pod_template_hash.clone().unwrap_or_default(),
+                weight: d.weight,
+            })
+            .collect();
         if plan.remove_managed_routes {
             let r = plugin.remove_managed_routes(&opts, &self.ctx).await;
             self.answered("removing managed routes", r)?;

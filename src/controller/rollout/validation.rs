@@ -32,11 +32,6 @@ fn unsupported(pass: &Pass<'_>) -> Option<String> {
             }
         }
     }
-    for (i, step) in canary.steps.iter().flatten().enumerate() {
-        if step.experiment.is_some() {
-            return Some(format!("spec.strategy.canary.steps[{i}].experiment: experiment steps {LATER}"));
-        }
-    }
     None
 }
 
