@@ -12,6 +12,7 @@ mod list;
 pub(crate) mod tree;
 
 use crate::api::analysis::AnalysisRun;
+use crate::api::experiment::Experiment;
 use crate::api::rollout::{Rollout, RolloutPhase};
 use crate::strategy::phase;
 use anyhow::{Context as _, anyhow, bail};
@@ -165,6 +166,12 @@ enum Retry {
         #[arg(value_name = "ROLLOUT_NAME")]
         name: String,
     },
+    /// Retry a failed experiment: it runs again from the start.
+    #[command(alias = "exp", alias = "experiments")]
+    Experiment {
+        #[arg(value_name = "EXPERIMENT_NAME")]
+        name: String,
+    },
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -224,6 +231,21 @@ enum Get {
         #[arg(long, default_value_t = 0)]
         timeout_seconds: u64,
     },
+    /// Get details about and a visual representation of an experiment.
+    #[command(alias = "exp", alias = "experiments")]
+    Experiment {
+        #[arg(value_name = "EXPERIMENT_NAME")]
+        name: String,
+        /// Watch live updates to the experiment.
+        #[arg(short = 'w', long)]
+        watch: bool,
+        /// Do not colorize output (colour is only used on a terminal, and never with NO_COLOR set).
+        #[arg(long)]
+        no_color: bool,
+        /// Stop watching after this many seconds.
+        #[arg(long, default_value_t = 0)]
+        timeout_seconds: u64,
+    },
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -244,6 +266,13 @@ enum List {
         #[arg(long)]
         timestamps: bool,
     },
+    /// List experiments.
+    #[command(alias = "exp", alias = "experiment")]
+    Experiments {
+        /// Include all namespaces.
+        #[arg(short = 'A', long)]
+        all_namespaces: bool,
+    },
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -252,6 +281,12 @@ enum Terminate {
     #[command(alias = "ar", alias = "analysisruns")]
     Analysisrun {
         #[arg(value_name = "ANALYSISRUN_NAME", required = true)]
+        names: Vec<String>,
+    },
+    /// Terminate experiments.
+    #[command(alias = "exp", alias = "experiments")]
+    Experiment {
+        #[arg(value_name = "EXPERIMENT_NAME", required = true)]
         names: Vec<String>,
     },
 }
@@ -423,6 +458,17 @@ async fn execute(me: &str, flags: KubeFlags, verb: Verb) -> anyhow::Result<ExitC
             patch_status_or(&rollouts, &ns, &name, &patch, &patch).await?;
             writeln!(out, "rollout '{name}' retried")?;
         }
+        Verb::Retry(Retry::Experiment { name }) => {
+            // An Experiment's status has no subresource: it is cleared on the object, and the controller
+            // runs the experiment again from the start.
+            let experiments: Api<Experiment> = Api::namespaced(client.clone(), &ns);
+            let patch = serde_json::json!({"status": null});
+            experiments
+                .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+                .map_err(api_error(&ns))?;
+            writeln!(out, "experiment '{name}' retried")?;
+        }
         Verb::Pause { names } => {
             for name in names {
                 patch_rollout(&rollouts, &ns, &name, &actions::pause(), false).await?;
@@ -458,6 +504,20 @@ async fn execute(me: &str, flags: KubeFlags, verb: Verb) -> anyhow::Result<ExitC
                 crate::api::duration::parse_flag_duration(&timeout).map_err(|e| anyhow!("--timeout: {e}"))?;
             return status(&rollouts, &ns, &name, watch, timeout, &mut out).await;
         }
+        Verb::List(List::Experiments { all_namespaces }) => {
+            let api: Api<Experiment> =
+                if all_namespaces { Api::all(client.clone()) } else { Api::namespaced(client.clone(), &ns) };
+            let listed = api.list(&ListParams::default()).await.map_err(api_error(&ns))?;
+            if listed.items.is_empty() {
+                eprintln!("No resources found.");
+            } else {
+                write!(
+                    out,
+                    "{}",
+                    list::experiment_table(&listed.items, all_namespaces, jiff::Timestamp::now())
+                )?;
+            }
+        }
         Verb::List(List::Rollouts { all_namespaces, name, watch, timestamps }) => {
             let api: Api<Rollout> = if all_namespaces { Api::all(client.clone()) } else { rollouts.clone() };
             let mut params = ListParams::default();
@@ -477,7 +537,11 @@ async fn execute(me: &str, flags: KubeFlags, verb: Verb) -> anyhow::Result<ExitC
             }
         }
         Verb::Get(Get::Rollout { name, watch, no_color, timeout_seconds }) => {
-            get_rollout(&client, &ns, &name, watch, no_color, timeout_seconds, &mut out).await?;
+            get_tree(&client, &ns, Shown::Rollout(&name), watch, no_color, timeout_seconds, &mut out).await?;
+        }
+        Verb::Get(Get::Experiment { name, watch, no_color, timeout_seconds }) => {
+            get_tree(&client, &ns, Shown::Experiment(&name), watch, no_color, timeout_seconds, &mut out)
+                .await?;
         }
         Verb::Create { from_template: None, files, watch, no_color } => {
             if files.is_empty() {
@@ -493,10 +557,10 @@ async fn execute(me: &str, flags: KubeFlags, verb: Verb) -> anyhow::Result<ExitC
             if watch {
                 match &created[0] {
                     (crate::api::decode::Kind::Rollout, name, ns) => {
-                        get_rollout(&client, ns, name, true, no_color, 0, &mut out).await?;
+                        get_tree(&client, ns, Shown::Rollout(name), true, no_color, 0, &mut out).await?;
                     }
-                    (crate::api::decode::Kind::Experiment, _, _) => {
-                        bail!("watching an Experiment is not part of serin yet")
+                    (crate::api::decode::Kind::Experiment, name, ns) => {
+                        get_tree(&client, ns, Shown::Experiment(name), true, no_color, 0, &mut out).await?;
                     }
                     _ => bail!("Can only watch resources of type Rollout or Experiment"),
                 }
@@ -549,15 +613,34 @@ async fn execute(me: &str, flags: KubeFlags, verb: Verb) -> anyhow::Result<ExitC
                 writeln!(out, "analysisRun '{name}' terminated")?;
             }
         }
+        Verb::Terminate(Terminate::Experiment { names }) => {
+            let experiments: Api<Experiment> = Api::namespaced(client.clone(), &ns);
+            for name in names {
+                let patch = serde_json::json!({"spec": {"terminate": true}});
+                experiments
+                    .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                    .await
+                    .map_err(api_error(&ns))?;
+                writeln!(out, "experiment '{name}' terminated")?;
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// `get rollout`: the tree once, or redrawn every second with `--watch` (until `timeout_seconds`, when not 0).
-async fn get_rollout(
+/// What `get` draws.
+#[derive(Clone, Copy)]
+enum Shown<'a> {
+    Rollout(&'a str),
+    Experiment(&'a str),
+}
+
+/// `get rollout` and `get experiment`: the tree once, or redrawn every second with `--watch` (until
+/// `timeout_seconds`, when not 0).
+async fn get_tree(
     client: &kube::Client,
     ns: &str,
-    name: &str,
+    shown: Shown<'_>,
     watch: bool,
     no_color: bool,
     timeout_seconds: u64,
@@ -570,11 +653,17 @@ async fn get_rollout(
         && std::env::var("TERM").map_or(true, |t| t != "dumb");
     let started = Instant::now();
     loop {
-        let view = read_view(client, ns, name).await?;
+        let now = jiff::Timestamp::now();
+        let text = match shown {
+            Shown::Rollout(name) => tree::render(&read_view(client, ns, name).await?, now, color),
+            Shown::Experiment(name) => {
+                tree::render_experiment(&read_experiment_view(client, ns, name).await?, now, color)
+            }
+        };
         if watch {
             write!(out, "\x1b[H\x1b[2J")?;
         }
-        write!(out, "{}", tree::render(&view, jiff::Timestamp::now(), color))?;
+        write!(out, "{text}")?;
         out.flush()?;
         if !watch || (timeout_seconds > 0 && started.elapsed() >= Duration::from_secs(timeout_seconds)) {
             return Ok(());
@@ -809,7 +898,29 @@ async fn undo(client: &kube::Client, ns: &str, name: &str, to: i64) -> anyhow::R
 /// The Rollout and what it owns, for `get rollout`.
 pub(crate) async fn read_view(client: &kube::Client, ns: &str, name: &str) -> anyhow::Result<tree::View> {
     let rollout = Api::<Rollout>::namespaced(client.clone(), ns).get(name).await.map_err(api_error(ns))?;
-    let uid = rollout.metadata.uid.clone().unwrap_or_default();
+    let (replica_sets, pods, runs) = read_owned(client, ns, rollout.metadata.uid.as_deref()).await?;
+    Ok(tree::View { rollout, replica_sets, pods, runs })
+}
+
+/// What `get experiment` draws.
+async fn read_experiment_view(
+    client: &kube::Client,
+    ns: &str,
+    name: &str,
+) -> anyhow::Result<tree::ExperimentView> {
+    let experiment =
+        Api::<Experiment>::namespaced(client.clone(), ns).get(name).await.map_err(api_error(ns))?;
+    let (replica_sets, pods, runs) = read_owned(client, ns, experiment.metadata.uid.as_deref()).await?;
+    Ok(tree::ExperimentView { experiment, replica_sets, pods, runs })
+}
+
+/// The ReplicaSets and AnalysisRuns the object with `uid` owns, and the pods of those ReplicaSets.
+async fn read_owned(
+    client: &kube::Client,
+    ns: &str,
+    uid: Option<&str>,
+) -> anyhow::Result<(Vec<ReplicaSet>, Vec<k8s_openapi::api::core::v1::Pod>, Vec<AnalysisRun>)> {
+    let uid = uid.unwrap_or_default().to_string();
     let owned = |meta: &kube::api::ObjectMeta, uids: &[String]| {
         meta.owner_references.iter().flatten().any(|o| uids.contains(&o.uid))
     };
@@ -839,7 +950,7 @@ pub(crate) async fn read_view(client: &kube::Client, ns: &str, name: &str) -> an
         .into_iter()
         .filter(|r| owned(&r.metadata, std::slice::from_ref(&uid)))
         .collect();
-    Ok(tree::View { rollout, replica_sets, pods, runs })
+    Ok((replica_sets, pods, runs))
 }
 
 /// `status`: the phase as `kubectl argo rollouts` computes it, once or until it is Healthy or Degraded.

@@ -300,3 +300,72 @@ on_both_substrates! {
         env.stop().await;
     }
 }
+
+on_both_substrates! {
+    async fn experiments_are_listed_shown_terminated_and_retried(s: &Substrate) {
+        use serin::api::common::AnalysisPhase;
+        use serin::api::experiment::Experiment;
+        let env = Env::start(s).await;
+        let path = crate::support::corpus_root().join("test/e2e/functional/experiment-basic.yaml");
+        let basic = std::fs::read_to_string(&path).expect("experiment-basic.yaml");
+        let open = basic
+            .replace("generateName: experiment-basic-", "name: open")
+            .replace("  duration: 30s\n", "  scaleDownDelaySeconds: 0\n");
+        let short = basic
+            .replace("generateName: experiment-basic-", "name: short")
+            .replace("  duration: 30s\n", "  duration: 2s\n  scaleDownDelaySeconds: 0\n");
+        env.apply(&format!("{open}\n---\n{short}")).await;
+        let api: kube::Api<Experiment> = env.s.api();
+        let phase_of = |ex: &Experiment| ex.status.as_ref().and_then(|s| s.phase.clone());
+        let wait = |name: &'static str, want: AnalysisPhase| {
+            let api = api.clone();
+            async move {
+                let start = std::time::Instant::now();
+                loop {
+                    let ex = api.get(name).await.expect("experiment");
+                    if phase_of(&ex) == Some(want.clone()) {
+                        return ex;
+                    }
+                    assert!(start.elapsed() < crate::e2e::wait::WAIT * 2, "{name} never {want}: {:?}", ex.status);
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                }
+            }
+        };
+        wait("open", AnalysisPhase::Running).await;
+
+        let table = ok(&env, &["list", "experiments"]).await;
+        let header: Vec<&str> = table.lines().next().unwrap_or("").split_whitespace().collect();
+        assert_eq!(header, ["NAME", "STATUS", "DURATION", "REMAINING", "AGE"], "{table}");
+        let open_row: Vec<&str> = table.lines().find(|l| l.starts_with("open ")).unwrap_or("").split_whitespace().collect();
+        assert_eq!(&open_row[..4], ["open", "Running", "-", "-"], "{table}");
+
+        let shown = ok(&env, &["get", "experiment", "open"]).await;
+        assert!(shown.starts_with("Name:            open\n"), "{shown}");
+        assert!(shown.contains("Status:          ◌ Running\n"), "{shown}");
+        let tree: Vec<Vec<&str>> = shown.lines().skip_while(|l| !l.starts_with("NAME")).skip(1).map(|l| l.split_whitespace().collect()).collect();
+        assert_eq!(&tree[0][..3], ["Σ", "open", "Experiment"], "{shown}");
+        assert!(tree.iter().any(|l| l.contains(&"open-baseline") && l.contains(&"ReplicaSet")), "{shown}");
+        assert!(tree.iter().any(|l| l.contains(&"Pod")), "the template's pods: {shown}");
+
+        assert_eq!(ok(&env, &["terminate", "experiment", "open"]).await, "experiment 'open' terminated\n");
+        wait("open", AnalysisPhase::Successful).await;
+
+        let first = wait("short", AnalysisPhase::Successful).await;
+        let first_at = first.status.and_then(|s| s.available_at).expect("availableAt").0;
+        assert_eq!(ok(&env, &["retry", "experiment", "short"]).await, "experiment 'short' retried\n");
+        let start = std::time::Instant::now();
+        loop {
+            let ex = api.get("short").await.expect("experiment");
+            let again = ex.status.as_ref().and_then(|s| s.available_at.clone()).is_some_and(|t| t.0 > first_at);
+            if again && phase_of(&ex) == Some(AnalysisPhase::Successful) {
+                break;
+            }
+            assert!(start.elapsed() < crate::e2e::wait::WAIT * 2, "the retried experiment did not run again: {:?}", ex.status);
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        let (code, _, err) = serin(&env, &["terminate", "experiment", "missing"]).await;
+        assert_eq!(code, 1);
+        assert!(err.contains("experiments.argoproj.io \"missing\" not found"), "{err}");
+        env.stop().await;
+    }
+}

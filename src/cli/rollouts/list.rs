@@ -1,6 +1,8 @@
-//! `list rollouts`: upstream's table (`rolloutInfo`), laid out as Go's `tabwriter` lays it out (cells padded
-//! to the widest in their column plus two spaces; the last column as it is).
+//! `list rollouts` and `list experiments`: upstream's tables (`rolloutInfo`, `PrintExperimentTable`), laid out
+//! as Go's `tabwriter` lays them out (cells padded to the widest in their column plus two spaces; the last
+//! column as it is).
 
+use crate::api::experiment::Experiment;
 use crate::api::rollout::Rollout;
 use crate::strategy::{canary, phase};
 
@@ -87,6 +89,44 @@ pub fn rollout_table(rollouts: &[Rollout], namespace: bool, timestamp: Option<&s
     tabwrite(&lines)
 }
 
+/// The table `list experiments` prints: name, phase, duration, time left (while it runs), age.
+pub fn experiment_table(experiments: &[Experiment], namespace: bool, now: jiff::Timestamp) -> String {
+    let mut header: Vec<String> =
+        ["NAME", "STATUS", "DURATION", "REMAINING", "AGE"].iter().map(|s| s.to_string()).collect();
+    if namespace {
+        header.insert(0, "NAMESPACE".into());
+    }
+    let mut lines = vec![header];
+    for ex in experiments {
+        let status = ex.status.clone().unwrap_or_default();
+        let human = super::tree::human_duration;
+        let (mut duration, mut remaining) = ("-".to_string(), "-".to_string());
+        if let Some(d) = crate::strategy::experiment::duration(ex) {
+            duration = human(d);
+            let done = status.phase.as_ref().is_some_and(|p| p.completed());
+            if let (false, Some(at)) = (done, status.available_at.as_ref())
+                && let Ok(end) = at.0.checked_add(d)
+                && end > now
+            {
+                remaining = human(now.duration_until(end));
+            }
+        }
+        let age = ex.metadata.creation_timestamp.as_ref().map(|t| human(now.duration_until(t.0).abs()));
+        let mut cells = vec![
+            format!("{:<10}", ex.metadata.name.clone().unwrap_or_default()),
+            format!("{:<6}", status.phase.map(|p| p.to_string()).unwrap_or_default()),
+            format!("{duration:<8}"),
+            format!("{remaining:<9}"),
+            format!("{:<3}", age.unwrap_or_default()),
+        ];
+        if namespace {
+            cells.insert(0, format!("{:<9}", ex.metadata.namespace.clone().unwrap_or_default()));
+        }
+        lines.push(cells);
+    }
+    tabwrite(&lines)
+}
+
 /// Upstream's timestamp: now, in UTC, to the second.
 pub fn timestamp_now() -> String {
     jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
@@ -148,5 +188,36 @@ mod tests {
             )
         );
         assert_eq!(timestamp_now().len(), at.len());
+    }
+
+    #[test]
+    fn the_experiment_table_shows_the_time_left_while_one_runs() {
+        use crate::api::common::AnalysisPhase;
+        use crate::api::experiment::ExperimentStatus;
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+        let now = jiff::Timestamp::from_second(1_800_000_000).unwrap();
+        let ago = |s: i64| Time(jiff::Timestamp::from_second(1_800_000_000 - s).unwrap());
+        let mut running = Experiment::fixture("canary-vs-baseline");
+        running.metadata.creation_timestamp = Some(ago(90));
+        running.spec.duration = Some("5m".into());
+        running.status = Some(ExperimentStatus {
+            phase: Some(AnalysisPhase::Running),
+            available_at: Some(ago(60)),
+            ..Default::default()
+        });
+        let mut done = running.clone();
+        done.metadata.name = Some("old".into());
+        done.status.as_mut().unwrap().phase = Some(AnalysisPhase::Successful);
+        let mut open = running.clone();
+        open.metadata.name = Some("open-ended".into());
+        open.spec.duration = None;
+        let table = experiment_table(&[running, done, open], false, now);
+        let want = [
+            "NAME                STATUS      DURATION  REMAINING  AGE",
+            "canary-vs-baseline  Running     5m        4m         90s",
+            "old                 Successful  5m        -          90s",
+            "open-ended          Running     -         -          90s",
+        ];
+        assert_eq!(table.lines().collect::<Vec<_>>(), want, "\n{table}");
     }
 }

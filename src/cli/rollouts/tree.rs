@@ -1,6 +1,6 @@
-//! `get rollout`: upstream's summary and tree (`pkg/kubectl-argo-rollouts/info` and `cmd/get`): revisions
-//! newest first, each with its ReplicaSets (their pods) and AnalysisRuns, icons, statuses, ages and info tags;
-//! colour only when asked for.
+//! `get rollout` and `get experiment`: upstream's summaries and trees (`pkg/kubectl-argo-rollouts/info` and
+//! `cmd/get`): a Rollout's revisions newest first, each with its ReplicaSets (their pods) and AnalysisRuns; an
+//! Experiment's ReplicaSets and AnalysisRuns; icons, statuses, ages and info tags; colour only when asked for.
 
 use crate::api::analysis::AnalysisRun;
 use crate::api::common::AnalysisPhase;
@@ -17,6 +17,7 @@ const ICON_REVISION: &str = "#";
 const ICON_REPLICA_SET: &str = "⧉";
 const ICON_POD: &str = "□";
 const ICON_ANALYSIS: &str = "α";
+const ICON_EXPERIMENT: &str = "Σ";
 const ICON_WAITING: &str = "◷";
 const ICON_PROGRESSING: &str = "◌";
 const ICON_WARNING: &str = "⚠";
@@ -365,7 +366,7 @@ fn prefixes(last: bool, sub: &str) -> (String, String) {
     }
 }
 
-fn images(rs: &ReplicaSet) -> Vec<String> {
+fn images_of(rs: &ReplicaSet) -> Vec<String> {
     rs.spec
         .template
         .as_ref()
@@ -427,7 +428,7 @@ pub fn render(view: &View, now: Timestamp, color: bool) -> String {
     // Images of ReplicaSets with pods, with the roles of the ReplicaSets running them.
     let mut shown: Vec<(String, Vec<&'static str>)> = Vec::new();
     for rs in rss.iter().filter(|rs| rs.status.as_ref().map_or(0, |s| s.replicas) > 0) {
-        for image in images(rs) {
+        for image in images_of(rs) {
             let tags = roles(ro, rs).tags();
             match shown.iter_mut().find(|(i, _)| *i == image) {
                 Some((_, t)) => t.extend(tags.into_iter().filter(|x| !t.contains(x)).collect::<Vec<_>>()),
@@ -524,60 +525,152 @@ pub fn render(view: &View, now: Timestamp, color: bool) -> String {
                 age(&rs.metadata, now),
                 info.join(","),
             ]);
-            let rs_uid = rs.metadata.uid.clone().unwrap_or_default();
-            let mut pods: Vec<&Pod> = view.pods.iter().filter(|p| owned_by(&p.metadata, &rs_uid)).collect();
-            pods.sort_by(|a, b| {
-                a.metadata
-                    .creation_timestamp
-                    .as_ref()
-                    .map(|t| t.0)
-                    .cmp(&b.metadata.creation_timestamp.as_ref().map(|t| t.0))
-                    .then_with(|| a.metadata.name.cmp(&b.metadata.name))
-            });
-            for (pi, pod) in pods.iter().enumerate() {
-                let (pod_prefix, _) = prefixes(pi + 1 == pods.len(), &child);
-                let (status, ready, restarts) = pod_status(pod);
-                let mut info = vec![format!("ready:{ready}")];
-                if restarts > 0 {
-                    info.push(format!("restarts:{restarts}"));
-                }
-                lines.push(vec![
-                    format!("{pod_prefix}{ICON_POD} {}", pod.metadata.name.as_deref().unwrap_or("")),
-                    "Pod".into(),
-                    format!("{} {status}", paint.it(pod_icon(&status))),
-                    age(&pod.metadata, now),
-                    info.join(","),
-                ]);
-            }
+            lines.extend(pod_lines(&view.pods, rs, &child, now, &paint));
         }
         for run in its_runs {
             let (prefix, _) = prefixes(current + 1 == total, &sub);
             current += 1;
-            let s = run.status.clone().unwrap_or_default();
-            let phase = s.phase.clone();
-            let phase_text = phase.as_ref().map(|p| p.to_string()).unwrap_or_default();
-            let mut counts = [0i32; 4];
-            for m in s.metric_results.iter().flatten() {
-                counts[0] += m.successful.unwrap_or(0);
-                counts[1] += m.failed.unwrap_or(0);
-                counts[2] += m.inconclusive.unwrap_or(0);
-                counts[3] += m.error.unwrap_or(0);
-            }
-            let info: Vec<String> = [ICON_OK, ICON_BAD, ICON_UNKNOWN, ICON_WARNING]
-                .iter()
-                .zip(counts)
-                .filter(|(_, c)| *c > 0)
-                .map(|(icon, c)| format!("{} {c}", paint.it(icon)))
-                .collect();
-            let run_name = paint.with(run.metadata.name.as_deref().unwrap_or(""), &phase_text);
-            lines.push(vec![
-                format!("{prefix}{ICON_ANALYSIS} {run_name}"),
-                "AnalysisRun".into(),
-                format!("{} {phase_text}", paint.it(analysis_icon(phase.as_ref()))),
-                age(&run.metadata, now),
-                info.join(","),
-            ]);
+            lines.push(run_line(run, &prefix, now, &paint));
         }
+    }
+    out.push_str(&tabwrite(&lines));
+    out
+}
+
+/// The lines of the pods `rs` owns, oldest first, under the prefix `child`.
+fn pod_lines(pods: &[Pod], rs: &ReplicaSet, child: &str, now: Timestamp, paint: &Paint) -> Vec<Vec<String>> {
+    let rs_uid = rs.metadata.uid.clone().unwrap_or_default();
+    let mut pods: Vec<&Pod> = pods.iter().filter(|p| owned_by(&p.metadata, &rs_uid)).collect();
+    pods.sort_by(|a, b| {
+        a.metadata
+            .creation_timestamp
+            .as_ref()
+            .map(|t| t.0)
+            .cmp(&b.metadata.creation_timestamp.as_ref().map(|t| t.0))
+            .then_with(|| a.metadata.name.cmp(&b.metadata.name))
+    });
+    let mut lines = Vec::new();
+    for (pi, pod) in pods.iter().enumerate() {
+        let (pod_prefix, _) = prefixes(pi + 1 == pods.len(), child);
+        let (status, ready, restarts) = pod_status(pod);
+        let mut info = vec![format!("ready:{ready}")];
+        if restarts > 0 {
+            info.push(format!("restarts:{restarts}"));
+        }
+        lines.push(vec![
+            format!("{pod_prefix}{ICON_POD} {}", pod.metadata.name.as_deref().unwrap_or("")),
+            "Pod".into(),
+            format!("{} {status}", paint.it(pod_icon(&status))),
+            age(&pod.metadata, now),
+            info.join(","),
+        ]);
+    }
+    lines
+}
+
+/// An AnalysisRun's line: its phase and the counts of its measurements by outcome.
+fn run_line(run: &AnalysisRun, prefix: &str, now: Timestamp, paint: &Paint) -> Vec<String> {
+    let s = run.status.clone().unwrap_or_default();
+    let phase = s.phase.clone();
+    let phase_text = phase.as_ref().map(|p| p.to_string()).unwrap_or_default();
+    let mut counts = [0i32; 4];
+    for m in s.metric_results.iter().flatten() {
+        counts[0] += m.successful.unwrap_or(0);
+        counts[1] += m.failed.unwrap_or(0);
+        counts[2] += m.inconclusive.unwrap_or(0);
+        counts[3] += m.error.unwrap_or(0);
+    }
+    let info: Vec<String> = [ICON_OK, ICON_BAD, ICON_UNKNOWN, ICON_WARNING]
+        .iter()
+        .zip(counts)
+        .filter(|(_, c)| *c > 0)
+        .map(|(icon, c)| format!("{} {c}", paint.it(icon)))
+        .collect();
+    let run_name = paint.with(run.metadata.name.as_deref().unwrap_or(""), &phase_text);
+    vec![
+        format!("{prefix}{ICON_ANALYSIS} {run_name}"),
+        "AnalysisRun".into(),
+        format!("{} {phase_text}", paint.it(analysis_icon(phase.as_ref()))),
+        age(&run.metadata, now),
+        info.join(","),
+    ]
+}
+
+/// What `get experiment` draws: an Experiment and the objects it owns.
+#[derive(Debug, Clone, Default)]
+pub struct ExperimentView {
+    pub experiment: crate::api::experiment::Experiment,
+    pub replica_sets: Vec<ReplicaSet>,
+    pub pods: Vec<Pod>,
+    pub runs: Vec<AnalysisRun>,
+}
+
+/// The summary and the tree `get experiment` prints (upstream's `PrintExperiment`): the phase, its message,
+/// the templates' images, then the Experiment with its ReplicaSets (and their pods) and AnalysisRuns.
+pub fn render_experiment(view: &ExperimentView, now: Timestamp, color: bool) -> String {
+    let paint = Paint(color);
+    let ex = &view.experiment;
+    let status = ex.status.clone().unwrap_or_default();
+    let uid = ex.metadata.uid.clone().unwrap_or_default();
+    let phase = status.phase.clone();
+    let phase_text = phase.as_ref().map(|p| p.to_string()).unwrap_or_default();
+    let mut out = String::new();
+    let field = |out: &mut String, label: &str, value: &str| out.push_str(&format!("{label:<17}{value}\n"));
+    field(&mut out, "Name:", ex.metadata.name.as_deref().unwrap_or(""));
+    field(&mut out, "Namespace:", ex.metadata.namespace.as_deref().unwrap_or(""));
+    field(&mut out, "Status:", &format!("{} {phase_text}", paint.it(analysis_icon(phase.as_ref()))));
+    if let Some(m) = status.message.as_deref().filter(|m| !m.is_empty()) {
+        field(&mut out, "Message:", m);
+    }
+    let mut rss: Vec<&ReplicaSet> =
+        view.replica_sets.iter().filter(|rs| owned_by(&rs.metadata, &uid)).collect();
+    rss.sort_by(|a, b| rsutil::name(a).cmp(rsutil::name(b)));
+    let mut images: Vec<String> = Vec::new();
+    for image in
+        rss.iter().filter(|rs| rs.status.as_ref().map_or(0, |s| s.replicas) > 0).flat_map(|rs| images_of(rs))
+    {
+        if !images.contains(&image) {
+            images.push(image);
+        }
+    }
+    for (i, image) in images.iter().enumerate() {
+        field(&mut out, if i == 0 { "Images:" } else { "" }, image);
+    }
+    out.push('\n');
+    let mut lines: Vec<Vec<String>> =
+        vec![["NAME", "KIND", "STATUS", "AGE", "INFO"].map(String::from).to_vec()];
+    lines.push(vec![
+        format!("{ICON_EXPERIMENT} {}", ex.metadata.name.as_deref().unwrap_or("")),
+        "Experiment".into(),
+        format!("{} {phase_text}", paint.it(analysis_icon(phase.as_ref()))),
+        age(&ex.metadata, now),
+        String::new(),
+    ]);
+    let mut runs: Vec<&AnalysisRun> = view.runs.iter().filter(|r| owned_by(&r.metadata, &uid)).collect();
+    runs.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+    let total = rss.len() + runs.len();
+    for (i, rs) in rss.iter().enumerate() {
+        let (prefix, child) = prefixes(i + 1 == total, "");
+        let health = replica_set_health(rs);
+        let mut info = Vec::new();
+        if let Some(at) =
+            rsutil::annotation(rs, SCALE_DOWN_DEADLINE_ANNOTATION).and_then(|d| d.parse::<Timestamp>().ok())
+        {
+            let shown = if at < now { "passed".to_string() } else { human_duration(now.duration_until(at)) };
+            info.push(format!("delay:{shown}"));
+        }
+        lines.push(vec![
+            format!("{prefix}{ICON_REPLICA_SET} {}", rsutil::name(rs)),
+            "ReplicaSet".into(),
+            format!("{} {health}", paint.it(replica_set_icon(health))),
+            age(&rs.metadata, now),
+            info.join(","),
+        ]);
+        lines.extend(pod_lines(&view.pods, rs, &child, now, &paint));
+    }
+    for (i, run) in runs.iter().enumerate() {
+        let (prefix, _) = prefixes(rss.len() + i + 1 == total, "");
+        lines.push(run_line(run, &prefix, now, &paint));
     }
     out.push_str(&tabwrite(&lines));
     out

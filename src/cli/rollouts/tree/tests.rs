@@ -170,7 +170,7 @@ NAME                                   KIND         STATUS        AGE    INFO
    └──⧉ guestbook-5c9d8f7b44           ReplicaSet   • ScaledDown  7d
 ";
     for (g, w) in got.lines().zip(want.lines()) {
-        assert_eq!(g, w);
+        assert_eq!(g, w, "\n{got}");
     }
     assert_eq!(got, want);
 }
@@ -199,4 +199,54 @@ fn ages_read_as_kubectl_prints_them() {
     ] {
         assert_eq!(human_duration(SignedDuration::from_secs(secs)), want, "{secs}s");
     }
+}
+
+#[test]
+fn an_experiment_with_its_templates_and_analysis() {
+    use crate::api::experiment::{Experiment, ExperimentStatus};
+    let mut ex = Experiment::fixture("guestbook");
+    ex.metadata.namespace = Some("default".into());
+    ex.metadata.uid = Some("ro-uid".into());
+    ex.metadata.creation_timestamp = at("2026-12-01T09:58:00Z");
+    ex.status = Some(ExperimentStatus {
+        phase: Some(AnalysisPhase::Running),
+        message: Some("waiting for the analysis".into()),
+        ..Default::default()
+    });
+    let mut run = AnalysisRun::new("guestbook-judge", Default::default());
+    run.metadata.owner_references = owner("ro-uid");
+    run.metadata.creation_timestamp = at("2026-12-01T09:59:30Z");
+    run.status = Some(AnalysisRunStatus { phase: Some(AnalysisPhase::Successful), ..Default::default() });
+    let view = ExperimentView {
+        experiment: ex,
+        replica_sets: vec![rs("baseline", "0", 1, "guestbook:v1"), rs("canary", "0", 1, "guestbook:v2")],
+        pods: vec![
+            pod("baseline", "a1b2c", "2026-12-01T09:58:05Z"),
+            pod("canary", "x9k2p", "2026-12-01T09:58:05Z"),
+        ],
+        runs: vec![run],
+    };
+    let now: Timestamp = "2026-12-01T10:00:00Z".parse().unwrap();
+    let got: String =
+        render_experiment(&view, now, false).lines().map(|l| format!("{}\n", l.trim_end())).collect();
+    let want = "\
+Name:            guestbook
+Namespace:       default
+Status:          ◌ Running
+Message:         waiting for the analysis
+Images:          guestbook:v1
+                 guestbook:v2
+
+NAME                              KIND         STATUS        AGE   INFO
+Σ guestbook                       Experiment   ◌ Running     2m
+├──⧉ guestbook-baseline           ReplicaSet   ✔ Healthy     7d
+│  └──□ guestbook-baseline-a1b2c  Pod          ✔ Running     115s  ready:1/1
+├──⧉ guestbook-canary             ReplicaSet   ✔ Healthy     7d
+│  └──□ guestbook-canary-x9k2p    Pod          ✔ Running     115s  ready:1/1
+└──α guestbook-judge              AnalysisRun  ✔ Successful  30s
+";
+    for (g, w) in got.lines().zip(want.lines()) {
+        assert_eq!(g, w, "\n{got}");
+    }
+    assert_eq!(got, want);
 }
