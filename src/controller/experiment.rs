@@ -31,11 +31,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The annotations naming the Experiment and template a ReplicaSet belongs to.
-pub const EXPERIMENT_NAME_ANNOTATION: &str = "experiment.argoproj.io/name";
+pub use crate::strategy::replicaset::{EXPERIMENT_NAME_ANNOTATION, SCALE_DOWN_DEADLINE_ANNOTATION};
+/// The annotation naming the template a ReplicaSet belongs to.
 pub const TEMPLATE_NAME_ANNOTATION: &str = "experiment.argoproj.io/template-name";
-/// When a finished experiment's ReplicaSet may be scaled down.
-pub const SCALE_DOWN_DEADLINE_ANNOTATION: &str = "scale-down-deadline";
 
 const RETRY_AFTER_ERROR: Duration = Duration::from_secs(5);
 
@@ -191,15 +189,23 @@ async fn reconcile_templates(
         let desired = rules::desired_replicas(ex, t);
         match owned.iter().find(|rs| annotation(rs, TEMPLATE_NAME_ANNOTATION) == Some(t.name.as_str())) {
             None => match new_replica_set(ex, t, previous.collision_count) {
-                Ok(rs) => {
-                    rs_api
-                        .create(&PostParams::default(), &rs)
-                        .await
-                        .map_err(kube_err(format!("creating the ReplicaSet of template {}", t.name)))?;
-                    st.last_transition_time = Some(meta_time(pass.now));
-                    // Scaled up on the next pass, once the ReplicaSet is seen.
-                    pass.requeue = Some(Duration::from_millis(200));
-                }
+                Ok(rs) => match rs_api.create(&PostParams::default(), &rs).await {
+                    Ok(_) => {
+                        st.last_transition_time = Some(meta_time(pass.now));
+                        // Scaled up on the next pass, once the ReplicaSet is seen.
+                        pass.requeue = Some(Duration::from_millis(200));
+                    }
+                    Err(kube::Error::Api(e)) if e.code == 409 => {
+                        // The name is another object's (the ReplicaSet of an Experiment of the same name
+                        // deleted moments ago, still being collected): wait for it to go; the progress
+                        // deadline fails the template if it stays.
+                        tracing::warn!(experiment = %name, template = %t.name, "ReplicaSet {} exists and is not this experiment's", rs.name_any());
+                        pass.requeue = Some(Duration::from_secs(5));
+                    }
+                    Err(e) => {
+                        return Err(kube_err(format!("creating the ReplicaSet of template {}", t.name))(e));
+                    }
+                },
                 Err(e) => {
                     st.status = Some(crate::api::experiment::TemplateStatusCode::Error);
                     st.message = Some(format!("Failed to create ReplicaSet for template '{}': {e}", t.name));
@@ -606,8 +612,8 @@ fn new_replica_set(
         labels.remove(POD_TEMPLATE_HASH_LABEL);
     }
     let value = serde_json::to_value(&template).map_err(|e| e.to_string())?;
-    let hash =
-        crate::strategy::hash::pod_template_hash(&value, collision_count).map_err(|e| e.to_string())?;
+    let hash = crate::strategy::hash::experiment_pod_template_hash(&value, &t.name, collision_count)
+        .map_err(|e| e.to_string())?;
     template
         .metadata
         .get_or_insert_with(Default::default)

@@ -72,6 +72,22 @@ pub fn legacy_pod_template_hash(template: &Value, collision_count: Option<i32>) 
     Ok(template_json_hash(&json, collision_count))
 }
 
+/// The `rollouts-pod-template-hash` of an Experiment template's ReplicaSet. Upstream hashes those with a
+/// different function than a Rollout's (Kubernetes' `ComputeHash`, over a Go value dump), so that a template
+/// copied from a Rollout's ReplicaSet never gets that ReplicaSet's hash and its pods are never selected by the
+/// Rollout's Services. serin keeps that property with its own function: the template's hash salted with the
+/// template's name, which also keeps two templates with the same pods apart (upstream would give them one hash).
+pub fn experiment_pod_template_hash(
+    template: &Value,
+    template_name: &str,
+    collision_count: Option<i32>,
+) -> Result<String, HashError> {
+    let mut json = go_json(&Ty::Struct(POD_TEMPLATE_SPEC), Some(template), "template")?;
+    json.push_str("\0experiment template ");
+    json.push_str(template_name);
+    Ok(template_json_hash(&json, collision_count))
+}
+
 fn template_json_hash(json: &str, collision_count: Option<i32>) -> String {
     let mut hasher = Fnv1a32::new();
     hasher.write(json.as_bytes());
@@ -460,6 +476,18 @@ mod tests {
         );
         assert_eq!(legacy, safe_encode(&h.finish().to_string()));
         assert_ne!(legacy, pod_template_hash(&template, None).expect("hash"));
+    }
+
+    #[test]
+    fn an_experiment_templates_hash_is_never_its_rollout_replica_sets() {
+        let template = json!({"metadata": {"labels": {"app": "a"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}});
+        let rollout = pod_template_hash(&template, None).expect("hash");
+        let baseline = experiment_pod_template_hash(&template, "baseline", None).expect("hash");
+        let canary = experiment_pod_template_hash(&template, "canary", None).expect("hash");
+        assert_ne!(baseline, rollout, "a template copied from a Rollout's ReplicaSet gets a hash of its own");
+        assert_ne!(baseline, canary, "two templates with the same pods are kept apart");
+        assert_eq!(baseline, experiment_pod_template_hash(&template, "baseline", None).expect("hash"));
+        assert_ne!(baseline, experiment_pod_template_hash(&template, "baseline", Some(1)).expect("hash"));
     }
 
     #[test]

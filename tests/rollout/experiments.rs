@@ -355,6 +355,14 @@ on_both_substrates! {
         assert_eq!(args.get("latest-hash"), Some(&Some(canary.clone())));
         assert_eq!(args.get("baseline-hash"), Some(&Some(hash_of(&baseline))));
         assert_eq!(args.get("canary-hash"), Some(&Some(hash_of(&canary_rs))));
+        // The experiment's pods never carry the Rollout's hashes: the Rollout's Services never select them.
+        assert_ne!(hash_of(&baseline), stable);
+        assert_ne!(hash_of(&canary_rs), canary);
+        assert_ne!(hash_of(&baseline), hash_of(&canary_rs));
+        let pod_spec = |rs: &ReplicaSet| serde_json::to_value(rs.spec.template.as_ref().and_then(|t| t.spec.clone())).unwrap();
+        let rollout_rss = env.replica_sets(&ro).await;
+        let stable_rs = rollout_rss.iter().find(|rs| hash_of(rs) == stable).expect("stable rs");
+        assert_eq!(pod_spec(&baseline), pod_spec(stable_rs), "specRef: stable copies the stable pods");
 
         let events = crate::rollout::fixture::events_of(&env, name).await;
         assert!(events.contains(&format!("Normal ExperimentCreated: Created Experiment '{ex_name}'")), "{events:#?}");
@@ -447,6 +455,70 @@ on_both_substrates! {
         })
         .await;
         assert_ne!(phase(&ex), Some(AnalysisPhase::Failed));
+        env.stop().await;
+    }
+}
+
+on_both_substrates! {
+    async fn upstreams_other_experiment_examples_reach_their_phases(s: &Substrate) {
+        let env = Env::start(s).await;
+        for file in [
+            "experiment-dry-run-analysis.yaml",
+            "experiment-measurement-retention-analysis.yaml",
+            "experiment-with-multiport-service.yaml",
+            "experiment-with-service-name.yaml",
+            "experiment-same-template.yaml",
+        ] {
+            env.apply(&upstream(file).replace("generateName: experiment-same-template-", "name: experiment-same-template")).await;
+        }
+        let services: Api<k8s_openapi::api::core::v1::Service> = env.s.api();
+        let running = |ex: &Experiment| {
+            phase(ex) == Some(AnalysisPhase::Running)
+                && ex.status.iter().flat_map(|s| s.template_statuses.iter().flatten()).all(|t| t.service_name.is_some())
+        };
+        wait_experiment(&env, "experiment-with-multiport-service", "Running with its Service", running).await;
+        let svc = services.get("experiment-with-multiport-service-test").await.expect("service");
+        let ports: Vec<(Option<String>, i32)> = svc.spec.and_then(|s| s.ports).unwrap_or_default().into_iter().map(|p| (p.name, p.port)).collect();
+        assert_eq!(
+            ports,
+            [(Some("testport1".into()), 8080), (Some("testport2".into()), 8081), (Some("testport3".into()), 8082)],
+            "one port per container port"
+        );
+        wait_experiment(&env, "experiment-with-service-name", "Running with its Service", running).await;
+        assert!(services.get_opt("test-service-name").await.expect("read").is_some(), "service.name names the Service");
+
+        let same = wait_experiment(&env, "experiment-same-template", "Running", |ex| phase(ex) == Some(AnalysisPhase::Running)).await;
+        let hashes: Vec<Option<String>> = {
+            let rss: Api<ReplicaSet> = env.s.api();
+            let mut out = Vec::new();
+            for t in ["first", "second"] {
+                let rs = rss.get(&format!("experiment-same-template-{t}")).await.expect("rs");
+                out.push(rs.metadata.labels.unwrap_or_default().get("rollouts-pod-template-hash").cloned());
+            }
+            out
+        };
+        assert_ne!(hashes[0], hashes[1], "two templates with the same pods get hashes of their own: {same:?}");
+
+        let runs: Api<serin::api::analysis::AnalysisRun> = env.s.api();
+        for name in ["experiment-with-dry-run", "experiment-with-mr", "experiment-same-template"] {
+            wait_experiment(&env, name, "Successful", |ex| phase(ex) == Some(AnalysisPhase::Successful)).await;
+        }
+        let dry = runs.get("experiment-with-dry-run-dry-run-job").await.expect("the dry-run run");
+        let summary = dry.status.and_then(|s| s.dry_run_summary).expect("a dry-run summary");
+        assert_eq!(summary.count, Some(1), "{summary:?}");
+        let start = Instant::now();
+        loop {
+            let mr = runs.get("experiment-with-mr-measurement-retention-job").await.expect("the retention run");
+            let status = mr.status.clone().unwrap_or_default();
+            let done = status.phase.as_ref().is_some_and(|p| p.completed());
+            let kept = status.metric_results.iter().flatten().map(|m| m.measurements.as_ref().map_or(0, Vec::len)).next();
+            if done {
+                assert_eq!(kept, Some(2), "measurementRetention keeps two: {status:?}");
+                break;
+            }
+            assert!(start.elapsed() < WAIT * 2, "the retention run was not stopped with its experiment: {status:?}");
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
         env.stop().await;
     }
 }
