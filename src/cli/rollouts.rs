@@ -898,8 +898,16 @@ async fn undo(client: &kube::Client, ns: &str, name: &str, to: i64) -> anyhow::R
 /// The Rollout and what it owns, for `get rollout`.
 pub(crate) async fn read_view(client: &kube::Client, ns: &str, name: &str) -> anyhow::Result<tree::View> {
     let rollout = Api::<Rollout>::namespaced(client.clone(), ns).get(name).await.map_err(api_error(ns))?;
-    let (replica_sets, pods, runs) = read_owned(client, ns, rollout.metadata.uid.as_deref()).await?;
-    Ok(tree::View { rollout, replica_sets, pods, runs })
+    let listed = Listed::read(client, ns, true).await?;
+    let uid = rollout.metadata.uid.clone().unwrap_or_default();
+    let (replica_sets, pods, runs) = listed.owned_by(&uid);
+    let experiments = listed
+        .experiments
+        .iter()
+        .filter(|e| Listed::owns(&uid, &e.metadata))
+        .map(|e| listed.experiment_view(e.clone()))
+        .collect();
+    Ok(tree::View { rollout, replica_sets, pods, runs, experiments })
 }
 
 /// What `get experiment` draws.
@@ -910,47 +918,64 @@ async fn read_experiment_view(
 ) -> anyhow::Result<tree::ExperimentView> {
     let experiment =
         Api::<Experiment>::namespaced(client.clone(), ns).get(name).await.map_err(api_error(ns))?;
-    let (replica_sets, pods, runs) = read_owned(client, ns, experiment.metadata.uid.as_deref()).await?;
-    Ok(tree::ExperimentView { experiment, replica_sets, pods, runs })
+    Ok(Listed::read(client, ns, false).await?.experiment_view(experiment))
 }
 
-/// The ReplicaSets and AnalysisRuns the object with `uid` owns, and the pods of those ReplicaSets.
-async fn read_owned(
-    client: &kube::Client,
-    ns: &str,
-    uid: Option<&str>,
-) -> anyhow::Result<(Vec<ReplicaSet>, Vec<k8s_openapi::api::core::v1::Pod>, Vec<AnalysisRun>)> {
-    let uid = uid.unwrap_or_default().to_string();
-    let owned = |meta: &kube::api::ObjectMeta, uids: &[String]| {
-        meta.owner_references.iter().flatten().any(|o| uids.contains(&o.uid))
-    };
-    let lp = ListParams::default();
-    let replica_sets: Vec<ReplicaSet> = Api::<ReplicaSet>::namespaced(client.clone(), ns)
-        .list(&lp)
-        .await
-        .map_err(api_error(ns))?
-        .items
-        .into_iter()
-        .filter(|rs| owned(&rs.metadata, std::slice::from_ref(&uid)))
-        .collect();
-    let rs_uids: Vec<String> = replica_sets.iter().filter_map(|rs| rs.metadata.uid.clone()).collect();
-    let pods = Api::<k8s_openapi::api::core::v1::Pod>::namespaced(client.clone(), ns)
-        .list(&lp)
-        .await
-        .map_err(api_error(ns))?
-        .items
-        .into_iter()
-        .filter(|p| owned(&p.metadata, &rs_uids))
-        .collect();
-    let runs = Api::<AnalysisRun>::namespaced(client.clone(), ns)
-        .list(&lp)
-        .await
-        .map_err(api_error(ns))?
-        .items
-        .into_iter()
-        .filter(|r| owned(&r.metadata, std::slice::from_ref(&uid)))
-        .collect();
-    Ok((replica_sets, pods, runs))
+/// The objects of a namespace a tree is drawn from, listed once.
+struct Listed {
+    replica_sets: Vec<ReplicaSet>,
+    pods: Vec<k8s_openapi::api::core::v1::Pod>,
+    runs: Vec<AnalysisRun>,
+    experiments: Vec<Experiment>,
+}
+
+impl Listed {
+    async fn read(client: &kube::Client, ns: &str, experiments: bool) -> anyhow::Result<Listed> {
+        async fn list<K>(client: &kube::Client, ns: &str) -> anyhow::Result<Vec<K>>
+        where
+            K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+                + Clone
+                + serde::de::DeserializeOwned
+                + std::fmt::Debug,
+        {
+            let api: Api<K> = Api::namespaced(client.clone(), ns);
+            Ok(api.list(&ListParams::default()).await.map_err(api_error(ns))?.items)
+        }
+        Ok(Listed {
+            replica_sets: list(client, ns).await?,
+            pods: list(client, ns).await?,
+            runs: list(client, ns).await?,
+            experiments: if experiments { list(client, ns).await? } else { Vec::new() },
+        })
+    }
+
+    fn owns(uid: &str, meta: &kube::api::ObjectMeta) -> bool {
+        meta.owner_references.iter().flatten().any(|o| o.uid == uid)
+    }
+
+    /// The ReplicaSets and AnalysisRuns the object with `uid` owns, and the pods of those ReplicaSets.
+    fn owned_by(
+        &self,
+        uid: &str,
+    ) -> (Vec<ReplicaSet>, Vec<k8s_openapi::api::core::v1::Pod>, Vec<AnalysisRun>) {
+        let rss: Vec<ReplicaSet> =
+            self.replica_sets.iter().filter(|rs| Self::owns(uid, &rs.metadata)).cloned().collect();
+        let rs_uids: Vec<&str> = rss.iter().filter_map(|rs| rs.metadata.uid.as_deref()).collect();
+        let pods = self
+            .pods
+            .iter()
+            .filter(|p| rs_uids.iter().any(|u| Self::owns(u, &p.metadata)))
+            .cloned()
+            .collect();
+        let runs = self.runs.iter().filter(|r| Self::owns(uid, &r.metadata)).cloned().collect();
+        (rss, pods, runs)
+    }
+
+    fn experiment_view(&self, experiment: Experiment) -> tree::ExperimentView {
+        let (replica_sets, pods, runs) =
+            self.owned_by(experiment.metadata.uid.as_deref().unwrap_or_default());
+        tree::ExperimentView { experiment, replica_sets, pods, runs }
+    }
 }
 
 /// `status`: the phase as `kubectl argo rollouts` computes it, once or until it is Healthy or Degraded.

@@ -34,6 +34,8 @@ pub struct View {
     pub replica_sets: Vec<ReplicaSet>,
     pub pods: Vec<Pod>,
     pub runs: Vec<AnalysisRun>,
+    /// The Rollout's Experiments, each with what it owns.
+    pub experiments: Vec<ExperimentView>,
 }
 
 /// Go's `duration.HumanDuration`, as ages are shown.
@@ -477,10 +479,17 @@ pub fn render(view: &View, now: Timestamp, color: bool) -> String {
             })
             .then_with(|| b.metadata.name.cmp(&a.metadata.name))
     });
+    let mut experiments: Vec<&ExperimentView> =
+        view.experiments.iter().filter(|e| owned_by(&e.experiment.metadata, &uid)).collect();
+    experiments.sort_by(|a, b| {
+        let created = |e: &ExperimentView| e.experiment.metadata.creation_timestamp.as_ref().map(|t| t.0);
+        created(a).cmp(&created(b)).then_with(|| a.experiment.metadata.name.cmp(&b.experiment.metadata.name))
+    });
     let mut revisions: Vec<i64> = rss
         .iter()
         .map(|rs| revision_of(&rs.metadata))
         .chain(runs.iter().map(|r| revision_of(&r.metadata)))
+        .chain(experiments.iter().map(|e| revision_of(&e.experiment.metadata)))
         .collect();
     revisions.sort_by(|a, b| b.cmp(a));
     revisions.dedup();
@@ -497,7 +506,9 @@ pub fn render(view: &View, now: Timestamp, color: bool) -> String {
             rss.iter().filter(|rs| revision_of(&rs.metadata) == *revision).collect();
         let its_runs: Vec<&&AnalysisRun> =
             runs.iter().filter(|r| revision_of(&r.metadata) == *revision).collect();
-        let total = sets.len() + its_runs.len();
+        let its_experiments: Vec<&&ExperimentView> =
+            experiments.iter().filter(|e| revision_of(&e.experiment.metadata) == *revision).collect();
+        let total = sets.len() + its_experiments.len() + its_runs.len();
         let mut current = 0;
         for rs in sets {
             let (prefix, child) = prefixes(current + 1 == total, &sub);
@@ -526,6 +537,11 @@ pub fn render(view: &View, now: Timestamp, color: bool) -> String {
                 info.join(","),
             ]);
             lines.extend(pod_lines(&view.pods, rs, &child, now, &paint));
+        }
+        for ex in its_experiments {
+            let (prefix, child) = prefixes(current + 1 == total, &sub);
+            current += 1;
+            lines.extend(experiment_lines(ex, &prefix, &child, now, &paint));
         }
         for run in its_runs {
             let (prefix, _) = prefixes(current + 1 == total, &sub);
@@ -639,18 +655,39 @@ pub fn render_experiment(view: &ExperimentView, now: Timestamp, color: bool) -> 
     out.push('\n');
     let mut lines: Vec<Vec<String>> =
         vec![["NAME", "KIND", "STATUS", "AGE", "INFO"].map(String::from).to_vec()];
-    lines.push(vec![
-        format!("{ICON_EXPERIMENT} {}", ex.metadata.name.as_deref().unwrap_or("")),
+    lines.extend(experiment_lines(view, "", "", now, &paint));
+    out.push_str(&tabwrite(&lines));
+    out
+}
+
+/// An Experiment's line, then its ReplicaSets (with their pods) and AnalysisRuns under the prefix `sub`.
+fn experiment_lines(
+    view: &ExperimentView,
+    prefix: &str,
+    sub: &str,
+    now: Timestamp,
+    paint: &Paint,
+) -> Vec<Vec<String>> {
+    let ex = &view.experiment;
+    let uid = ex.metadata.uid.clone().unwrap_or_default();
+    let phase = ex.status.as_ref().and_then(|s| s.phase.clone());
+    let phase_text = phase.as_ref().map(|p| p.to_string()).unwrap_or_default();
+    let name = ex.metadata.name.as_deref().unwrap_or("");
+    let mut lines = vec![vec![
+        format!("{prefix}{ICON_EXPERIMENT} {}", paint.with(name, &phase_text)),
         "Experiment".into(),
         format!("{} {phase_text}", paint.it(analysis_icon(phase.as_ref()))),
         age(&ex.metadata, now),
         String::new(),
-    ]);
+    ]];
+    let mut rss: Vec<&ReplicaSet> =
+        view.replica_sets.iter().filter(|rs| owned_by(&rs.metadata, &uid)).collect();
+    rss.sort_by(|a, b| rsutil::name(a).cmp(rsutil::name(b)));
     let mut runs: Vec<&AnalysisRun> = view.runs.iter().filter(|r| owned_by(&r.metadata, &uid)).collect();
     runs.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
     let total = rss.len() + runs.len();
     for (i, rs) in rss.iter().enumerate() {
-        let (prefix, child) = prefixes(i + 1 == total, "");
+        let (prefix, child) = prefixes(i + 1 == total, sub);
         let health = replica_set_health(rs);
         let mut info = Vec::new();
         if let Some(at) =
@@ -666,14 +703,13 @@ pub fn render_experiment(view: &ExperimentView, now: Timestamp, color: bool) -> 
             age(&rs.metadata, now),
             info.join(","),
         ]);
-        lines.extend(pod_lines(&view.pods, rs, &child, now, &paint));
+        lines.extend(pod_lines(&view.pods, rs, &child, now, paint));
     }
     for (i, run) in runs.iter().enumerate() {
-        let (prefix, _) = prefixes(rss.len() + i + 1 == total, "");
-        lines.push(run_line(run, &prefix, now, &paint));
+        let (prefix, _) = prefixes(rss.len() + i + 1 == total, sub);
+        lines.push(run_line(run, &prefix, now, paint));
     }
-    out.push_str(&tabwrite(&lines));
-    out
+    lines
 }
 
 #[cfg(test)]

@@ -133,6 +133,7 @@ fn a_canary_at_its_pause_with_a_running_analysis() {
             pod("7d4c8b9f66", "zz9q1", "2026-12-01T09:58:00Z"),
         ],
         runs: vec![run],
+        experiments: Vec::new(),
     };
     let now: Timestamp = "2026-12-01T10:00:00Z".parse().unwrap();
     let got = render(&view, now, false);
@@ -201,8 +202,7 @@ fn ages_read_as_kubectl_prints_them() {
     }
 }
 
-#[test]
-fn an_experiment_with_its_templates_and_analysis() {
+fn experiment_view() -> ExperimentView {
     use crate::api::experiment::{Experiment, ExperimentStatus};
     let mut ex = Experiment::fixture("guestbook");
     ex.metadata.namespace = Some("default".into());
@@ -217,7 +217,7 @@ fn an_experiment_with_its_templates_and_analysis() {
     run.metadata.owner_references = owner("ro-uid");
     run.metadata.creation_timestamp = at("2026-12-01T09:59:30Z");
     run.status = Some(AnalysisRunStatus { phase: Some(AnalysisPhase::Successful), ..Default::default() });
-    let view = ExperimentView {
+    ExperimentView {
         experiment: ex,
         replica_sets: vec![rs("baseline", "0", 1, "guestbook:v1"), rs("canary", "0", 1, "guestbook:v2")],
         pods: vec![
@@ -225,7 +225,12 @@ fn an_experiment_with_its_templates_and_analysis() {
             pod("canary", "x9k2p", "2026-12-01T09:58:05Z"),
         ],
         runs: vec![run],
-    };
+    }
+}
+
+#[test]
+fn an_experiment_with_its_templates_and_analysis() {
+    let view = experiment_view();
     let now: Timestamp = "2026-12-01T10:00:00Z".parse().unwrap();
     let got: String =
         render_experiment(&view, now, false).lines().map(|l| format!("{}\n", l.trim_end())).collect();
@@ -249,4 +254,52 @@ NAME                              KIND         STATUS        AGE   INFO
         assert_eq!(g, w, "\n{got}");
     }
     assert_eq!(got, want);
+}
+
+#[test]
+fn a_rollouts_experiment_sits_under_its_revision() {
+    let mut ex = experiment_view();
+    ex.experiment.metadata.owner_references = Some(vec![OwnerReference {
+        uid: "rollout-uid".into(),
+        controller: Some(true),
+        ..Default::default()
+    }]);
+    ex.experiment.metadata.annotations = Some([(REVISION_ANNOTATION.to_string(), "2".to_string())].into());
+    let mut ro = Rollout::canary_fixture("guestbook");
+    ro.metadata.uid = Some("rollout-uid".into());
+    ro.metadata.creation_timestamp = at("2026-11-24T10:00:00Z");
+    let mut stable = rs("6b8f9d7c55", "1", 1, "guestbook:v1");
+    stable.metadata.owner_references = Some(vec![OwnerReference {
+        uid: "rollout-uid".into(),
+        controller: Some(true),
+        ..Default::default()
+    }]);
+    let view =
+        View { rollout: ro, replica_sets: vec![stable], pods: vec![], runs: vec![], experiments: vec![ex] };
+    let now: Timestamp = "2026-12-01T10:00:00Z".parse().unwrap();
+    let got = render(&view, now, false);
+    let header = got.lines().find(|l| l.starts_with("NAME")).expect("header");
+    let width = header.find("KIND").expect("KIND column");
+    let tree: Vec<String> = got
+        .lines()
+        .skip_while(|l| !l.starts_with("NAME"))
+        .skip(1)
+        .map(|l| l.chars().take(width).collect::<String>().trim_end().to_string())
+        .collect();
+    assert_eq!(
+        tree,
+        [
+            "⟳ guestbook",
+            "├──# revision:2",
+            "│  └──Σ guestbook",
+            "│     ├──⧉ guestbook-baseline",
+            "│     │  └──□ guestbook-baseline-a1b2c",
+            "│     ├──⧉ guestbook-canary",
+            "│     │  └──□ guestbook-canary-x9k2p",
+            "│     └──α guestbook-judge",
+            "└──# revision:1",
+            "   └──⧉ guestbook-6b8f9d7c55",
+        ],
+        "\n{got}"
+    );
 }
