@@ -221,31 +221,31 @@ enum Get {
     Rollout {
         #[arg(value_name = "ROLLOUT_NAME")]
         name: String,
-        /// Watch live updates to the rollout.
-        #[arg(short = 'w', long)]
-        watch: bool,
-        /// Do not colorize output (colour is only used on a terminal, and never with NO_COLOR set).
-        #[arg(long)]
-        no_color: bool,
-        /// Stop watching after this many seconds.
-        #[arg(long, default_value_t = 0)]
-        timeout_seconds: u64,
+        #[command(flatten)]
+        show: ShowFlags,
     },
     /// Get details about and a visual representation of an experiment.
     #[command(alias = "exp", alias = "experiments")]
     Experiment {
         #[arg(value_name = "EXPERIMENT_NAME")]
         name: String,
-        /// Watch live updates to the experiment.
-        #[arg(short = 'w', long)]
-        watch: bool,
-        /// Do not colorize output (colour is only used on a terminal, and never with NO_COLOR set).
-        #[arg(long)]
-        no_color: bool,
-        /// Stop watching after this many seconds.
-        #[arg(long, default_value_t = 0)]
-        timeout_seconds: u64,
+        #[command(flatten)]
+        show: ShowFlags,
     },
+}
+
+/// How `get` draws its tree.
+#[derive(Debug, clap::Args)]
+struct ShowFlags {
+    /// Watch live updates.
+    #[arg(short = 'w', long)]
+    watch: bool,
+    /// Do not colorize output (colour is only used on a terminal, and never with NO_COLOR set).
+    #[arg(long)]
+    no_color: bool,
+    /// Stop watching after this many seconds.
+    #[arg(long, default_value_t = 0)]
+    timeout_seconds: u64,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -536,12 +536,11 @@ async fn execute(me: &str, flags: KubeFlags, verb: Verb) -> anyhow::Result<ExitC
                 watch_rollout_rows(&api, params, listed, all_namespaces, timestamps, &mut out).await?;
             }
         }
-        Verb::Get(Get::Rollout { name, watch, no_color, timeout_seconds }) => {
-            get_tree(&client, &ns, Shown::Rollout(&name), watch, no_color, timeout_seconds, &mut out).await?;
+        Verb::Get(Get::Rollout { name, show }) => {
+            get_tree(&client, &ns, Shown::Rollout(&name), &show, &mut out).await?;
         }
-        Verb::Get(Get::Experiment { name, watch, no_color, timeout_seconds }) => {
-            get_tree(&client, &ns, Shown::Experiment(&name), watch, no_color, timeout_seconds, &mut out)
-                .await?;
+        Verb::Get(Get::Experiment { name, show }) => {
+            get_tree(&client, &ns, Shown::Experiment(&name), &show, &mut out).await?;
         }
         Verb::Create { from_template: None, files, watch, no_color } => {
             if files.is_empty() {
@@ -557,10 +556,12 @@ async fn execute(me: &str, flags: KubeFlags, verb: Verb) -> anyhow::Result<ExitC
             if watch {
                 match &created[0] {
                     (crate::api::decode::Kind::Rollout, name, ns) => {
-                        get_tree(&client, ns, Shown::Rollout(name), true, no_color, 0, &mut out).await?;
+                        let show = ShowFlags { watch: true, no_color, timeout_seconds: 0 };
+                        get_tree(&client, ns, Shown::Rollout(name), &show, &mut out).await?;
                     }
                     (crate::api::decode::Kind::Experiment, name, ns) => {
-                        get_tree(&client, ns, Shown::Experiment(name), true, no_color, 0, &mut out).await?;
+                        let show = ShowFlags { watch: true, no_color, timeout_seconds: 0 };
+                        get_tree(&client, ns, Shown::Experiment(name), &show, &mut out).await?;
                     }
                     _ => bail!("Can only watch resources of type Rollout or Experiment"),
                 }
@@ -641,9 +642,7 @@ async fn get_tree(
     client: &kube::Client,
     ns: &str,
     shown: Shown<'_>,
-    watch: bool,
-    no_color: bool,
-    timeout_seconds: u64,
+    &ShowFlags { watch, no_color, timeout_seconds }: &ShowFlags,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
     use std::io::IsTerminal;
