@@ -196,6 +196,30 @@ on_both_substrates! {
         let experiments: Api<serin::api::experiment::Experiment> = env.s.api();
         let ex = experiments.get(&experiment).await.expect("the experiment");
         assert_eq!(ex.spec.terminate, Some(true), "left behind, it is terminated");
+
+        // Upstream's SMI example: the experiment's Service joins the TrafficSplit's backends.
+        install(&env, "smi-crds.yaml").await;
+        let name = "rollout-smi-experiment";
+        env.apply(&example("examples/traffic-routing-experiment-step/rollout-smi-experiment-step.yaml")).await;
+        env.wait_healthy(name).await;
+        set_image(&env, name, "argoproj/rollouts-demo:yellow").await;
+        let (ro, _) = env
+            .wait(name, "at the experiment step with its experiment current", |ro, _| {
+                let s = status_of(ro);
+                s.current_step_index == Some(1) && s.canary.and_then(|c| c.current_experiment).is_some()
+            })
+            .await;
+        let experiment = status_of(&ro).canary.and_then(|c| c.current_experiment).expect("current experiment");
+        let ts = api(&env, "split.smi-spec.io", "v1alpha2", "TrafficSplit", "trafficsplits");
+        let backends = json!([
+            {"service": "rollout-smi-experiment-canary", "weight": 5},
+            {"service": format!("{experiment}-experiment-smi"), "weight": 5},
+            {"service": "rollout-smi-experiment-stable", "weight": 90},
+        ]);
+        spec_when(&ts, "rollout-smi-experiment-trafficsplit", "5% on the experiment's Service", |s| {
+            s["backends"] == backends
+        })
+        .await;
         env.stop().await;
     }
 }
