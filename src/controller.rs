@@ -4,6 +4,7 @@
 pub mod analysis_run;
 pub mod events;
 pub mod experiment;
+pub mod metrics;
 pub mod plugins;
 pub mod rollout;
 
@@ -48,6 +49,8 @@ pub struct Options {
     pub runtime: RuntimeConfig,
     /// Rollouts reconciled at the same time.
     pub rollout_threads: u16,
+    /// Where to serve `/metrics` (none: not served).
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 /// Upstream's `--rollout-threads` default.
@@ -62,6 +65,7 @@ impl Default for Options {
             health_addr: None,
             runtime: RuntimeConfig::default(),
             rollout_threads: DEFAULT_ROLLOUT_THREADS,
+            metrics_addr: None,
         }
     }
 }
@@ -73,6 +77,8 @@ pub struct Controller {
     tasks: Vec<JoinHandle<()>>,
     catalog: Arc<Catalog>,
     health_addr: Option<SocketAddr>,
+    metrics_addr: Option<SocketAddr>,
+    metrics: Arc<metrics::Metrics>,
 }
 
 impl Controller {
@@ -90,7 +96,9 @@ impl Controller {
             }
         });
         let engine = Engine::new(catalog.clone(), Some(client.clone()));
-        let recorder = Arc::new(events::EventRecorder::new(client.clone(), events::COMPONENT));
+        let metrics = Arc::new(metrics::Metrics::new());
+        let recorder =
+            Arc::new(events::EventRecorder::new(client.clone(), events::COMPONENT).counting(metrics.clone()));
         let (stop, _) = watch::channel(false);
         let (ready_tx, ready) = watch::channel(false);
         let stopped = |stop: &watch::Sender<bool>| {
@@ -116,13 +124,22 @@ impl Controller {
             options.rollout_threads.max(1),
             recorder.clone(),
             catalog.clone(),
+            metrics.clone(),
             stop_rollouts,
         )));
-        let experiments =
-            Arc::new(experiment::Context { client: client.clone(), recorder: recorder.clone() });
+        let experiments = Arc::new(experiment::Context {
+            client: client.clone(),
+            recorder: recorder.clone(),
+            metrics: metrics.clone(),
+        });
         let (namespace, stop_experiments) = (options.namespace.clone(), stopped(&stop));
         tasks.push(tokio::spawn(experiment::run(experiments, namespace, stop_experiments)));
-        let ctx = Arc::new(analysis_run::Context { engine, client: client.clone(), recorder });
+        let ctx = Arc::new(analysis_run::Context {
+            engine,
+            client: client.clone(),
+            recorder,
+            metrics: metrics.clone(),
+        });
         let (namespace, stop_runs) = (options.namespace.clone(), stopped(&stop));
         tasks.push(tokio::spawn(async move {
             let _ = warmed.await;
@@ -154,7 +171,26 @@ impl Controller {
                 }
             }));
         }
-        Ok(Controller { stop, ready, tasks, catalog, health_addr })
+        let mut metrics_addr = None;
+        if let Some(addr) = options.metrics_addr {
+            let listener = tokio::net::TcpListener::bind(addr).await?;
+            metrics_addr = Some(listener.local_addr()?);
+            let served = metrics.clone();
+            let router = axum::Router::new().route(
+                "/metrics",
+                axum::routing::get(move || {
+                    let text = served.render();
+                    async move { ([(axum::http::header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text) }
+                }),
+            );
+            let shutdown = stopped(&stop);
+            tasks.push(tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, router).with_graceful_shutdown(shutdown).await {
+                    tracing::warn!("metrics server: {e}");
+                }
+            }));
+        }
+        Ok(Controller { stop, ready, tasks, catalog, health_addr, metrics_addr, metrics })
     }
 
     /// Waits until the plugin ConfigMaps have been read once.
@@ -170,6 +206,16 @@ impl Controller {
     /// Where `/healthz` and `/readyz` are served, if they are.
     pub fn health_addr(&self) -> Option<SocketAddr> {
         self.health_addr
+    }
+
+    /// Where `/metrics` is served, if it is.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
+    }
+
+    /// The controller's metrics.
+    pub fn metrics(&self) -> &Arc<metrics::Metrics> {
+        &self.metrics
     }
 
     /// Stops reconciling (in-flight reconciles finish) and waits for every task.

@@ -24,6 +24,7 @@ mod rollout {
     mod corpus;
     mod events;
     mod experiments;
+    mod metrics;
     mod progress;
     mod resilience;
     mod rollback;

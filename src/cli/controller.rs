@@ -25,6 +25,9 @@ pub struct Args {
     /// Rollouts reconciled at the same time (upstream's flag and default).
     #[arg(long, default_value_t = crate::controller::DEFAULT_ROLLOUT_THREADS)]
     rollout_threads: u16,
+    /// The port `/metrics` is served on, on every address (upstream's flag and default); 0 turns it off.
+    #[arg(long = "metricsport", default_value_t = crate::controller::metrics::DEFAULT_METRICS_PORT)]
+    metrics_port: u16,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
@@ -45,10 +48,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         config_map: args.config_map,
         health_addr: Some(args.health_addr),
         rollout_threads: args.rollout_threads,
+        metrics_addr: (args.metrics_port != 0)
+            .then(|| SocketAddr::from((std::net::Ipv4Addr::UNSPECIFIED, args.metrics_port))),
         ..Options::default()
     };
     let controller = Controller::start(client, options).await?;
-    tracing::info!(health = ?controller.health_addr(), "serin controller started");
+    tracing::info!(health = ?controller.health_addr(), metrics = ?controller.metrics_addr(), "serin controller started");
     shutdown_signal().await;
     tracing::info!("shutting down");
     controller.shutdown().await;

@@ -20,6 +20,7 @@ pub struct Context {
     pub engine: Engine,
     pub client: kube::Client,
     pub recorder: Arc<super::events::EventRecorder>,
+    pub metrics: Arc<super::metrics::Metrics>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +72,14 @@ fn error_policy(_run: Arc<AnalysisRun>, _error: &Error, _ctx: Arc<Context>) -> A
 }
 
 async fn reconcile(run: Arc<AnalysisRun>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let started = std::time::Instant::now();
+    let (ns, name) = (run.namespace().unwrap_or_default(), run.name_any());
+    let result = reconcile_run(run, ctx.clone()).await;
+    ctx.metrics.reconciled(super::metrics::Kind::AnalysisRun, &ns, &name, started.elapsed(), result.is_err());
+    result
+}
+
+async fn reconcile_run(run: Arc<AnalysisRun>, ctx: Arc<Context>) -> Result<Action, Error> {
     let name = run.name_any();
     let api: Api<AnalysisRun> = Api::namespaced(ctx.client.clone(), &run.namespace().unwrap_or_default());
     if run.metadata.deletion_timestamp.is_some() {

@@ -38,6 +38,8 @@ struct Seen {
 pub struct EventRecorder {
     client: kube::Client,
     component: String,
+    /// Counts the Events about Rollouts (`rollout_events_total`).
+    metrics: Option<std::sync::Arc<super::metrics::Metrics>>,
     instance: Option<String>,
     seen: Mutex<HashMap<Key, Seen>>,
 }
@@ -47,14 +49,27 @@ impl EventRecorder {
         EventRecorder {
             client,
             component: component.into(),
+            metrics: None,
             instance: std::env::var("POD_NAME").ok(),
             seen: Mutex::new(HashMap::new()),
         }
     }
 
+    /// Counts the Events it records about Rollouts in `metrics`.
+    pub fn counting(mut self, metrics: std::sync::Arc<super::metrics::Metrics>) -> EventRecorder {
+        self.metrics = Some(metrics);
+        self
+    }
+
     /// Records an event about `object`. Failures are logged, never returned: Events are best effort.
     pub async fn record(&self, object: &ObjectReference, warning: bool, reason: &str, message: &str) {
         let namespace = object.namespace.clone().unwrap_or_else(|| "default".into());
+        if let Some(m) = &self.metrics
+            && object.kind.as_deref() == Some("Rollout")
+            && !reason.is_empty()
+        {
+            m.rollout_event(&namespace, object.name.as_deref().unwrap_or(""), warning, reason);
+        }
         let key = Key {
             uid: object.uid.clone().unwrap_or_default(),
             warning,

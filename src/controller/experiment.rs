@@ -41,6 +41,7 @@ const RETRY_AFTER_ERROR: Duration = Duration::from_secs(5);
 pub struct Context {
     pub client: kube::Client,
     pub recorder: Arc<super::events::EventRecorder>,
+    pub metrics: Arc<super::metrics::Metrics>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -108,6 +109,14 @@ impl Pass {
 }
 
 async fn reconcile(ex: Arc<Experiment>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let started = std::time::Instant::now();
+    let (ns, name) = (ex.namespace().unwrap_or_default(), ex.name_any());
+    let result = reconcile_experiment(ex, ctx.clone()).await;
+    ctx.metrics.reconciled(super::metrics::Kind::Experiment, &ns, &name, started.elapsed(), result.is_err());
+    result
+}
+
+async fn reconcile_experiment(ex: Arc<Experiment>, ctx: Arc<Context>) -> Result<Action, Error> {
     if ex.metadata.deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }

@@ -66,6 +66,7 @@ pub struct Context {
     pub expectations: expectations::Expectations,
     /// The plugins traffic routers are served by.
     pub catalog: Arc<crate::plugin::catalog::Catalog>,
+    pub metrics: Arc<super::metrics::Metrics>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -103,6 +104,7 @@ pub async fn run(
     workers: u16,
     recorder: Arc<super::events::EventRecorder>,
     catalog: Arc<crate::plugin::catalog::Catalog>,
+    metrics: Arc<super::metrics::Metrics>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     fn api<K>(client: &kube::Client, namespace: &Option<String>) -> Api<K>
@@ -144,9 +146,13 @@ pub async fn run(
         experiments,
         expectations: expectations::Expectations::default(),
         catalog,
+        metrics: metrics.clone(),
     });
+    metrics.watch_analysis_runs(ctx.analysis_runs.clone());
+    metrics.watch_experiments(ctx.experiments.clone());
     let shutdown = shutdown.shared();
     let controller = Controller::new(api::<Rollout>(&client, &namespace), watcher::Config::default());
+    metrics.watch_rollouts(controller.store());
     // A Rollout follows the workload its `workloadRef` names: a change there is a change of the Rollout.
     let rollouts = controller.store();
     let referring = move |kind: &'static str| {
@@ -199,6 +205,14 @@ fn error_policy(_ro: Arc<Rollout>, _error: &Error, _ctx: Arc<Context>) -> Action
 const CACHE_SYNC_WAIT: Duration = Duration::from_secs(10);
 
 async fn reconcile(rollout: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let started = std::time::Instant::now();
+    let result = reconcile_rollout(&rollout, &ctx).await;
+    let (ns, name) = (rollout.namespace().unwrap_or_default(), rollout.name_any());
+    ctx.metrics.reconciled(super::metrics::Kind::Rollout, &ns, &name, started.elapsed(), result.is_err());
+    result
+}
+
+async fn reconcile_rollout(rollout: &Arc<Rollout>, ctx: &Arc<Context>) -> Result<Action, Error> {
     if rollout.metadata.deletion_timestamp.is_some() {
         // Upstream: "No reconciliation as rollout marked for deletion".
         return Ok(Action::await_change());
@@ -215,7 +229,7 @@ async fn reconcile(rollout: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action, E
         tracing::debug!(rollout = %rollout.name_any(), "ReplicaSet, AnalysisRun and Experiment caches are not listed yet");
         return Ok(Action::requeue(Duration::from_secs(1)));
     }
-    let mut pass = Pass::new(&ctx, (*rollout).clone(), Timestamp::now());
+    let mut pass = Pass::new(ctx, (**rollout).clone(), Timestamp::now());
     let result = pass.run().await;
     pass.publish_events().await;
     result?;

@@ -32,6 +32,7 @@ impl<'a> Env<'a> {
         let options = Options {
             namespace: Some(self.s.namespace.clone()),
             plugin_namespace: self.s.namespace.clone(),
+            metrics_addr: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
             ..Options::default()
         };
         let controller = Controller::start(self.s.client.clone(), options).await.expect("controller");
@@ -110,6 +111,17 @@ impl<'a> Env<'a> {
     /// `kubectl argo rollouts promote`: the pause conditions cleared (the controller sees the resume).
     pub async fn promote(&self, rollout: &str) {
         self.patch_status(rollout, r#"{"status":{"pauseConditions":null}}"#).await;
+    }
+
+    /// What the running controller serves on `/metrics`.
+    pub async fn metrics(&self) -> String {
+        let addr =
+            self.controller.as_ref().and_then(|c| c.metrics_addr()).expect("a controller serving metrics");
+        let resp = reqwest::get(format!("http://{addr}/metrics")).await.expect("GET /metrics");
+        assert_eq!(resp.status(), 200);
+        let kind = resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+        assert_eq!(kind, "text/plain; version=0.0.4", "the Prometheus text format");
+        resp.text().await.expect("metrics body")
     }
 
     pub fn rollouts(&self) -> Api<Rollout> {

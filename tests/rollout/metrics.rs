@@ -1,0 +1,69 @@
+//! `/metrics` through the real HTTP endpoint, on both substrates: a canary, its AnalysisRun and an Experiment
+//! appear under upstream's metric names and labels, with the reconcile histograms and Event counts.
+
+use crate::rollout::fixture::{Env, canary_rollout, services};
+
+/// The value of the series `line` starts (name and labels, exactly as written).
+fn value(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|l| {
+        l.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')).and_then(|v| v.parse().ok())
+    })
+}
+
+on_both_substrates! {
+    async fn a_canary_its_analysis_and_an_experiment_are_in_the_metrics(s: &Substrate) {
+        let env = Env::start(s).await;
+        let app = crate::rollout::fixture::app(1).await;
+        env.apply(&crate::rollout::fixture::template("score", None)).await;
+        let strategy = format!(
+            "steps:\n- setWeight: 50\n- analysis:\n    templates: [{{templateName: score}}]\n    {}\n- pause: {{}}",
+            crate::rollout::fixture::analysis_args(&app.url).replace('\n', "\n    ")
+        );
+        env.apply(&format!("{}---\n{}", services("metered"), canary_rollout("metered", 2, "app:v1", &strategy))).await;
+        env.wait_healthy("metered").await;
+        env.set_image("metered", "app:v2").await;
+        env.wait("metered", "paused after its analysis", |ro, _| {
+            crate::rollout::fixture::status_of(ro).current_step_index == Some(2)
+                && crate::rollout::fixture::status_of(ro).pause_conditions.is_some()
+        })
+        .await;
+        let ns = env.s.namespace.clone();
+        let text = env.metrics().await;
+        let info = format!(r#"rollout_info{{name="metered",namespace="{ns}",phase="Paused",strategy="canary",traffic_router=""}}"#);
+        assert_eq!(value(&text, &info), Some(1.0), "{text}");
+        let desired = format!(r#"rollout_info_replicas_desired{{name="metered",namespace="{ns}"}}"#);
+        assert_eq!(value(&text, &desired), Some(2.0), "{text}");
+        let paused = format!(r#"rollout_phase{{name="metered",namespace="{ns}",phase="Paused",strategy="canary"}}"#);
+        assert_eq!(value(&text, &paused), Some(1.0), "{text}");
+        let reconciles = format!(r#"rollout_reconcile_count{{name="metered",namespace="{ns}"}}"#);
+        assert!(value(&text, &reconciles).is_some_and(|n| n >= 3.0), "{text}");
+        let completed = format!(r#"rollout_events_total{{name="metered",namespace="{ns}",reason="RolloutCompleted",type="Normal"}}"#);
+        assert!(value(&text, &completed).is_some_and(|n| n >= 1.0), "{text}");
+        let run_line = text
+            .lines()
+            .find(|l| l.starts_with("analysis_run_info{") && l.contains(r#"phase="Successful""#) && l.contains(&format!(r#"namespace="{ns}""#)))
+            .unwrap_or_else(|| panic!("the step's run: {text}"));
+        assert!(run_line.ends_with(" 1"), "{run_line}");
+        assert!(
+            text.lines().any(|l| l.starts_with("analysis_run_metric_type{") && l.contains(r#"metric="score""#) && l.contains(r#"type="Web""#)),
+            "{text}"
+        );
+        assert!(text.contains("# TYPE rollout_reconcile histogram"), "{text}");
+        assert!(text.contains(r#"le="0.15""#), "upstream's buckets: {text}");
+
+        let path = crate::support::corpus_root().join("test/e2e/functional/experiment-basic.yaml");
+        let basic = std::fs::read_to_string(&path).expect("experiment-basic.yaml").replace("generateName: experiment-basic-", "name: metered-ex");
+        env.apply(&basic).await;
+        let series = format!(r#"experiment_info{{name="metered-ex",namespace="{ns}",phase="Running"}}"#);
+        let start = std::time::Instant::now();
+        loop {
+            let text = env.metrics().await;
+            if value(&text, &series) == Some(1.0) {
+                break;
+            }
+            assert!(start.elapsed() < crate::e2e::wait::WAIT * 2, "no {series}: {text}");
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
+        env.stop().await;
+    }
+}
