@@ -95,8 +95,9 @@ impl Controller {
                 }
             }
         });
-        let engine = Engine::new(catalog.clone(), Some(client.clone()));
         let metrics = Arc::new(metrics::Metrics::new());
+        let client = metrics::counting_client(client, metrics.clone());
+        let engine = Engine::new(catalog.clone(), Some(client.clone()));
         let recorder =
             Arc::new(events::EventRecorder::new(client.clone(), events::COMPONENT).counting(metrics.clone()));
         let (stop, _) = watch::channel(false);

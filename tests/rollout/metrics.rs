@@ -1,5 +1,5 @@
 //! `/metrics` through the real HTTP endpoint, on both substrates: a canary, its AnalysisRun and an Experiment
-//! appear under upstream's metric names and labels, with the reconcile histograms and Event counts.
+//! appear under upstream's metric names and labels, with the reconcile histograms, Event and request counts.
 
 use crate::rollout::fixture::{Env, canary_rollout, services};
 
@@ -48,6 +48,10 @@ on_both_substrates! {
             text.lines().any(|l| l.starts_with("analysis_run_metric_type{") && l.contains(r#"metric="score""#) && l.contains(r#"type="Web""#)),
             "{text}"
         );
+        let writes = format!(
+            r#"controller_clientset_k8s_request_total{{kind="rollouts",name="metered",namespace="{ns}",status_code="200",verb="Update"}}"#
+        );
+        assert!(value(&text, &writes).is_some_and(|n| n >= 1.0), "the status writes are counted: {text}");
         assert!(text.contains("# TYPE rollout_reconcile histogram"), "{text}");
         assert!(text.contains(r#"le="0.15""#), "upstream's buckets: {text}");
 

@@ -158,3 +158,40 @@ fn recorded_series_of_deleted_objects_are_dropped() {
     writer.apply_watcher_event(&Event::Delete(ro));
     assert!(!metrics.render().contains(r#"name="kept""#), "gone once deleted");
 }
+
+#[test]
+fn requests_are_labelled_as_upstream_labels_them() {
+    use http::Method;
+    let cases = [
+        (
+            Method::GET,
+            "/apis/argoproj.io/v1alpha1/namespaces/ns/rollouts/guestbook",
+            ["rollouts", "ns", "guestbook", "Get"],
+        ),
+        (Method::GET, "/apis/argoproj.io/v1alpha1/namespaces/ns/rollouts", ["rollouts", "ns", "N/A", "List"]),
+        (Method::GET, "/apis/apps/v1/replicasets", ["replicasets", "", "N/A", "List"]),
+        (
+            Method::PUT,
+            "/apis/argoproj.io/v1alpha1/namespaces/ns/rollouts/guestbook/status",
+            ["rollouts", "ns", "guestbook", "Update"],
+        ),
+        (
+            Method::PATCH,
+            "/apis/apps/v1/namespaces/ns/replicasets/guestbook-abc",
+            ["replicasets", "ns", "N/A", "Patch"],
+        ),
+        (Method::POST, "/api/v1/namespaces/ns/events", ["events", "ns", "N/A", "Create"]),
+        (Method::POST, "/api/v1/namespaces/ns/pods/p/eviction", ["pods", "ns", "p", "Create"]),
+        (
+            Method::DELETE,
+            "/apis/argoproj.io/v1alpha1/namespaces/ns/analysisruns/r",
+            ["analysisruns", "ns", "N/A", "Delete"],
+        ),
+        (Method::GET, "/api/v1/namespaces/ns", ["namespaces", "", "ns", "Get"]),
+        (Method::GET, "/version", ["Unknown", "Unknown", "Unknown", "Unknown"]),
+        (Method::OPTIONS, "/api/v1/namespaces/ns/pods", ["Unknown", "Unknown", "Unknown", "Unknown"]),
+    ];
+    for (method, path, want) in cases {
+        assert_eq!(request_labels(&method, path), want.map(String::from), "{method} {path}");
+    }
+}
