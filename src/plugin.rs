@@ -25,6 +25,7 @@ pub mod registry;
 pub mod router;
 pub mod runtime;
 mod state;
+pub mod stats;
 pub mod step;
 pub mod value;
 

@@ -47,6 +47,7 @@ struct State {
     rollouts: OnceLock<Store<Rollout>>,
     runs: OnceLock<Store<AnalysisRun>>,
     experiments: OnceLock<Store<Experiment>>,
+    catalog: OnceLock<Arc<crate::plugin::catalog::Catalog>>,
 }
 
 fn index(kind: Kind) -> usize {
@@ -122,6 +123,9 @@ impl Metrics {
             Box::new(metrics.k8s_requests.clone()),
             Box::new(StateCollector::new(metrics.state.clone())),
             Box::new(controller_info()),
+            Box::new(crate::plugin::stats::stats().calls.clone()),
+            Box::new(crate::plugin::stats::stats().duration.clone()),
+            Box::new(crate::plugin::stats::stats().load_failures.clone()),
         ];
         for c in registered {
             metrics.registry.register(c).expect("metric names are distinct");
@@ -214,6 +218,11 @@ impl Metrics {
 
     pub fn watch_experiments(&self, store: Store<Experiment>) {
         let _ = self.state.experiments.set(store);
+    }
+
+    /// Reads the plugins' registrations from `catalog` at scrape time.
+    pub fn watch_catalog(&self, catalog: Arc<crate::plugin::catalog::Catalog>) {
+        let _ = self.state.catalog.set(catalog);
     }
 
     /// Everything, in the text exposition format (families sorted by name, labels by name).
@@ -403,6 +412,7 @@ struct Gauges {
     metric_phase: GaugeVec,
     experiment_info: GaugeVec,
     experiment_phase: GaugeVec,
+    plugins: GaugeVec,
 }
 
 impl Gauges {
@@ -472,10 +482,15 @@ impl Gauges {
                 "Information on the state of the experiment (DEPRECATED - use experiment_info)",
                 &["namespace", "name", "phase"],
             ),
+            plugins: g(
+                "serin_plugins",
+                "The plugins the controller can use: built-in, or registered and loaded, failed or disabled.",
+                &["plugin", "status"],
+            ),
         }
     }
 
-    fn all(&self) -> [&GaugeVec; 12] {
+    fn all(&self) -> [&GaugeVec; 13] {
         [
             &self.rollout_info,
             &self.available,
@@ -489,7 +504,23 @@ impl Gauges {
             &self.metric_phase,
             &self.experiment_info,
             &self.experiment_phase,
+            &self.plugins,
         ]
+    }
+
+    fn catalog(&self, catalog: &crate::plugin::catalog::Catalog) {
+        let entries = catalog.entries();
+        for b in crate::plugin::builtin::BUILTINS.iter().filter(|b| !entries.contains_key(b.name)) {
+            self.plugins.with_label_values(&[b.name, "builtin"]).set(1.0);
+        }
+        for (name, entry) in &entries {
+            let status = match (&entry.error, entry.disabled) {
+                (Some(_), _) => "failed",
+                (None, true) => "disabled",
+                (None, false) => "loaded",
+            };
+            self.plugins.with_label_values(&[name, status]).set(1.0);
+        }
     }
 
     fn rollout(&self, ro: &Rollout) {
@@ -577,6 +608,9 @@ impl Collector for StateCollector {
         }
         if let Some(store) = self.state.experiments.get() {
             store.state().iter().for_each(|ex| gauges.experiment(ex));
+        }
+        if let Some(catalog) = self.state.catalog.get() {
+            gauges.catalog(catalog);
         }
         gauges.all().iter().flat_map(|g| g.collect()).filter(|f| !f.get_metric().is_empty()).collect()
     }

@@ -64,6 +64,20 @@ impl Plugin {
     where
         F: for<'a> FnOnce(&'a mut Store<CallState>) -> CallFuture<'a, R>,
     {
+        let started = std::time::Instant::now();
+        let result = self.call_counted(opts, f).await;
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(e) => e.label(),
+        };
+        super::stats::called(&self.name, started.elapsed(), outcome);
+        result
+    }
+
+    async fn call_counted<R, F>(&self, opts: &CallOptions, f: F) -> Result<R, CallError>
+    where
+        F: for<'a> FnOnce(&'a mut Store<CallState>) -> CallFuture<'a, R>,
+    {
         let inner = self.runtime.inner();
         let plugin: Arc<str> = Arc::from(self.name.as_str());
         let grants = Arc::new(opts.grants.clone());

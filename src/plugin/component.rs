@@ -109,6 +109,19 @@ impl Plugin {
         bytes: &[u8],
         sha256: Option<&str>,
     ) -> Result<Plugin, LoadError> {
+        let loaded = Plugin::load_uncounted(runtime, name, bytes, sha256);
+        if let Err(e) = &loaded {
+            super::stats::load_failed(name, e.label());
+        }
+        loaded
+    }
+
+    fn load_uncounted(
+        runtime: &Runtime,
+        name: &str,
+        bytes: &[u8],
+        sha256: Option<&str>,
+    ) -> Result<Plugin, LoadError> {
         let bytes = decompress(name, bytes)?;
         let digest = hex::encode(Sha256::digest(&bytes));
         if let Some(expected) = sha256 {
