@@ -35,6 +35,28 @@ pub(crate) async fn bounded_shutdown(
     }
 }
 
+/// Which objects a controller works on: a namespace (or all), and the instance id (upstream's `--instance-id`:
+/// only Rollouts, AnalysisRuns and Experiments labelled `argo-rollouts.argoproj.io/controller-instance-id` with
+/// it; with none, only unlabelled ones).
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    pub namespace: Option<String>,
+    pub instance_id: String,
+}
+
+impl Scope {
+    /// The label selector of the objects this instance owns.
+    pub fn selector(&self) -> String {
+        let key = crate::strategy::rollout_analysis::INSTANCE_ID_LABEL;
+        if self.instance_id.is_empty() { format!("!{key}") } else { format!("{key}={}", self.instance_id) }
+    }
+
+    /// A watch of the objects this instance owns.
+    pub fn watched(&self) -> kube::runtime::watcher::Config {
+        kube::runtime::watcher::Config::default().labels(&self.selector())
+    }
+}
+
 /// How the controller runs.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -51,6 +73,8 @@ pub struct Options {
     pub rollout_threads: u16,
     /// Where to serve `/metrics` (none: not served).
     pub metrics_addr: Option<SocketAddr>,
+    /// Upstream's `--instance-id` (see [`Scope`]).
+    pub instance_id: String,
 }
 
 /// Upstream's `--rollout-threads` default.
@@ -66,6 +90,7 @@ impl Default for Options {
             runtime: RuntimeConfig::default(),
             rollout_threads: DEFAULT_ROLLOUT_THREADS,
             metrics_addr: None,
+            instance_id: String::new(),
         }
     }
 }
@@ -96,6 +121,7 @@ impl Controller {
             }
         });
         let metrics = Arc::new(metrics::Metrics::new());
+        metrics.watch_catalog(catalog.clone());
         let client = metrics::counting_client(client, metrics.clone());
         let engine = Engine::new(catalog.clone(), Some(client.clone()));
         let recorder =
@@ -118,10 +144,11 @@ impl Controller {
             ready_tx,
             stopped(&stop),
         )));
-        let (rollout_namespace, stop_rollouts) = (options.namespace.clone(), stopped(&stop));
+        let scope = Scope { namespace: options.namespace.clone(), instance_id: options.instance_id.clone() };
+        let (rollout_scope, stop_rollouts) = (scope.clone(), stopped(&stop));
         tasks.push(tokio::spawn(rollout::run(
             client.clone(),
-            rollout_namespace,
+            rollout_scope,
             options.rollout_threads.max(1),
             recorder.clone(),
             catalog.clone(),
@@ -133,18 +160,18 @@ impl Controller {
             recorder: recorder.clone(),
             metrics: metrics.clone(),
         });
-        let (namespace, stop_experiments) = (options.namespace.clone(), stopped(&stop));
-        tasks.push(tokio::spawn(experiment::run(experiments, namespace, stop_experiments)));
+        let (experiment_scope, stop_experiments) = (scope.clone(), stopped(&stop));
+        tasks.push(tokio::spawn(experiment::run(experiments, experiment_scope, stop_experiments)));
         let ctx = Arc::new(analysis_run::Context {
             engine,
             client: client.clone(),
             recorder,
             metrics: metrics.clone(),
         });
-        let (namespace, stop_runs) = (options.namespace.clone(), stopped(&stop));
+        let (run_scope, stop_runs) = (scope, stopped(&stop));
         tasks.push(tokio::spawn(async move {
             let _ = warmed.await;
-            analysis_run::run(ctx, namespace, stop_runs).await
+            analysis_run::run(ctx, run_scope, stop_runs).await
         }));
 
         let mut health_addr = None;

@@ -22,11 +22,24 @@ pub struct Args {
     /// Address for `/healthz` and `/readyz`.
     #[arg(long, default_value = "0.0.0.0:8080")]
     health_addr: SocketAddr,
+    /// The port `/healthz` and `/readyz` are served on, on every address (upstream's flag; overrides the port of
+    /// --health-addr).
+    #[arg(long = "healthzPort")]
+    healthz_port: Option<u16>,
+    /// Only Rollouts, AnalysisRuns and Experiments labelled `argo-rollouts.argoproj.io/controller-instance-id`
+    /// with this value (upstream's flag); without it, only unlabelled ones.
+    #[arg(long, default_value = "")]
+    instance_id: String,
+    /// Work in one namespace only (upstream's flag): --namespace, else POD_NAMESPACE, else the kubeconfig
+    /// context's (in a cluster, the service account's), else `default`.
+    #[arg(long)]
+    namespaced: bool,
     /// Rollouts reconciled at the same time (upstream's flag and default).
     #[arg(long, default_value_t = crate::controller::DEFAULT_ROLLOUT_THREADS)]
     rollout_threads: u16,
-    /// The port `/metrics` is served on, on every address (upstream's flag and default); 0 turns it off.
-    #[arg(long = "metricsport", default_value_t = crate::controller::metrics::DEFAULT_METRICS_PORT)]
+    /// The port `/metrics` is served on, on every address (upstream's flag and default; `--metricsport` is
+    /// its older spelling); 0 turns it off.
+    #[arg(long = "metricsPort", alias = "metricsport", default_value_t = crate::controller::metrics::DEFAULT_METRICS_PORT)]
     metrics_port: u16,
 }
 
@@ -42,11 +55,28 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         }
         None => kube::Client::try_default().await.context("connecting to the cluster")?,
     };
+    let mut health_addr = args.health_addr;
+    if let Some(port) = args.healthz_port {
+        health_addr = SocketAddr::from((std::net::Ipv4Addr::UNSPECIFIED, port));
+    }
+    // Upstream watches every namespace unless it is namespaced; serin also takes --namespace alone as asking
+    // for one namespace.
+    let namespace = match (args.namespaced, args.namespace) {
+        (_, Some(ns)) => Some(ns),
+        (true, None) => Some(
+            std::env::var("POD_NAMESPACE")
+                .ok()
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| client.default_namespace().to_string()),
+        ),
+        (false, None) => None,
+    };
     let options = Options {
-        namespace: args.namespace,
+        namespace,
+        instance_id: args.instance_id,
         plugin_namespace: args.plugin_namespace,
         config_map: args.config_map,
-        health_addr: Some(args.health_addr),
+        health_addr: Some(health_addr),
         rollout_threads: args.rollout_threads,
         metrics_addr: (args.metrics_port != 0)
             .then(|| SocketAddr::from((std::net::Ipv4Addr::UNSPECIFIED, args.metrics_port))),

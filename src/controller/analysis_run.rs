@@ -7,7 +7,6 @@ use crate::api::common::AnalysisPhase;
 use futures::{FutureExt, StreamExt};
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,15 +43,15 @@ impl Error {
 /// Runs the AnalysisRun controller until `shutdown` resolves.
 pub async fn run(
     ctx: Arc<Context>,
-    namespace: Option<String>,
+    scope: super::Scope,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let api: Api<AnalysisRun> = match &namespace {
+    let api: Api<AnalysisRun> = match &scope.namespace {
         Some(ns) => Api::namespaced(ctx.client.clone(), ns),
         None => Api::all(ctx.client.clone()),
     };
     let shutdown = shutdown.shared();
-    let controller = Controller::new(api, watcher::Config::default())
+    let controller = Controller::new(api, scope.watched())
         .graceful_shutdown_on(shutdown.clone())
         .run(reconcile, error_policy, ctx)
         .for_each(|res| async move {

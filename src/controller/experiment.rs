@@ -59,10 +59,10 @@ fn kube_err(what: impl Into<String>) -> impl FnOnce(kube::Error) -> Error {
 /// Runs the Experiment controller until `shutdown` resolves.
 pub async fn run(
     ctx: Arc<Context>,
-    namespace: Option<String>,
+    scope: super::Scope,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let (api, rss, runs): (Api<Experiment>, Api<ReplicaSet>, Api<AnalysisRun>) = match &namespace {
+    let (api, rss, runs): (Api<Experiment>, Api<ReplicaSet>, Api<AnalysisRun>) = match &scope.namespace {
         Some(ns) => (
             Api::namespaced(ctx.client.clone(), ns),
             Api::namespaced(ctx.client.clone(), ns),
@@ -71,9 +71,9 @@ pub async fn run(
         None => (Api::all(ctx.client.clone()), Api::all(ctx.client.clone()), Api::all(ctx.client.clone())),
     };
     let shutdown = shutdown.shared();
-    let controller = Controller::new(api, watcher::Config::default())
+    let controller = Controller::new(api, scope.watched())
         .owns(rss, watcher::Config::default())
-        .owns(runs, watcher::Config::default())
+        .owns(runs, scope.watched())
         .graceful_shutdown_on(shutdown.clone())
         .run(reconcile, |_, _, _| Action::requeue(RETRY_AFTER_ERROR), ctx)
         .for_each(|res| async move {

@@ -100,7 +100,7 @@ pub(crate) fn is_status(e: &kube::Error, code: u16) -> bool {
 /// Runs the Rollout controller with `workers` concurrent reconciles until `shutdown` resolves.
 pub async fn run(
     client: kube::Client,
-    namespace: Option<String>,
+    scope: super::Scope,
     workers: u16,
     recorder: Arc<super::events::EventRecorder>,
     catalog: Arc<crate::plugin::catalog::Catalog>,
@@ -116,6 +116,7 @@ pub async fn run(
             None => Api::all(client.clone()),
         }
     }
+    let namespace = scope.namespace.clone();
     // Only ReplicaSets with a pod-template hash label can belong to a Rollout.
     let (replicasets, rs_writer) = reflector::store();
     let rs_stream = watcher(
@@ -127,13 +128,13 @@ pub async fn run(
     .reflect(rs_writer)
     .touched_objects();
     let (analysis_runs, ar_writer) = reflector::store();
-    let ar_stream = watcher(api::<AnalysisRun>(&client, &namespace), watcher::Config::default())
+    let ar_stream = watcher(api::<AnalysisRun>(&client, &namespace), scope.watched())
         .default_backoff()
         .modify(|ar| ar.managed_fields_mut().clear())
         .reflect(ar_writer)
         .touched_objects();
     let (experiments, ex_writer) = reflector::store();
-    let ex_stream = watcher(api::<Experiment>(&client, &namespace), watcher::Config::default())
+    let ex_stream = watcher(api::<Experiment>(&client, &namespace), scope.watched())
         .default_backoff()
         .modify(|ex| ex.managed_fields_mut().clear())
         .reflect(ex_writer)
@@ -151,7 +152,7 @@ pub async fn run(
     metrics.watch_analysis_runs(ctx.analysis_runs.clone());
     metrics.watch_experiments(ctx.experiments.clone());
     let shutdown = shutdown.shared();
-    let controller = Controller::new(api::<Rollout>(&client, &namespace), watcher::Config::default());
+    let controller = Controller::new(api::<Rollout>(&client, &namespace), scope.watched());
     metrics.watch_rollouts(controller.store());
     // A Rollout follows the workload its `workloadRef` names: a change there is a change of the Rollout.
     let rollouts = controller.store();

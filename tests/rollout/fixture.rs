@@ -29,10 +29,16 @@ impl<'a> Env<'a> {
     }
 
     pub async fn start_controller(&mut self) {
+        self.start_controller_as("").await;
+    }
+
+    /// Starts the controller with upstream's `--instance-id`.
+    pub async fn start_controller_as(&mut self, instance_id: &str) {
         let options = Options {
             namespace: Some(self.s.namespace.clone()),
             plugin_namespace: self.s.namespace.clone(),
             metrics_addr: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
+            instance_id: instance_id.to_string(),
             ..Options::default()
         };
         let controller = Controller::start(self.s.client.clone(), options).await.expect("controller");
