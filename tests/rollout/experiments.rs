@@ -307,12 +307,6 @@ async fn experiments_of(env: &Env<'_>, rollout: &str) -> Vec<Experiment> {
     out
 }
 
-/// `kubectl argo rollouts set image`, for the first container whatever its name.
-async fn set_first_image(env: &Env<'_>, rollout: &str, image: &str) {
-    let patch = serde_json::json!([{"op": "replace", "path": "/spec/template/spec/containers/0/image", "value": image}]);
-    env.kubectl(&["patch", "rollout", rollout, "--type", "json", "-p", &patch.to_string()], None).await;
-}
-
 on_both_substrates! {
     async fn an_experiment_step_runs_the_stable_and_canary_side_by_side_and_moves_on_when_it_succeeds(s: &Substrate) {
         use serin::api::rollout::PauseReason;
@@ -321,7 +315,7 @@ on_both_substrates! {
         env.apply(&upstream("rollout-experiment-analysis.yaml")).await;
         let (ro, _) = env.wait_healthy(name).await;
         let stable = crate::rollout::fixture::status_of(&ro).stable_rs.expect("stable");
-        set_first_image(&env, name, "nginx:1.20-alpine").await;
+        env.set_first_image(name, "nginx:1.20-alpine").await;
         let (ro, _) = env
             .wait(name, "paused at the step after the experiment", |ro, _| {
                 let s = crate::rollout::fixture::status_of(ro);

@@ -114,6 +114,12 @@ impl<'a> Env<'a> {
         self.patch_spec(rollout, &patch).await;
     }
 
+    /// `kubectl argo rollouts set image`, for the first container whatever its name.
+    pub async fn set_first_image(&self, rollout: &str, image: &str) {
+        let patch = serde_json::json!([{"op": "replace", "path": "/spec/template/spec/containers/0/image", "value": image}]);
+        self.kubectl(&["patch", "rollout", rollout, "--type", "json", "-p", &patch.to_string()], None).await;
+    }
+
     /// `kubectl argo rollouts promote`: the pause conditions cleared (the controller sees the resume).
     pub async fn promote(&self, rollout: &str) {
         self.patch_status(rollout, r#"{"status":{"pauseConditions":null}}"#).await;

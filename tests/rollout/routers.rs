@@ -102,12 +102,6 @@ fn pairs(v: &[(&str, i64)]) -> Vec<(String, i64)> {
     v.iter().map(|(h, w)| (h.to_string(), *w)).collect()
 }
 
-/// `kubectl argo rollouts set image`, for the first container whatever its name.
-async fn set_image(env: &Env<'_>, rollout: &str, image: &str) {
-    let patch = json!([{"op": "replace", "path": "/spec/template/spec/containers/0/image", "value": image}]);
-    env.kubectl(&["patch", "rollout", rollout, "--type", "json", "-p", &patch.to_string()], None).await;
-}
-
 /// Waits for the pause at step `index` with the split settled.
 async fn paused_at(env: &Env<'_>, name: &str, index: i32) -> (i32, i32) {
     let (ro, rss) = env
@@ -133,7 +127,7 @@ on_both_substrates! {
         let user = pairs(&[("istio-host-split-stable", 100), ("istio-host-split-canary", 0)]);
         spec_when(&vs, vsvc, "all on stable", |s| destinations(s, "http", 0) == user).await;
 
-        set_image(&env, name, "nginx:1.20-alpine").await;
+        env.set_first_image(name, "nginx:1.20-alpine").await;
         assert_eq!(paused_at(&env, name, 1).await, (1, 1));
         let at10 = pairs(&[("istio-host-split-stable", 90), ("istio-host-split-canary", 10)]);
         spec_when(&vs, vsvc, "10% on canary", |s| destinations(s, "http", 0) == at10).await;
@@ -146,7 +140,7 @@ on_both_substrates! {
         let spec = spec_when(&vs, vsvc, "all on the new stable", |s| destinations(s, "http", 0) == user).await;
         assert_eq!(spec["hosts"], json!(["istio-host-split"]), "the rest is as the user wrote it");
 
-        set_image(&env, name, "nginx:1.21-alpine").await;
+        env.set_first_image(name, "nginx:1.21-alpine").await;
         paused_at(&env, name, 1).await;
         spec_when(&vs, vsvc, "10% on canary", |s| destinations(s, "http", 0) == at10).await;
         env.patch_status(name, r#"{"status":{"abort":true}}"#).await;
@@ -154,6 +148,17 @@ on_both_substrates! {
         spec_when(&vs, vsvc, "all back on stable", |s| destinations(s, "http", 0) == user).await;
         env.stop().await;
     }
+}
+
+/// Waits until the Rollout `name` is at its experiment step (index 1) with an Experiment current; its name.
+async fn at_experiment_step(env: &Env<'_>, name: &str) -> String {
+    let (ro, _) = env
+        .wait(name, "at the experiment step with its experiment current", |ro, _| {
+            let s = status_of(ro);
+            s.current_step_index == Some(1) && s.canary.and_then(|c| c.current_experiment).is_some()
+        })
+        .await;
+    status_of(&ro).canary.and_then(|c| c.current_experiment).expect("current experiment")
 }
 
 on_both_substrates! {
@@ -165,15 +170,9 @@ on_both_substrates! {
         env.wait_healthy(name).await;
         let vs = api(&env, "networking.istio.io", "v1alpha3", "VirtualService", "virtualservices");
         let vsvc = "istio-host-split-vsvc";
-        set_image(&env, name, "argoproj/rollouts-demo:yellow").await;
+        env.set_first_image(name, "argoproj/rollouts-demo:yellow").await;
         // The experiment never ends by itself (no duration, no analyses): the step holds while it runs.
-        let (ro, _) = env
-            .wait(name, "at the experiment step with its experiment current", |ro, _| {
-                let s = status_of(ro);
-                s.current_step_index == Some(1) && s.canary.and_then(|c| c.current_experiment).is_some()
-            })
-            .await;
-        let experiment = status_of(&ro).canary.and_then(|c| c.current_experiment).expect("current experiment");
+        let experiment = at_experiment_step(&env, name).await;
         let service = format!("{experiment}-experiment-istio");
         let three = pairs(&[("istio-host-split-stable", 70), ("istio-host-split-canary", 10), (service.as_str(), 20)]);
         spec_when(&vs, vsvc, "20% on the experiment's Service", |s| destinations(s, "http", 0) == three).await;
@@ -202,14 +201,8 @@ on_both_substrates! {
         let name = "rollout-smi-experiment";
         env.apply(&example("examples/traffic-routing-experiment-step/rollout-smi-experiment-step.yaml")).await;
         env.wait_healthy(name).await;
-        set_image(&env, name, "argoproj/rollouts-demo:yellow").await;
-        let (ro, _) = env
-            .wait(name, "at the experiment step with its experiment current", |ro, _| {
-                let s = status_of(ro);
-                s.current_step_index == Some(1) && s.canary.and_then(|c| c.current_experiment).is_some()
-            })
-            .await;
-        let experiment = status_of(&ro).canary.and_then(|c| c.current_experiment).expect("current experiment");
+        env.set_first_image(name, "argoproj/rollouts-demo:yellow").await;
+        let experiment = at_experiment_step(&env, name).await;
         let ts = api(&env, "split.smi-spec.io", "v1alpha2", "TrafficSplit", "trafficsplits");
         let backends = json!([
             {"service": "rollout-smi-experiment-canary", "weight": 5},
@@ -240,7 +233,7 @@ on_both_substrates! {
         })
         .await;
 
-        set_image(&env, name, "nginx:1.20-alpine").await;
+        env.set_first_image(name, "nginx:1.20-alpine").await;
         paused_at(&env, name, 1).await;
         let v2 = status_of(&env.rollout(name).await).current_pod_hash.expect("canary");
         let spec = spec_when(&dr, "istio-subset-split-destrule", "canary subset on v2", |s| {
@@ -276,7 +269,7 @@ on_both_substrates! {
         let vsvc = "istio-host-split-vsvc";
         let original = spec_when(&vs, vsvc, "as written", |s| s["http"].as_array().is_some_and(|h| h.len() == 1)).await;
 
-        set_image(&env, name, "nginx:1.20-alpine").await;
+        env.set_first_image(name, "nginx:1.20-alpine").await;
         // setCanaryScale 50 of 4 pods, then the mirror route, then the pause.
         assert_eq!(paused_at(&env, name, 2).await, (2, 4));
         let spec = spec_when(&vs, vsvc, "the mirror route first", |s| s["http"][0]["name"] == "mirror-route").await;
@@ -316,7 +309,7 @@ on_both_substrates! {
         assert_eq!(owner.len(), 1);
         assert_eq!((owner[0].kind.as_str(), owner[0].uid.as_str(), owner[0].controller), ("Rollout", ro.metadata.uid.as_deref().unwrap_or(""), Some(true)));
 
-        set_image(&env, name, "argoproj/rollouts-demo:green").await;
+        env.set_first_image(name, "argoproj/rollouts-demo:green").await;
         // 5% of 5 pods is one canary pod; the stable keeps all five.
         assert_eq!(paused_at(&env, name, 1).await, (1, 5));
         spec_when(&ts, name, "5% on canary", |s| s["backends"] == backends(5)).await;
@@ -365,7 +358,7 @@ on_both_substrates! {
         );
         assert_eq!(ing.metadata.owner_references.as_ref().map(|o| o[0].kind.clone()).as_deref(), Some("Rollout"));
 
-        set_image(&env, name, "nginx:1.20-alpine").await;
+        env.set_first_image(name, "nginx:1.20-alpine").await;
         // 20% of 4 pods; the stable keeps all four.
         assert_eq!(paused_at(&env, name, 2).await, (1, 4));
         let ing = object_when(&ingresses, canary, "weight 20 and the header route", |o| {

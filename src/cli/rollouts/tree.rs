@@ -517,13 +517,7 @@ pub fn render(view: &View, now: Timestamp, color: bool) -> String {
             let r = roles(ro, rs);
             let tags = r.tags();
             let mut info: Vec<String> = tags.iter().map(|t| paint.it(t)).collect();
-            if let Some(at) = rsutil::annotation(rs, SCALE_DOWN_DEADLINE_ANNOTATION)
-                .and_then(|d| d.parse::<Timestamp>().ok())
-            {
-                let shown =
-                    if at < now { "passed".to_string() } else { human_duration(now.duration_until(at)) };
-                info.push(format!("delay:{shown}"));
-            }
+            info.extend(delay_info(rs, now));
             let rs_name = rsutil::name(rs);
             let rs_name = match tags.last() {
                 Some(t) => paint.with(rs_name, t),
@@ -551,6 +545,14 @@ pub fn render(view: &View, now: Timestamp, color: bool) -> String {
     }
     out.push_str(&tabwrite(&lines));
     out
+}
+
+/// `delay:<left>` (or `delay:passed`) for a ReplicaSet waiting for its scale-down deadline.
+fn delay_info(rs: &ReplicaSet, now: Timestamp) -> Option<String> {
+    let at =
+        rsutil::annotation(rs, SCALE_DOWN_DEADLINE_ANNOTATION).and_then(|d| d.parse::<Timestamp>().ok())?;
+    let shown = if at < now { "passed".to_string() } else { human_duration(now.duration_until(at)) };
+    Some(format!("delay:{shown}"))
 }
 
 /// The lines of the pods `rs` owns, oldest first, under the prefix `child`.
@@ -689,13 +691,7 @@ fn experiment_lines(
     for (i, rs) in rss.iter().enumerate() {
         let (prefix, child) = prefixes(i + 1 == total, sub);
         let health = replica_set_health(rs);
-        let mut info = Vec::new();
-        if let Some(at) =
-            rsutil::annotation(rs, SCALE_DOWN_DEADLINE_ANNOTATION).and_then(|d| d.parse::<Timestamp>().ok())
-        {
-            let shown = if at < now { "passed".to_string() } else { human_duration(now.duration_until(at)) };
-            info.push(format!("delay:{shown}"));
-        }
+        let info: Vec<String> = delay_info(rs, now).into_iter().collect();
         lines.push(vec![
             format!("{prefix}{ICON_REPLICA_SET} {}", rsutil::name(rs)),
             "ReplicaSet".into(),
