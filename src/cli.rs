@@ -7,6 +7,7 @@ mod controller;
 pub mod crds;
 mod demo;
 pub mod lint;
+mod manifests;
 mod plugin;
 pub mod rollouts;
 
@@ -18,9 +19,10 @@ use std::process::ExitCode;
 #[derive(Debug, Parser)]
 #[command(name = "serin", version, about, propagate_version = true)]
 struct Cli {
-    /// Log filter (tracing-subscriber syntax), e.g. `info` or `serin=debug`; `RUST_LOG` overrides it.
-    #[arg(long, global = true, default_value = "warn")]
-    log: String,
+    /// Log filter (tracing-subscriber syntax), e.g. `info` or `serin=debug`; `RUST_LOG` overrides it. Default:
+    /// warnings (`controller`: its `--loglevel`).
+    #[arg(long, global = true)]
+    log: Option<String>,
     /// Log format: `text` for people, `json` for log pipelines.
     #[arg(long, global = true, value_enum, default_value = "text")]
     log_format: LogFormat,
@@ -29,7 +31,7 @@ struct Cli {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum LogFormat {
+pub(crate) enum LogFormat {
     Text,
     Json,
 }
@@ -51,6 +53,8 @@ enum Command {
     Analyze(analyze::Args),
     /// Print the CustomResourceDefinitions serin serves.
     Crds(crds::CrdsArgs),
+    /// Print the install manifest (CRDs, RBAC, ConfigMap, the controller's Deployment and metrics Service).
+    Manifests(manifests::Args),
     /// Check Argo Rollouts manifests without a cluster.
     ///
     /// Decodes and validates every Rollout, AnalysisTemplate, ClusterAnalysisTemplate, AnalysisRun and
@@ -92,7 +96,13 @@ pub fn main() -> ExitCode {
             return if e.use_stderr() { ExitCode::from(64) } else { ExitCode::SUCCESS };
         }
     };
-    init_logging(&cli.log, cli.log_format);
+    match &cli.command {
+        Command::Controller(args) => {
+            let (filter, format) = args.logging(cli.log.as_deref());
+            init_logging(&filter, format.unwrap_or(cli.log_format));
+        }
+        _ => init_logging(cli.log.as_deref().unwrap_or("warn"), cli.log_format),
+    }
     if !matches!(cli.command, Command::Cluster(_) | Command::Controller(_)) {
         quiet_on_closed_pipe();
     }
@@ -110,6 +120,7 @@ pub fn main() -> ExitCode {
             Command::Analyze(args) => analyze::run(args).await,
             Command::Demo(args) => demo::run(args).await,
             Command::Crds(args) => crds::run(args),
+            Command::Manifests(args) => manifests::run(args),
             Command::Lint(args) => lint::run(args),
             Command::Cluster(args) => cluster::run(args).await.map(|()| ExitCode::SUCCESS),
             Command::Controller(args) => controller::run(args).await.map(|()| ExitCode::SUCCESS),
@@ -164,7 +175,10 @@ fn init_logging(default: &str, format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(default))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colours for a terminal only: a log file or a pod's log gets plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),

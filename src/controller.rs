@@ -4,9 +4,11 @@
 pub mod analysis_run;
 pub mod events;
 pub mod experiment;
+pub mod leader;
 pub mod metrics;
 pub mod plugins;
 pub mod rollout;
+pub mod throttle;
 
 use crate::analysis::Engine;
 use crate::plugin::catalog::Catalog;
@@ -71,14 +73,32 @@ pub struct Options {
     pub runtime: RuntimeConfig,
     /// Rollouts reconciled at the same time.
     pub rollout_threads: u16,
+    /// AnalysisRuns reconciled at the same time.
+    pub analysis_threads: u16,
+    /// Experiments reconciled at the same time.
+    pub experiment_threads: u16,
     /// Where to serve `/metrics` (none: not served).
     pub metrics_addr: Option<SocketAddr>,
     /// Upstream's `--instance-id` (see [`Scope`]).
     pub instance_id: String,
+    /// Client-side limit on API requests a second (upstream's `--qps`; ≤ 0: none) and the burst above it.
+    pub qps: f32,
+    pub burst: u32,
+    /// Reconcile only while holding this Lease (none: always, as one replica).
+    pub leader_election: Option<leader::LeaderElection>,
 }
 
 /// Upstream's `--rollout-threads` default.
 pub const DEFAULT_ROLLOUT_THREADS: u16 = 10;
+/// serin's `--qps` and `--burst` defaults: five times upstream's 40 and 80, which would take minutes to move a
+/// thousand Rollouts through one step (a step costs each Rollout a few writes). The API server's own priority
+/// and fairness still protects it.
+pub const DEFAULT_QPS: f32 = 200.0;
+pub const DEFAULT_BURST: u32 = 400;
+/// Upstream's `--analysis-threads` default.
+pub const DEFAULT_ANALYSIS_THREADS: u16 = 30;
+/// Upstream's `--experiment-threads` default.
+pub const DEFAULT_EXPERIMENT_THREADS: u16 = 10;
 
 impl Default for Options {
     fn default() -> Self {
@@ -89,8 +109,13 @@ impl Default for Options {
             health_addr: None,
             runtime: RuntimeConfig::default(),
             rollout_threads: DEFAULT_ROLLOUT_THREADS,
+            analysis_threads: DEFAULT_ANALYSIS_THREADS,
+            experiment_threads: DEFAULT_EXPERIMENT_THREADS,
             metrics_addr: None,
             instance_id: String::new(),
+            qps: DEFAULT_QPS,
+            burst: DEFAULT_BURST,
+            leader_election: None,
         }
     }
 }
@@ -104,6 +129,7 @@ pub struct Controller {
     health_addr: Option<SocketAddr>,
     metrics_addr: Option<SocketAddr>,
     metrics: Arc<metrics::Metrics>,
+    leadership: watch::Receiver<leader::Leadership>,
 }
 
 impl Controller {
@@ -122,7 +148,9 @@ impl Controller {
         });
         let metrics = Arc::new(metrics::Metrics::new());
         metrics.watch_catalog(catalog.clone());
-        let client = metrics::counting_client(client, metrics.clone());
+        let counted = metrics::counting_client(client, metrics.clone());
+        // Lease renewals do not wait behind reconciles: only the reconcilers' client is throttled.
+        let client = throttle::throttled_client(counted.clone(), options.qps, options.burst);
         let engine = Engine::new(catalog.clone(), Some(client.clone()));
         let recorder =
             Arc::new(events::EventRecorder::new(client.clone(), events::COMPONENT).counting(metrics.clone()));
@@ -144,35 +172,33 @@ impl Controller {
             ready_tx,
             stopped(&stop),
         )));
-        let scope = Scope { namespace: options.namespace.clone(), instance_id: options.instance_id.clone() };
-        let (rollout_scope, stop_rollouts) = (scope.clone(), stopped(&stop));
-        tasks.push(tokio::spawn(rollout::run(
-            client.clone(),
-            rollout_scope,
-            options.rollout_threads.max(1),
-            recorder.clone(),
-            catalog.clone(),
-            metrics.clone(),
-            stop_rollouts,
-        )));
-        let experiments = Arc::new(experiment::Context {
+        let reconcilers = Reconcilers {
             client: client.clone(),
-            recorder: recorder.clone(),
-            metrics: metrics.clone(),
-        });
-        let (experiment_scope, stop_experiments) = (scope.clone(), stopped(&stop));
-        tasks.push(tokio::spawn(experiment::run(experiments, experiment_scope, stop_experiments)));
-        let ctx = Arc::new(analysis_run::Context {
-            engine,
-            client: client.clone(),
+            scope: Scope { namespace: options.namespace.clone(), instance_id: options.instance_id.clone() },
+            rollout_threads: options.rollout_threads.max(1),
+            analysis_threads: options.analysis_threads.max(1),
+            experiment_threads: options.experiment_threads.max(1),
             recorder,
+            catalog: catalog.clone(),
             metrics: metrics.clone(),
-        });
-        let (run_scope, stop_runs) = (scope, stopped(&stop));
-        tasks.push(tokio::spawn(async move {
-            let _ = warmed.await;
-            analysis_run::run(ctx, run_scope, stop_runs).await
-        }));
+            engine,
+            warmed: Some(warmed),
+        };
+        let (leadership_tx, leadership) = watch::channel(leader::Leadership::Leading);
+        match options.leader_election.clone() {
+            None => tasks.extend(reconcilers.spawn(stop.subscribe())),
+            Some(election) => {
+                election.validate().map_err(anyhow::Error::msg)?;
+                let _ = leadership_tx.send(leader::Leadership::Standby);
+                tasks.push(tokio::spawn(lead(
+                    counted,
+                    election,
+                    reconcilers,
+                    leadership_tx,
+                    stop.subscribe(),
+                )));
+            }
+        }
 
         let mut health_addr = None;
         if let Some(addr) = options.health_addr {
@@ -218,7 +244,7 @@ impl Controller {
                 }
             }));
         }
-        Ok(Controller { stop, ready, tasks, catalog, health_addr, metrics_addr, metrics })
+        Ok(Controller { stop, ready, tasks, catalog, health_addr, metrics_addr, metrics, leadership })
     }
 
     /// Waits until the plugin ConfigMaps have been read once.
@@ -246,6 +272,11 @@ impl Controller {
         &self.metrics
     }
 
+    /// Where this replica stands in leader election ([`leader::Leadership::Leading`] without it).
+    pub fn leadership(&self) -> watch::Receiver<leader::Leadership> {
+        self.leadership.clone()
+    }
+
     /// Stops reconciling (in-flight reconciles finish) and waits for every task.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
@@ -253,4 +284,110 @@ impl Controller {
             let _ = task.await;
         }
     }
+}
+
+/// What the reconcilers need, so that they can start at once or only once this replica leads.
+struct Reconcilers {
+    client: kube::Client,
+    scope: Scope,
+    rollout_threads: u16,
+    analysis_threads: u16,
+    experiment_threads: u16,
+    recorder: Arc<events::EventRecorder>,
+    catalog: Arc<Catalog>,
+    metrics: Arc<metrics::Metrics>,
+    engine: Engine,
+    /// The built-in plugins' warm-up: AnalysisRuns are reconciled once it is done.
+    warmed: Option<JoinHandle<()>>,
+}
+
+impl Reconcilers {
+    /// Starts the Rollout, Experiment and AnalysisRun controllers, which run until `stop` turns true.
+    fn spawn(mut self, stop: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
+        let stopped = || {
+            let mut rx = stop.clone();
+            async move {
+                let _ = rx.wait_for(|s| *s).await;
+            }
+        };
+        let mut tasks = Vec::new();
+        tasks.push(tokio::spawn(rollout::run(
+            self.client.clone(),
+            self.scope.clone(),
+            self.rollout_threads,
+            self.recorder.clone(),
+            self.catalog.clone(),
+            self.metrics.clone(),
+            stopped(),
+        )));
+        let experiments = Arc::new(experiment::Context {
+            client: self.client.clone(),
+            recorder: self.recorder.clone(),
+            metrics: self.metrics.clone(),
+        });
+        tasks.push(tokio::spawn(experiment::run(
+            experiments,
+            self.scope.clone(),
+            self.experiment_threads,
+            stopped(),
+        )));
+        let warmed = self.warmed.take();
+        let ctx = Arc::new(analysis_run::Context {
+            engine: self.engine,
+            client: self.client,
+            recorder: self.recorder,
+            metrics: self.metrics,
+        });
+        let (scope, workers, stop_runs) = (self.scope, self.analysis_threads, stopped());
+        tasks.push(tokio::spawn(async move {
+            if let Some(warmed) = warmed {
+                let _ = warmed.await;
+            }
+            analysis_run::run(ctx, scope, workers, stop_runs).await
+        }));
+        tasks
+    }
+}
+
+/// Campaigns for the Lease, runs the reconcilers while leading, and stops them when leadership is lost or the
+/// controller shuts down (the Lease is released after they have stopped, so that a standby takes over at once).
+async fn lead(
+    client: kube::Client,
+    election: leader::LeaderElection,
+    reconcilers: Reconcilers,
+    leadership: watch::Sender<leader::Leadership>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let (campaign_stop_tx, campaign_stop) = watch::channel(false);
+    let (halt_tx, halt) = watch::channel(false);
+    let mut state = leadership.subscribe();
+    let campaign = tokio::spawn(leader::campaign(client, election, leadership, campaign_stop));
+    let mut reconcilers = Some(reconcilers);
+    let mut running = Vec::new();
+    loop {
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => break,
+            changed = state.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+                let now = *state.borrow_and_update();
+                match now {
+                    leader::Leadership::Leading => {
+                        if let Some(r) = reconcilers.take() {
+                            running = r.spawn(halt.clone());
+                        }
+                    }
+                    leader::Leadership::Lost => break,
+                    leader::Leadership::Standby => {}
+                }
+            }
+        }
+    }
+    let _ = halt_tx.send(true);
+    for task in running {
+        let _ = task.await;
+    }
+    let _ = campaign_stop_tx.send(true);
+    let _ = campaign.await;
 }

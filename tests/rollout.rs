@@ -24,6 +24,7 @@ mod rollout {
     mod corpus;
     mod events;
     mod experiments;
+    mod install;
     mod metrics;
     mod progress;
     mod resilience;

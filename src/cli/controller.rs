@@ -1,9 +1,11 @@
 //! `serin controller`: run the controller against a cluster until SIGTERM or Ctrl-C.
 
+use crate::controller::leader::{LeaderElection, Leadership};
 use crate::controller::{Controller, Options};
 use anyhow::Context as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -37,10 +39,76 @@ pub struct Args {
     /// Rollouts reconciled at the same time (upstream's flag and default).
     #[arg(long, default_value_t = crate::controller::DEFAULT_ROLLOUT_THREADS)]
     rollout_threads: u16,
+    /// AnalysisRuns reconciled at the same time (upstream's flag and default).
+    #[arg(long, default_value_t = crate::controller::DEFAULT_ANALYSIS_THREADS)]
+    analysis_threads: u16,
+    /// Experiments reconciled at the same time (upstream's flag and default).
+    #[arg(long, default_value_t = crate::controller::DEFAULT_EXPERIMENT_THREADS)]
+    experiment_threads: u16,
+    /// API requests a second, at most (upstream's flag; serin's default is five times upstream's 40; 0: no
+    /// limit).
+    #[arg(long, default_value_t = crate::controller::DEFAULT_QPS)]
+    qps: f32,
+    /// Requests allowed in a burst above --qps (upstream's flag; serin's default is five times upstream's 80).
+    #[arg(long, default_value_t = crate::controller::DEFAULT_BURST)]
+    burst: u32,
+    /// Reconcile only while holding the `serin-controller-lock` Lease (`serin-controller-lock-ID` with an
+    /// --instance-id) in the controller's namespace (--plugin-namespace), so that several replicas can run
+    /// (upstream's flag and default);
+    /// `--leader-elect=false` for a single local process.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true,
+          default_missing_value = "true")]
+    leader_elect: bool,
+    /// How long a standby waits after the leader's last renewal before taking over (upstream's flag and default).
+    #[arg(long, default_value = "15s", value_parser = crate::api::duration::parse_flag_duration)]
+    leader_election_lease_duration: Duration,
+    /// How long the leader keeps trying to renew before it stops leading (upstream's flag and default).
+    #[arg(long, default_value = "10s", value_parser = crate::api::duration::parse_flag_duration)]
+    leader_election_renew_deadline: Duration,
+    /// How often the leader renews and a standby retries (upstream's flag and default).
+    #[arg(long, default_value = "2s", value_parser = crate::api::duration::parse_flag_duration)]
+    leader_election_retry_period: Duration,
+    /// The controller's log level (upstream's flag and default): debug, info, warn or error. `--log` and
+    /// `RUST_LOG` take a full filter instead.
+    #[arg(long, value_parser = ["trace", "debug", "info", "warn", "warning", "error"])]
+    loglevel: Option<String>,
+    /// Log format, `text` or `json` (upstream's flag; the same as serin's `--log-format`).
+    #[arg(long, value_enum)]
+    logformat: Option<crate::cli::LogFormat>,
+    /// Logging of the Kubernetes client (upstream's klog level): 0 warnings only, 1–3 info, 4–5 debug, 6 and
+    /// above trace.
+    #[arg(long, default_value_t = 0)]
+    kloglevel: u8,
     /// The port `/metrics` is served on, on every address (upstream's flag and default; `--metricsport` is
     /// its older spelling); 0 turns it off.
     #[arg(long = "metricsPort", alias = "metricsport", default_value_t = crate::controller::metrics::DEFAULT_METRICS_PORT)]
     metrics_port: u16,
+}
+
+impl Args {
+    /// The log filter and format for this command, given serin's global `--log` (`None` when it was not
+    /// given): upstream's `--loglevel` (default info) for serin's own logs, `--kloglevel` for the client's,
+    /// warnings for everything else.
+    pub(crate) fn logging(&self, log: Option<&str>) -> (String, Option<crate::cli::LogFormat>) {
+        let filter = match (log, &self.loglevel) {
+            (Some(log), None) => log.to_string(),
+            (_, level) => {
+                let level = match level.as_deref() {
+                    None => "info",
+                    Some("warning") => "warn",
+                    Some(l) => l,
+                };
+                let client = match self.kloglevel {
+                    0 => "warn",
+                    1..=3 => "info",
+                    4..=5 => "debug",
+                    _ => "trace",
+                };
+                format!("warn,serin={level},kube={client},kube_client={client},kube_runtime={client}")
+            }
+        };
+        (filter, self.logformat)
+    }
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
@@ -73,21 +141,46 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     };
     let options = Options {
         namespace,
-        instance_id: args.instance_id,
-        plugin_namespace: args.plugin_namespace,
+        instance_id: args.instance_id.clone(),
+        plugin_namespace: args.plugin_namespace.clone(),
         config_map: args.config_map,
         health_addr: Some(health_addr),
         rollout_threads: args.rollout_threads,
+        analysis_threads: args.analysis_threads,
+        experiment_threads: args.experiment_threads,
+        qps: args.qps,
+        burst: args.burst,
+        leader_election: args.leader_elect.then(|| LeaderElection {
+            lease_duration: args.leader_election_lease_duration,
+            renew_deadline: args.leader_election_renew_deadline,
+            retry_period: args.leader_election_retry_period,
+            lease_name: LeaderElection::lease_name_for(&args.instance_id),
+            ..LeaderElection::new(args.plugin_namespace.clone())
+        }),
         metrics_addr: (args.metrics_port != 0)
             .then(|| SocketAddr::from((std::net::Ipv4Addr::UNSPECIFIED, args.metrics_port))),
         ..Options::default()
     };
+    if let Some(election) = &options.leader_election {
+        election.validate().map_err(crate::cli::UsageError)?;
+    }
     let controller = Controller::start(client, options).await?;
     tracing::info!(health = ?controller.health_addr(), metrics = ?controller.metrics_addr(), "serin controller started");
-    shutdown_signal().await;
+    let mut leadership = controller.leadership();
+    // A replica that lost the Lease stops and exits, as upstream's does: its pod restarts as a standby.
+    let lost = async {
+        if leadership.wait_for(|l| *l == Leadership::Lost).await.is_err() {
+            // No election (or it has ended without losing): nothing to wait for.
+            std::future::pending::<()>().await;
+        }
+    };
+    let outcome = tokio::select! {
+        () = shutdown_signal() => Ok(()),
+        () = lost => Err(anyhow::anyhow!("leader election lost: another replica holds the Lease")),
+    };
     tracing::info!("shutting down");
     controller.shutdown().await;
-    Ok(())
+    outcome
 }
 
 async fn shutdown_signal() {

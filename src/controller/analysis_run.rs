@@ -44,6 +44,7 @@ impl Error {
 pub async fn run(
     ctx: Arc<Context>,
     scope: super::Scope,
+    workers: u16,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     let api: Api<AnalysisRun> = match &scope.namespace {
@@ -52,6 +53,7 @@ pub async fn run(
     };
     let shutdown = shutdown.shared();
     let controller = Controller::new(api, scope.watched())
+        .with_config(kube::runtime::controller::Config::default().concurrency(workers))
         .graceful_shutdown_on(shutdown.clone())
         .run(reconcile, error_policy, ctx)
         .for_each(|res| async move {

@@ -60,6 +60,7 @@ fn kube_err(what: impl Into<String>) -> impl FnOnce(kube::Error) -> Error {
 pub async fn run(
     ctx: Arc<Context>,
     scope: super::Scope,
+    workers: u16,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     let (api, rss, runs): (Api<Experiment>, Api<ReplicaSet>, Api<AnalysisRun>) = match &scope.namespace {
@@ -74,6 +75,7 @@ pub async fn run(
     let controller = Controller::new(api, scope.watched())
         .owns(rss, watcher::Config::default())
         .owns(runs, scope.watched())
+        .with_config(kube::runtime::controller::Config::default().concurrency(workers))
         .graceful_shutdown_on(shutdown.clone())
         .run(reconcile, |_, _, _| Action::requeue(RETRY_AFTER_ERROR), ctx)
         .for_each(|res| async move {
