@@ -13,6 +13,9 @@ mod support;
 #[path = "common/c_plugin.rs"]
 mod c_build;
 
+#[path = "common/prometheus.rs"]
+mod prometheus;
+
 mod rollout {
     pub mod fixture;
 

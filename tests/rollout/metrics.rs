@@ -106,3 +106,22 @@ on_both_substrates! {
         env.stop().await;
     }
 }
+
+on_both_substrates! {
+    /// The real Prometheus scrapes the controller's `/metrics`, and a dashboard's query on `rollout_phase`
+    /// finds the Rollout's series: 1 for its phase, 0 for the others, under upstream's labels.
+    async fn prometheus_scrapes_rollout_phase(s: &Substrate) {
+        let env = Env::start(s).await;
+        let addr = env.controller.as_ref().and_then(|c| c.metrics_addr()).expect("metrics served");
+        let prometheus = crate::prometheus::Prometheus::start(&addr.to_string()).await;
+        env.apply(&format!("{}---\n{}", services("scraped"), canary_rollout("scraped", 1, "app:v1", "steps:\n- setWeight: 50"))).await;
+        env.wait_healthy("scraped").await;
+        let ns = env.s.namespace.clone();
+        let series = |phase: &str| format!(r#"rollout_phase{{name="scraped",namespace="{ns}",phase="{phase}",strategy="canary"}}"#);
+        prometheus.wait_for_value(&series("Completed"), "1").await;
+        prometheus.wait_for_value(&series("Progressing"), "0").await;
+        prometheus.wait_for_value(&format!(r#"count(rollout_phase{{name="scraped",namespace="{ns}"}})"#), "6").await;
+        prometheus.wait_for_value(&format!(r#"sum(rollout_info{{name="scraped",namespace="{ns}",phase="Completed"}})"#), "1").await;
+        env.stop().await;
+    }
+}
