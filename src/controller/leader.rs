@@ -147,7 +147,8 @@ pub(crate) async fn campaign(
             Err(e) => {
                 tracing::error!(
                     lease = %election.lease_name, namespace = %election.namespace,
-                    "leader election: cannot use the Lease: {e}"
+                    "leader election: cannot use the Lease (it lives in --plugin-namespace, which must exist; \
+                     --leader-elect=false runs without one): {e}"
                 );
                 tokio::select! {
                     _ = stop.wait_for(|s| *s) => return,
