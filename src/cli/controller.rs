@@ -112,6 +112,16 @@ impl Args {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
+    let leader_election = args.leader_elect.then(|| LeaderElection {
+        lease_duration: args.leader_election_lease_duration,
+        renew_deadline: args.leader_election_renew_deadline,
+        retry_period: args.leader_election_retry_period,
+        lease_name: LeaderElection::lease_name_for(&args.instance_id),
+        ..LeaderElection::new(args.plugin_namespace.clone())
+    });
+    if let Some(election) = &leader_election {
+        election.validate().map_err(crate::cli::UsageError)?;
+    }
     let client = match &args.kubeconfig {
         Some(path) => {
             let kubeconfig = kube::config::Kubeconfig::read_from(path)
@@ -150,20 +160,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         experiment_threads: args.experiment_threads,
         qps: args.qps,
         burst: args.burst,
-        leader_election: args.leader_elect.then(|| LeaderElection {
-            lease_duration: args.leader_election_lease_duration,
-            renew_deadline: args.leader_election_renew_deadline,
-            retry_period: args.leader_election_retry_period,
-            lease_name: LeaderElection::lease_name_for(&args.instance_id),
-            ..LeaderElection::new(args.plugin_namespace.clone())
-        }),
+        leader_election,
         metrics_addr: (args.metrics_port != 0)
             .then(|| SocketAddr::from((std::net::Ipv4Addr::UNSPECIFIED, args.metrics_port))),
         ..Options::default()
     };
-    if let Some(election) = &options.leader_election {
-        election.validate().map_err(crate::cli::UsageError)?;
-    }
     let controller = Controller::start(client, options).await?;
     tracing::info!(health = ?controller.health_addr(), metrics = ?controller.metrics_addr(), "serin controller started");
     let mut leadership = controller.leadership();
