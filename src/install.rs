@@ -39,44 +39,41 @@ pub type Rule = (&'static str, &'static [&'static str], &'static [&'static str])
 /// `docs/operations.md` for where). Plugins granted `kubernetes` access act with the controller's identity
 /// and need these extended for what they are granted.
 pub const WORKLOAD_RULES: &[Rule] = &[
-    ("argoproj.io", &["rollouts"], &["get", "list", "watch", "update", "patch"]),
+    ("argoproj.io", &["rollouts"], &["list", "watch", "update", "patch"]),
     ("argoproj.io", &["rollouts/status"], &["update", "patch"]),
-    ("argoproj.io", &["rollouts/finalizers"], &["update"]),
+    // Owner references with blockOwnerDeletion, on clusters that enforce owner-reference permissions.
     (
         "argoproj.io",
-        &["analysisruns", "experiments"],
-        &["get", "list", "watch", "create", "update", "patch", "delete"],
+        &["rollouts/finalizers", "analysisruns/finalizers", "experiments/finalizers"],
+        &["update"],
     ),
-    ("argoproj.io", &["analysistemplates"], &["get", "list", "watch"]),
+    ("argoproj.io", &["analysisruns", "experiments"], &["get", "list", "watch", "create", "patch", "delete"]),
+    ("argoproj.io", &["analysistemplates"], &["get"]),
     ("apps", &["replicasets"], &["get", "list", "watch", "create", "update", "patch", "delete"]),
-    ("apps", &["deployments"], &["get", "list", "watch", "update", "patch"]),
-    ("", &["services"], &["get", "list", "watch", "create", "update", "patch", "delete"]),
-    ("", &["pods"], &["get", "list", "watch", "update", "patch"]),
+    ("apps", &["deployments"], &["get", "list", "watch", "update"]),
+    ("", &["services"], &["get", "create", "patch", "delete"]),
+    ("", &["pods"], &["list", "update"]),
     ("", &["pods/eviction"], &["create"]),
     ("", &["podtemplates"], &["get", "list", "watch", "create"]),
     ("", &["secrets"], &["get"]),
     ("", &["events"], &["create", "patch"]),
-    ("batch", &["jobs"], &["get", "list", "watch", "create", "delete"]),
-    ("networking.k8s.io", &["ingresses"], &["get", "list", "watch", "create", "update", "patch"]),
-    (
-        "networking.istio.io",
-        &["virtualservices", "destinationrules"],
-        &["get", "list", "watch", "update", "patch"],
-    ),
-    ("split.smi-spec.io", &["trafficsplits"], &["get", "create", "update", "patch", "delete"]),
-    ("gateway.networking.k8s.io", &["httproutes", "grpcroutes", "tcproutes"], &["get", "update", "patch"]),
-    ("traefik.io", &["traefikservices"], &["get", "update", "patch"]),
-    ("apisix.apache.org", &["apisixroutes"], &["get", "update", "patch"]),
+    // What the built-in plugins are granted and use: the job provider and the traffic routers.
+    ("batch", &["jobs"], &["get", "list", "create", "delete"]),
+    ("networking.k8s.io", &["ingresses"], &["get", "create", "patch"]),
+    ("networking.istio.io", &["virtualservices", "destinationrules"], &["get", "update"]),
+    ("split.smi-spec.io", &["trafficsplits"], &["get", "list", "create", "patch"]),
+    ("gateway.networking.k8s.io", &["httproutes", "grpcroutes"], &["get", "update"]),
+    ("traefik.io", &["traefikservices"], &["get", "update"]),
+    ("apisix.apache.org", &["apisixroutes"], &["get", "create", "update", "delete"]),
 ];
 
 /// Cluster-scoped reads of a cluster-wide install.
-pub const CLUSTER_RULES: &[Rule] =
-    &[("argoproj.io", &["clusteranalysistemplates"], &["get", "list", "watch"])];
+pub const CLUSTER_RULES: &[Rule] = &[("argoproj.io", &["clusteranalysistemplates"], &["get"])];
 
 /// What the controller does in its own namespace: plugin registrations and leader election.
 pub const OWN_NAMESPACE_RULES: &[Rule] = &[
     ("", &["configmaps"], &["get", "list", "watch"]),
-    ("coordination.k8s.io", &["leases"], &["get", "create", "update", "patch"]),
+    ("coordination.k8s.io", &["leases"], &["get", "create", "patch"]),
 ];
 
 fn rules(rules: &[&[Rule]]) -> Value {

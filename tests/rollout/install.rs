@@ -113,28 +113,45 @@ fn forbidden(log: &str) -> Vec<&str> {
     log.lines().filter(|l| l.to_ascii_lowercase().contains("forbidden")).collect()
 }
 
-/// A canary with an analysis step and a pause, taken from v1 to a promoted v2, as an operator would drive it;
-/// the controller is whatever is running against the namespace.
+/// A canary with an experiment step, an analysis step and a pause taken from v1 to a promoted v2, and a
+/// blue-green Rollout from v1 to v2, as an operator would drive them; the controller is whatever is running
+/// against the namespace.
 async fn drive_canary(env: &Env<'_>, name: &str) {
     let app = app(1).await;
     env.apply(&template("score", None)).await;
     let strategy = format!(
-        "steps:\n- setWeight: 50\n- analysis:\n    templates: [{{templateName: score}}]\n    {}\n- pause: {{}}",
+        "steps:\n- setWeight: 50\n- experiment:\n    duration: 1s\n    templates:\n    - {{name: trial, specRef: canary, \
+         replicas: 1}}\n- analysis:\n    templates: [{{templateName: score}}]\n    {}\n- pause: {{}}",
         analysis_args(&app.url).replace('\n', "\n    ")
     );
     env.apply(&format!("{}---\n{}", services(name), canary_rollout(name, 2, "app:v1", &strategy))).await;
     env.wait_healthy(name).await;
     env.set_image(name, "app:v2").await;
-    env.wait(name, "paused after its analysis", |ro, _| {
-        status_of(ro).current_step_index == Some(2) && status_of(ro).pause_conditions.is_some()
+    env.wait(name, "paused after its experiment and analysis", |ro, _| {
+        status_of(ro).current_step_index == Some(3) && status_of(ro).pause_conditions.is_some()
     })
     .await;
     env.promote(name).await;
     let (ro, rss) = env.wait_healthy(name).await;
-    assert_eq!(status_of(&ro).current_step_index, Some(3), "every step done");
+    assert_eq!(status_of(&ro).current_step_index, Some(4), "every step done");
     assert!(
         rss.iter().any(|rs| rs.spec.template.as_ref().is_some_and(|t| format!("{t:?}").contains("app:v2")))
     );
+
+    let bg = format!("{name}-bg");
+    env.apply(&crate::rollout::fixture::blue_green_rollout(&bg, 1, "autoPromotionEnabled: true")).await;
+    env.wait_healthy(&bg).await;
+    env.set_image(&bg, "app:v2").await;
+    env.wait(&bg, "v2 promoted to the active Service", |ro, rss| {
+        let st = status_of(ro);
+        let v2 = rss
+            .iter()
+            .find(|rs| rs.spec.template.as_ref().is_some_and(|t| format!("{t:?}").contains("app:v2")));
+        let hash =
+            v2.and_then(|rs| rs.metadata.labels.as_ref()?.get(crate::rollout::fixture::HASH_LABEL).cloned());
+        st.phase == Some(RolloutPhase::Healthy) && hash.is_some() && st.stable_rs == hash
+    })
+    .await;
 }
 
 /// Applies `manifest` (a YAML stream) to `namespace` with the real kubectl, server-side as the README says.

@@ -5,7 +5,6 @@
   resources:
   - rollouts
   verbs:
-  - get
   - list
   - watch
   - update
@@ -21,6 +20,8 @@
   - argoproj.io
   resources:
   - rollouts/finalizers
+  - analysisruns/finalizers
+  - experiments/finalizers
   verbs:
   - update
 - apiGroups:
@@ -33,7 +34,6 @@
   - list
   - watch
   - create
-  - update
   - patch
   - delete
 - apiGroups:
@@ -42,8 +42,6 @@
   - analysistemplates
   verbs:
   - get
-  - list
-  - watch
 - apiGroups:
   - apps
   resources:
@@ -65,17 +63,13 @@
   - list
   - watch
   - update
-  - patch
 - apiGroups:
   - ""
   resources:
   - services
   verbs:
   - get
-  - list
-  - watch
   - create
-  - update
   - patch
   - delete
 - apiGroups:
@@ -83,11 +77,8 @@
   resources:
   - pods
   verbs:
-  - get
   - list
-  - watch
   - update
-  - patch
 - apiGroups:
   - ""
   resources:
@@ -123,7 +114,6 @@
   verbs:
   - get
   - list
-  - watch
   - create
   - delete
 - apiGroups:
@@ -132,10 +122,7 @@
   - ingresses
   verbs:
   - get
-  - list
-  - watch
   - create
-  - update
   - patch
 - apiGroups:
   - networking.istio.io
@@ -144,30 +131,24 @@
   - destinationrules
   verbs:
   - get
-  - list
-  - watch
   - update
-  - patch
 - apiGroups:
   - split.smi-spec.io
   resources:
   - trafficsplits
   verbs:
   - get
+  - list
   - create
-  - update
   - patch
-  - delete
 - apiGroups:
   - gateway.networking.k8s.io
   resources:
   - httproutes
   - grpcroutes
-  - tcproutes
   verbs:
   - get
   - update
-  - patch
 - apiGroups:
   - traefik.io
   resources:
@@ -175,15 +156,15 @@
   verbs:
   - get
   - update
-  - patch
 - apiGroups:
   - apisix.apache.org
   resources:
   - apisixroutes
   verbs:
   - get
+  - create
   - update
-  - patch
+  - delete
 {{- end -}}
 {{- define "serin.clusterRules" -}}
 - apiGroups:
@@ -192,8 +173,6 @@
   - clusteranalysistemplates
   verbs:
   - get
-  - list
-  - watch
 {{- end -}}
 {{- define "serin.ownNamespaceRules" -}}
 - apiGroups:
@@ -211,6 +190,5 @@
   verbs:
   - get
   - create
-  - update
   - patch
 {{- end -}}
