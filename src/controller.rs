@@ -135,6 +135,9 @@ pub struct Controller {
 impl Controller {
     /// Starts the reconcilers and the plugin watcher against `client`.
     pub async fn start(client: kube::Client, options: Options) -> anyhow::Result<Controller> {
+        if let Some(election) = &options.leader_election {
+            election.validate().map_err(anyhow::Error::msg)?;
+        }
         let catalog = Arc::new(Catalog::new(Registry::new(Runtime::new(options.runtime.clone())?)));
         // Compile (or load from the cache) the built-ins off the async workers; AnalysisRuns are reconciled once
         // they are loaded, so no reconcile blocks a worker thread compiling one. Health is served meanwhile.
@@ -148,9 +151,10 @@ impl Controller {
         });
         let metrics = Arc::new(metrics::Metrics::new());
         metrics.watch_catalog(catalog.clone());
-        let counted = metrics::counting_client(client, metrics.clone());
         // Lease renewals do not wait behind reconciles: only the reconcilers' client is throttled.
-        let client = throttle::throttled_client(counted.clone(), options.qps, options.burst);
+        let counted = metrics::counting_client(client.clone(), metrics.clone(), None);
+        let client =
+            metrics::counting_client(client, metrics.clone(), throttle::bucket(options.qps, options.burst));
         let engine = Engine::new(catalog.clone(), Some(client.clone()));
         let recorder =
             Arc::new(events::EventRecorder::new(client.clone(), events::COMPONENT).counting(metrics.clone()));
@@ -188,7 +192,6 @@ impl Controller {
         match options.leader_election.clone() {
             None => tasks.extend(reconcilers.spawn(stop.subscribe())),
             Some(election) => {
-                election.validate().map_err(anyhow::Error::msg)?;
                 let _ = leadership_tx.send(leader::Leadership::Standby);
                 tasks.push(tokio::spawn(lead(
                     counted,

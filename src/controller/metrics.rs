@@ -271,16 +271,22 @@ pub fn request_labels(method: &http::Method, path: &str) -> [String; 4] {
     [kind, namespace, name, verb].map(String::from)
 }
 
-/// `client` with every request counted in `controller_clientset_k8s_request_total`.
-pub fn counting_client(client: kube::Client, metrics: Arc<Metrics>) -> kube::Client {
+/// `client` with every request counted in `controller_clientset_k8s_request_total`, and limited by `bucket`
+/// (upstream's `--qps` and `--burst`) when there is one.
+pub fn counting_client(
+    client: kube::Client,
+    metrics: Arc<Metrics>,
+    bucket: Option<Arc<super::throttle::TokenBucket>>,
+) -> kube::Client {
     let namespace = client.default_namespace().to_string();
-    kube::Client::new(Counting { client, metrics }, namespace)
+    kube::Client::new(Counting { client, metrics, bucket }, namespace)
 }
 
 #[derive(Clone)]
 struct Counting {
     client: kube::Client,
     metrics: Arc<Metrics>,
+    bucket: Option<Arc<super::throttle::TokenBucket>>,
 }
 
 impl tower_service::Service<http::Request<kube::client::Body>> for Counting {
@@ -296,7 +302,12 @@ impl tower_service::Service<http::Request<kube::client::Body>> for Counting {
     fn call(&mut self, request: http::Request<kube::client::Body>) -> Self::Future {
         let labels = request_labels(request.method(), request.uri().path());
         let (client, metrics) = (self.client.clone(), self.metrics.clone());
+        let wait =
+            self.bucket.as_ref().map_or(std::time::Duration::ZERO, |b| b.reserve(std::time::Instant::now()));
         Box::pin(async move {
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
             let response = client.send(request).await?;
             let [kind, namespace, name, verb] = &labels;
             let code = response.status().as_u16().to_string();

@@ -1,6 +1,7 @@
 //! Client-side rate limiting of the controller's API requests (upstream's `--qps` and `--burst`): a token bucket
 //! filled at `qps` tokens a second up to `burst`; a request takes one token, and when none is left it waits its
 //! turn. Turns are reserved in arrival order, as client-go's limiter does, so no request waits behind later ones.
+//! The controller's client applies it (`metrics::counting_client`).
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -34,42 +35,9 @@ impl TokenBucket {
     }
 }
 
-/// `client` with its requests limited to `qps` a second, bursts of `burst` (`qps` ≤ 0: unchanged).
-pub fn throttled_client(client: kube::Client, qps: f32, burst: u32) -> kube::Client {
-    if qps <= 0.0 {
-        return client;
-    }
-    let namespace = client.default_namespace().to_string();
-    let bucket = Arc::new(TokenBucket::new(qps, burst, Instant::now()));
-    kube::Client::new(Throttled { client, bucket }, namespace)
-}
-
-#[derive(Clone)]
-struct Throttled {
-    client: kube::Client,
-    bucket: Arc<TokenBucket>,
-}
-
-impl tower_service::Service<http::Request<kube::client::Body>> for Throttled {
-    type Response = http::Response<kube::client::Body>;
-    type Error = kube::Error;
-    type Future =
-        std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self::Response, Self::Error>> + Send>>;
-
-    fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, request: http::Request<kube::client::Body>) -> Self::Future {
-        let wait = self.bucket.reserve(Instant::now());
-        let client = self.client.clone();
-        Box::pin(async move {
-            if !wait.is_zero() {
-                tokio::time::sleep(wait).await;
-            }
-            client.send(request).await
-        })
-    }
+/// The bucket for `qps` requests a second with bursts of `burst`; none when `qps` ≤ 0 (no limit).
+pub fn bucket(qps: f32, burst: u32) -> Option<Arc<TokenBucket>> {
+    (qps > 0.0).then(|| Arc::new(TokenBucket::new(qps, burst, Instant::now())))
 }
 
 #[cfg(test)]
