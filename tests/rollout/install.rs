@@ -348,7 +348,7 @@ on_both_substrates! {
     }
 }
 
-/// Two processes on the same Lease name but different instance ids do not stand in each other's way.
+/// Controllers of different instance ids campaign for different Leases, so each instance has its own leader.
 #[test]
 fn each_instance_id_has_its_own_lease() {
     use serin::controller::leader::LeaderElection;
