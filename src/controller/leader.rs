@@ -108,9 +108,15 @@ fn default_identity() -> String {
         .filter(|n| !n.is_empty())
         .or_else(|| std::env::var("HOSTNAME").ok().filter(|n| !n.is_empty()))
         .unwrap_or_else(|| "serin".into());
+    // The time, the process and a per-process count: replicas on one host (or one pod name reused after a
+    // restart) and several elections in one process all differ.
+    static COUNT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let count = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let nanos =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
-    format!("{host}_{:08x}", (nanos as u64 ^ u64::from(std::process::id()).rotate_left(32)) as u32)
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos()
+            as u32;
+    let suffix = nanos ^ std::process::id().rotate_left(16) ^ count.wrapping_mul(0x9e37_79b9);
+    format!("{host}_{suffix:08x}")
 }
 
 /// Where a replica stands.
@@ -259,7 +265,6 @@ mod tests {
     #[test]
     fn identities_differ_between_replicas_on_one_host() {
         let a = default_identity();
-        std::thread::sleep(Duration::from_millis(2));
         let b = default_identity();
         assert_ne!(a, b);
     }
