@@ -56,7 +56,8 @@ fn main() {
     let full = args.iter().any(|a| a == "--bench");
     let value = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned();
     let number = |flag: &str, default: usize| {
-        value(flag).map_or(default, |v| v.parse().unwrap_or_else(|_| panic!("{flag} takes a number, not {v:?}")))
+        value(flag)
+            .map_or(default, |v| v.parse().unwrap_or_else(|_| panic!("{flag} takes a number, not {v:?}")))
     };
     let base = |kind| Settings {
         full,
@@ -69,7 +70,9 @@ fn main() {
         settle: Duration::from_secs(number("--settle", if full { 30 } else { 1 }) as u64),
         window: if full { Duration::from_secs(60) } else { Duration::from_secs(3) },
         soak: value("--soak").map(|m| {
-            Duration::from_secs(60 * m.parse::<u64>().unwrap_or_else(|_| panic!("--soak takes minutes, not {m:?}")))
+            Duration::from_secs(
+                60 * m.parse::<u64>().unwrap_or_else(|_| panic!("--soak takes minutes, not {m:?}")),
+            )
         }),
     };
     let kinds = match value("--substrate").as_deref() {
@@ -102,7 +105,11 @@ async fn run(settings: Settings) {
         "serin controller scale benchmark ({} mode) on the {} {}; {} CPUs; load average {}\n",
         if settings.full { "full" } else { "quick" },
         if settings.kind == Kind::Real { "real control plane" } else { "embedded cluster" },
-        if settings.kind == Kind::Real { "(kube-apiserver, etcd, KWOK)" } else { "(in the benchmark's process)" },
+        if settings.kind == Kind::Real {
+            "(kube-apiserver, etcd, KWOK)"
+        } else {
+            "(in the benchmark's process)"
+        },
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         loadavg(),
     );
@@ -140,7 +147,11 @@ fn quantile(sorted: &[Duration], q: f64) -> Duration {
 }
 
 fn ms(d: Duration) -> String {
-    if d >= Duration::from_secs(10) { format!("{:.1} s", d.as_secs_f64()) } else { format!("{} ms", d.as_millis()) }
+    if d >= Duration::from_secs(10) {
+        format!("{:.1} s", d.as_secs_f64())
+    } else {
+        format!("{} ms", d.as_millis())
+    }
 }
 
 /// `serin controller` as its own process, watching every namespace; killed when dropped.
@@ -291,8 +302,7 @@ fn healthy(ro: &Rollout) -> bool {
     status.phase == Some(RolloutPhase::Healthy)
         && status.stable_rs.is_some()
         && status.stable_rs == status.current_pod_hash
-        && status.observed_generation.as_deref()
-            == ro.metadata.generation.map(|g| g.to_string()).as_deref()
+        && status.observed_generation.as_deref() == ro.metadata.generation.map(|g| g.to_string()).as_deref()
 }
 
 impl<'a> Bench<'a> {
@@ -563,7 +573,11 @@ impl<'a> Bench<'a> {
         // Measured once every run has taken two measurements, for a window of several intervals.
         let warm = Instant::now() + self.timeout(k);
         while server.min_count(k) < 2 {
-            assert!(Instant::now() < warm, "not every AnalysisRun measured twice:\n{}", self.controller.log());
+            assert!(
+                Instant::now() < warm,
+                "not every AnalysisRun measured twice:\n{}",
+                self.controller.log()
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let window_start = Instant::now();
@@ -591,12 +605,12 @@ impl<'a> Bench<'a> {
             let first = total.saturating_sub(measurements.len());
             for (offset, pair) in measurements.windows(2).enumerate() {
                 let j = first + offset + 1;
-                let (Some(finished), Some(&(_, arrived))) =
-                    (pair[0].finished_at.as_ref(), times.get(j))
+                let (Some(finished), Some(&(_, arrived))) = (pair[0].finished_at.as_ref(), times.get(j))
                 else {
                     continue;
                 };
-                let due = finished.0 + jiff::SignedDuration::try_from(self.settings.interval).expect("interval");
+                let due =
+                    finished.0 + jiff::SignedDuration::try_from(self.settings.interval).expect("interval");
                 let lag = arrived.duration_since(due);
                 lags.push(Duration::try_from(lag).unwrap_or(Duration::ZERO));
             }
@@ -608,7 +622,9 @@ impl<'a> Bench<'a> {
             interval,
             window_start.duration_since(start).as_secs_f64()
         );
-        println!("| measurement lag (due → taken): p50 | p99 | worst | plugin calls per second | API requests per measurement |");
+        println!(
+            "| measurement lag (due → taken): p50 | p99 | worst | plugin calls per second | API requests per measurement |"
+        );
         println!("|---|---|---|---|---|");
         println!(
             "| {} | {} | {} | {:.0} | {:.2} |\n",
@@ -618,7 +634,9 @@ impl<'a> Bench<'a> {
             calls,
             requests_per_measurement,
         );
-        runs.delete_collection(&DeleteParams::default(), &Default::default()).await.expect("delete AnalysisRuns");
+        runs.delete_collection(&DeleteParams::default(), &Default::default())
+            .await
+            .expect("delete AnalysisRuns");
     }
 
     /// `n` Rollouts under steady churn (a new image for a few Rollouts every 10 s) for `length`, with the
@@ -641,7 +659,8 @@ impl<'a> Bench<'a> {
                     {"op": "replace", "path": "/spec/template/spec/containers/0/image", "value": format!("app:{round}")}
                 ]))
                 .expect("a JSON patch");
-                let _ = self.rollouts.patch(&name(i), &PatchParams::default(), &Patch::Json::<()>(patch)).await;
+                let _ =
+                    self.rollouts.patch(&name(i), &PatchParams::default(), &Patch::Json::<()>(patch)).await;
             }
             if Instant::now() >= next_sample {
                 let rss = self.controller.rss_kib();
@@ -669,19 +688,27 @@ impl<'a> Bench<'a> {
     }
 }
 
+/// Path → when each request for it arrived.
+type ArrivalLog = HashMap<String, Vec<(Instant, jiff::Timestamp)>>;
+
 /// A web metric's server: answers `{"score": 1}` on any path, remembering when each path was asked.
 struct Arrivals {
     url: String,
-    seen: Arc<Mutex<HashMap<String, Vec<(Instant, jiff::Timestamp)>>>>,
+    seen: Arc<Mutex<ArrivalLog>>,
 }
 
 impl Arrivals {
     async fn serve() -> Arrivals {
-        let seen: Arc<Mutex<HashMap<String, Vec<(Instant, jiff::Timestamp)>>>> = Arc::default();
+        let seen: Arc<Mutex<ArrivalLog>> = Arc::default();
         let record = seen.clone();
         let router = axum::Router::new().fallback(move |uri: axum::http::Uri| {
             let path = uri.path().trim_start_matches('/').to_string();
-            record.lock().expect("arrivals").entry(path).or_default().push((Instant::now(), jiff::Timestamp::now()));
+            record
+                .lock()
+                .expect("arrivals")
+                .entry(path)
+                .or_default()
+                .push((Instant::now(), jiff::Timestamp::now()));
             async { axum::Json(serde_json::json!({"score": 1})) }
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
