@@ -51,7 +51,7 @@ pub const WORKLOAD_RULES: &[Rule] = &[
     ("argoproj.io", &["analysistemplates"], &["get"]),
     ("apps", &["replicasets"], &["get", "list", "watch", "create", "update", "patch", "delete"]),
     ("apps", &["deployments"], &["get", "list", "watch", "update"]),
-    ("", &["services"], &["get", "create", "patch", "delete"]),
+    ("", &["services"], &["get", "list", "watch", "create", "patch", "delete"]),
     ("", &["pods"], &["list", "update"]),
     ("", &["pods/eviction"], &["create"]),
     ("", &["podtemplates"], &["get", "list", "watch", "create"]),

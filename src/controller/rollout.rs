@@ -36,7 +36,7 @@ use crate::strategy::replicaset::ReplicaSets;
 use futures::{FutureExt, StreamExt};
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use k8s_openapi::api::core::v1::PodTemplate;
+use k8s_openapi::api::core::v1::{PodTemplate, Service};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Config, Controller};
 use kube::runtime::reflector::{self, Store};
@@ -63,6 +63,8 @@ pub struct Context {
     pub replicasets: Store<ReplicaSet>,
     pub analysis_runs: Store<AnalysisRun>,
     pub experiments: Store<Experiment>,
+    /// The Services Rollouts name, read from a watch rather than from the API server on every pass.
+    pub services: Store<Service>,
     pub expectations: expectations::Expectations,
     /// The plugins traffic routers are served by.
     pub catalog: Arc<crate::plugin::catalog::Catalog>,
@@ -139,12 +141,21 @@ pub async fn run(
         .modify(|ex| ex.managed_fields_mut().clear())
         .reflect(ex_writer)
         .touched_objects();
+    // Services are few per Rollout, but a pass reads them every time: from a cache, as upstream's lister. A
+    // Service a Rollout manages (the annotation its first switch writes) brings that Rollout back when it changes.
+    let (services, svc_writer) = reflector::store();
+    let svc_stream = watcher(api::<Service>(&client, &namespace), watcher::Config::default())
+        .default_backoff()
+        .modify(|svc| svc.managed_fields_mut().clear())
+        .reflect(svc_writer)
+        .touched_objects();
     let ctx = Arc::new(Context {
         client: client.clone(),
         recorder,
         replicasets,
         analysis_runs,
         experiments,
+        services,
         expectations: expectations::Expectations::default(),
         catalog,
         metrics: metrics.clone(),
@@ -177,6 +188,10 @@ pub async fn run(
         .owns_stream(rs_stream)
         .owns_stream(ar_stream)
         .owns_stream(ex_stream)
+        .watches_stream(svc_stream, |svc: Service| {
+            let rollout = svc.annotations().get(validation::MANAGED_BY_ANNOTATION)?;
+            Some(reflector::ObjectRef::new(rollout).within(&svc.namespace()?))
+        })
         .watches(api::<Deployment>(&client, &namespace), watcher::Config::default(), move |d: Deployment| {
             deployments(&d.metadata)
         })
@@ -225,9 +240,10 @@ async fn reconcile_rollout(rollout: &Arc<Rollout>, ctx: &Arc<Context>) -> Result
         let _ = ctx.replicasets.wait_until_ready().await;
         let _ = ctx.analysis_runs.wait_until_ready().await;
         let _ = ctx.experiments.wait_until_ready().await;
+        let _ = ctx.services.wait_until_ready().await;
     };
     if tokio::time::timeout(CACHE_SYNC_WAIT, caches).await.is_err() {
-        tracing::debug!(rollout = %rollout.name_any(), "ReplicaSet, AnalysisRun and Experiment caches are not listed yet");
+        tracing::debug!(rollout = %rollout.name_any(), "ReplicaSet, AnalysisRun, Experiment and Service caches are not listed yet");
         return Ok(Action::requeue(Duration::from_secs(1)));
     }
     let mut pass = Pass::new(ctx, (**rollout).clone(), Timestamp::now());
@@ -373,6 +389,28 @@ impl<'a> Pass<'a> {
         )
     }
 
+    /// The Service `name` in the Rollout's namespace, as the watch cache last saw it.
+    pub fn service(&self, name: &str) -> Option<Service> {
+        let key = reflector::ObjectRef::new(name).within(&self.namespace());
+        self.ctx.services.get(&key).map(|svc| (*svc).clone())
+    }
+
+    /// The Services the strategy names (those that exist).
+    fn named_services(&self) -> Vec<Service> {
+        let mut names: Vec<String> = Vec::new();
+        if let Some(c) = self.rollout.canary() {
+            names.extend(c.stable_service.iter().chain(&c.canary_service).cloned());
+            if let Some(pp) = &c.ping_pong {
+                names.extend([pp.ping_service.clone(), pp.pong_service.clone()]);
+            }
+        }
+        if let Some(b) = self.rollout.blue_green() {
+            names.push(b.active_service.clone());
+            names.extend(b.preview_service.iter().cloned());
+        }
+        names.iter().filter(|n| !n.is_empty()).filter_map(|n| self.service(n)).collect()
+    }
+
     /// The Rollout's uid, which keys its expectations.
     fn uid(&self) -> String {
         self.rollout.metadata.uid.clone().unwrap_or_default()
@@ -416,7 +454,9 @@ impl<'a> Pass<'a> {
                 terminating: meta.deletion_timestamp.is_some(),
             }
         }
+        let services = self.named_services();
         let mut objects = vec![seen("Rollout", &self.rollout.metadata)];
+        objects.extend(services.iter().map(|svc| seen("Service", &svc.metadata)));
         objects.extend(rss.iter().map(|rs| seen("ReplicaSet", &rs.metadata)));
         objects.extend(runs.iter().map(|r| seen("AnalysisRun", &r.metadata)));
         objects.extend(exs.iter().map(|e| seen("Experiment", &e.metadata)));

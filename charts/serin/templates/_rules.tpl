@@ -69,6 +69,8 @@
   - services
   verbs:
   - get
+  - list
+  - watch
   - create
   - patch
   - delete

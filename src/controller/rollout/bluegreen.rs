@@ -40,13 +40,13 @@ impl Pass<'_> {
     /// `getPreviewAndActiveServices` (validation made sure they exist).
     async fn blue_green_services(&self) -> Result<(Option<Service>, Service), Error> {
         let strategy = self.rollout.blue_green().cloned().unwrap_or_default();
-        let api = self.services_api();
+        let read =
+            |name: &str| self.service(name).ok_or_else(|| Error::Other(format!("Service {name} not found")));
         let preview = match strategy.preview_service.as_deref().filter(|s| !s.is_empty()) {
-            Some(name) => Some(api.get(name).await.map_err(kube_err(format!("reading Service {name}")))?),
+            Some(name) => Some(read(name)?),
             None => None,
         };
-        let name = strategy.active_service.as_str();
-        let active = api.get(name).await.map_err(kube_err(format!("reading Service {name}")))?;
+        let active = read(strategy.active_service.as_str())?;
         Ok((preview, active))
     }
 
@@ -106,6 +106,7 @@ impl Pass<'_> {
             .patch(&name, &PatchParams::default(), &Patch::Strategic(&patch))
             .await
             .map_err(kube_err(format!("switching the selector of Service {name}")))?;
+        self.wrote(&svc.metadata, &updated.metadata);
         self.event(Event::normal(
             "SwitchService",
             format!("Switched selector for service '{name}' from '{current}' to '{hash}'"),

@@ -50,7 +50,9 @@ impl Pass<'_> {
     ) -> Result<(), Error> {
         let (Some(name), Some(rs)) = (service.filter(|s| !s.is_empty()), rs) else { return Ok(()) };
         let api: Api<Service> = Api::namespaced(self.ctx.client.clone(), &self.namespace());
-        let svc = api.get(name).await.map_err(kube_err(format!("reading Service {name}")))?;
+        let Some(svc) = self.service(name) else {
+            return Err(Error::Other(format!("Service {name} not found")));
+        };
         let current = svc
             .spec
             .as_ref()
@@ -81,9 +83,11 @@ impl Pass<'_> {
         if !managed {
             patch["metadata"] = serde_json::json!({"annotations": {MANAGED_BY_ANNOTATION: self.name()}});
         }
-        api.patch(name, &PatchParams::default(), &Patch::Strategic(&patch))
+        let updated = api
+            .patch(name, &PatchParams::default(), &Patch::Strategic(&patch))
             .await
             .map_err(kube_err(format!("switching the selector of Service {name}")))?;
+        self.wrote(&svc.metadata, &updated.metadata);
         self.event(Event::normal(
             "SwitchService",
             format!(

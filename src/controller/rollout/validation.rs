@@ -2,13 +2,12 @@
 //! of serin reconciles, and the objects it refers to (its Services and AnalysisTemplates). The first problem
 //! becomes the `InvalidSpec` condition; nothing else is touched, so the stable version keeps serving.
 
-use super::{Error, Pass, is_status, kube_err};
+use super::{Error, Pass, is_status};
 use crate::analysis::template::{self, TemplateRef, TemplateSource};
 use crate::api::analysis::{AnalysisTemplateSpec, ClusterAnalysisTemplate};
 use crate::api::rollout::RolloutAnalysis;
 use crate::api::validation::{Validate, go_quoted};
 use crate::strategy::replicaset::POD_TEMPLATE_HASH_LABEL;
-use k8s_openapi::api::core::v1::Service;
 use kube::api::Api;
 
 /// The annotation naming the Rollout that manages a Service's selector.
@@ -105,7 +104,6 @@ impl Pass<'_> {
         } else {
             return Ok(None);
         };
-        let api: Api<Service> = Api::namespaced(self.ctx.client.clone(), &self.namespace());
         let template_labels = self
             .rollout
             .spec
@@ -116,7 +114,7 @@ impl Pass<'_> {
             .unwrap_or_default();
         for (path, name) in &services {
             let Some(name) = name.as_deref().filter(|n| !n.is_empty()) else { continue };
-            let svc = match api.get_opt(name).await.map_err(kube_err(format!("reading Service {name}")))? {
+            let svc = match self.service(name) {
                 Some(s) => s,
                 None => return Ok(Some(invalid(path, name, &format!("service \"{name}\" not found")))),
             };
