@@ -328,10 +328,9 @@ impl Sim {
 
     fn owned_pods(&self, ns: &str, owner_uid: &str) -> Vec<Arc<Value>> {
         self.store
-            .list(&self.pods, Some(ns), &ListOptions::default())
-            .map(|l| l.items)
-            .unwrap_or_default()
+            .dependents(&self.pods, owner_uid)
             .into_iter()
+            .filter(|p| object::namespace(p) == ns)
             .filter(|p| object::controller_ref(p).and_then(|r| r["uid"].as_str()) == Some(owner_uid))
             .collect()
     }

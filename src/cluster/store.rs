@@ -128,6 +128,14 @@ struct State {
     next_ip: u32,
     /// How long Events are kept; older ones go when the next Event of their type is created.
     event_ttl: std::time::Duration,
+    /// Every stored Event (both Event types) by when it was last recorded, so that a sweep for expired Events
+    /// reads only those.
+    event_times: std::collections::BTreeSet<(jiff::Timestamp, GroupResource, Key)>,
+}
+
+/// Whether objects of `gr` are Events (core/v1 or events.k8s.io/v1), which expire.
+fn is_event(gr: &GroupResource) -> bool {
+    gr.resource == "events" && (gr.group.is_empty() || gr.group == "events.k8s.io")
 }
 
 /// The object store shared by the HTTP layer and the simulated controllers.
@@ -159,6 +167,7 @@ impl Store {
                 rng: Rng::from_entropy(),
                 next_ip: 1,
                 event_ttl: std::time::Duration::from_secs(3600),
+                event_times: Default::default(),
             }),
             changed,
         })
@@ -255,6 +264,19 @@ impl Store {
 
     pub fn get_opt(&self, rt: &ResourceType, ns: &str, name: &str) -> Option<Arc<Value>> {
         self.lock().get(rt, ns, name).cloned()
+    }
+
+    /// The objects of type `rt` that name `owner_uid` among their owners (from the owner index, without
+    /// reading the others).
+    pub fn dependents(&self, rt: &ResourceType, owner_uid: &str) -> Vec<Arc<Value>> {
+        let st = self.lock();
+        let gr = rt.gr();
+        st.index
+            .dependents_of(owner_uid)
+            .into_iter()
+            .filter(|(g, _)| *g == gr)
+            .filter_map(|(g, key)| st.objects.get(&g)?.get(&key).cloned())
+            .collect()
     }
 
     /// Lists objects (`ns` None = all namespaces / cluster-scoped).
@@ -495,12 +517,29 @@ impl State {
         let place = (gr.clone(), key);
         let previous = self.objects.entry(gr.clone()).or_default().insert(place.1.clone(), obj.clone());
         self.index.stored(&place, previous.as_deref(), &obj);
+        if is_event(gr) {
+            if let Some(p) = &previous {
+                self.forget_event_time(gr, &place.1, p);
+            }
+            if let Some(t) = delete::last_recorded(&obj) {
+                self.event_times.insert((t, place.0, place.1));
+            }
+        }
+    }
+
+    fn forget_event_time(&mut self, gr: &GroupResource, key: &Key, event: &Value) {
+        if let Some(t) = delete::last_recorded(event) {
+            self.event_times.remove(&(t, gr.clone(), key.clone()));
+        }
     }
 
     /// Removes what is stored at `key`, if anything.
     fn take(&mut self, gr: &GroupResource, key: &Key) -> Option<Arc<Value>> {
         let removed = self.objects.get_mut(gr)?.remove(key)?;
         self.index.removed(&(gr.clone(), key.clone()), &removed);
+        if is_event(gr) {
+            self.forget_event_time(gr, key, &removed);
+        }
         Some(removed)
     }
 
@@ -592,5 +631,70 @@ mod tests {
         store.delete(&nss, "", "a", &DeleteOptions::default()).expect("delete namespace");
         consistent("a namespace teardown");
         assert!(store.get_opt(&nss, "", "a").is_none(), "the emptied namespace is gone");
+    }
+
+    #[test]
+    fn event_times_owner_lookups_and_namespace_lists_follow_the_objects() {
+        let store = Store::new(1000);
+        let rt = |g: &str, p: &str| store.by_gr(&GroupResource::new(g, p)).expect("built in");
+        let (nss, cms, secrets, events) =
+            (rt("", "namespaces"), rt("", "configmaps"), rt("", "secrets"), rt("", "events"));
+        let times_consistent = |what: &str| {
+            let st = store.lock();
+            let rebuilt: std::collections::BTreeSet<_> = st
+                .objects
+                .iter()
+                .filter(|(gr, _)| is_event(gr))
+                .flat_map(|(gr, m)| {
+                    m.iter().filter_map(|(k, o)| Some((delete::last_recorded(o)?, gr.clone(), k.clone())))
+                })
+                .collect();
+            assert_eq!(st.event_times, rebuilt, "after {what}");
+        };
+        for ns in ["a", "b"] {
+            store.create(&nss, "", json!({"metadata": {"name": ns}}), false).expect("ns");
+        }
+        let event = |name: &str, last: &str| json!({"metadata": {"name": name}, "involvedObject": {"kind": "Pod", "name": "p"}, "lastTimestamp": last});
+        store.create(&events, "a", event("old", "2020-01-01T00:00:00Z"), false).expect("event");
+        store.create(&events, "b", event("later", "2999-01-01T00:00:00Z"), false).expect("event");
+        times_consistent("creates");
+        store.mutate(&events, "b", "later", Subresource::Main, |e| e["count"] = json!(2)).expect("patched");
+        times_consistent("an update");
+        store.delete(&events, "a", "old", &DeleteOptions::default()).expect("delete");
+        times_consistent("a delete");
+
+        // Dependents by owner, of one type only.
+        let owner = store.create(&cms, "a", json!({"metadata": {"name": "owner"}}), false).expect("owner");
+        let owned =
+            json!([{"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": object::uid(&owner)}]);
+        for name in ["s1", "s2"] {
+            store
+                .create(&secrets, "a", json!({"metadata": {"name": name, "ownerReferences": owned}}), false)
+                .expect("dependent");
+        }
+        store
+            .create(&cms, "a", json!({"metadata": {"name": "c1", "ownerReferences": owned}}), false)
+            .expect("dependent");
+        let names =
+            |objs: Vec<Arc<Value>>| objs.iter().map(|o| object::name(o).to_string()).collect::<Vec<_>>();
+        assert_eq!(names(store.dependents(&secrets, object::uid(&owner))), ["s1", "s2"]);
+        assert_eq!(names(store.dependents(&cms, object::uid(&owner))), ["c1"]);
+        assert!(store.dependents(&secrets, "no-such-uid").is_empty());
+
+        // A namespace's list, one object per page, holds its objects and no other namespace's.
+        store.create(&cms, "b", json!({"metadata": {"name": "a-name-sorting-first"}}), false).expect("cm");
+        let (mut seen, mut token) = (Vec::new(), None);
+        loop {
+            let opts = ListOptions { limit: Some(1), continue_token: token.clone(), ..Default::default() };
+            let page = store.list(&cms, Some("a"), &opts).expect("list");
+            seen.extend(names(page.items));
+            token = page.continue_token;
+            if token.is_none() {
+                break;
+            }
+        }
+        assert_eq!(seen, ["c1", "owner"]);
+        let everywhere = store.list(&cms, None, &ListOptions::default()).expect("list");
+        assert_eq!(names(everywhere.items), ["c1", "owner", "a-name-sorting-first"]);
     }
 }

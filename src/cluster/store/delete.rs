@@ -147,16 +147,14 @@ impl State {
         // Against the same whole-second clock that stamps creationTimestamp.
         let now = object::parse_time(&object::now()).unwrap_or_else(jiff::Timestamp::now);
         let cutoff = now.checked_sub(ttl).unwrap_or(jiff::Timestamp::MIN);
+        let gr = rt.gr();
         let expired: Vec<Key> = self
-            .objects
-            .get(&rt.gr())
-            .map(|m| {
-                m.iter()
-                    .filter(|(_, o)| last_recorded(o).is_some_and(|t| t <= cutoff))
-                    .map(|(k, _)| k.clone())
-                    .collect()
-            })
-            .unwrap_or_default();
+            .event_times
+            .iter()
+            .take_while(|(t, _, _)| *t <= cutoff)
+            .filter(|(_, g, _)| *g == gr)
+            .map(|(_, _, k)| k.clone())
+            .collect();
         for key in expired {
             let _ = self.delete(rt, &key.0, &key.1, &DeleteOptions::default());
         }
@@ -335,7 +333,7 @@ impl State {
 
 /// When an Event was last recorded: its newest timestamp (creation, the legacy lastTimestamp, or a series' last
 /// observation), since the API server renews an Event's TTL whenever it is written.
-fn last_recorded(event: &Value) -> Option<jiff::Timestamp> {
+pub(super) fn last_recorded(event: &Value) -> Option<jiff::Timestamp> {
     ["/metadata/creationTimestamp", "/lastTimestamp", "/deprecatedLastTimestamp", "/series/lastObservedTime"]
         .iter()
         .filter_map(|p| object::parse_time(object::str_at(event, p)))

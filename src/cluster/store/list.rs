@@ -1,7 +1,9 @@
 //! Reads: lists (label and field selectors, limits with continue tokens, `resourceVersion` semantics) from the
 //! live objects or from a snapshot rebuilt out of the event history.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::ops::Bound;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
@@ -41,15 +43,21 @@ fn parse_rv(s: &str) -> ApiResult<u64> {
 
 impl State {
     /// The objects of one resource as of `rv`, rebuilt by undoing newer events from the history.
-    pub(super) fn snapshot(&self, gr: &GroupResource, rv: u64) -> ApiResult<BTreeMap<Key, Arc<Value>>> {
-        let live = self.objects.get(gr).cloned().unwrap_or_default();
+    /// The live objects are borrowed, not copied: a list of a few objects among many costs only those.
+    pub(super) fn snapshot(
+        &self,
+        gr: &GroupResource,
+        rv: u64,
+    ) -> ApiResult<Cow<'_, BTreeMap<Key, Arc<Value>>>> {
+        static EMPTY: BTreeMap<Key, Arc<Value>> = BTreeMap::new();
+        let live = self.objects.get(gr).unwrap_or(&EMPTY);
         if rv >= self.rv {
-            return Ok(live);
+            return Ok(Cow::Borrowed(live));
         }
         if rv < self.compacted {
             return Err(ApiError::too_old(rv, self.compacted));
         }
-        let mut map = live;
+        let mut map = live.clone();
         let start = self.history.partition_point(|e| e.rv <= rv);
         for e in self.history.iter().skip(start).rev().filter(|e| &e.gr == gr) {
             let key = (object::namespace(&e.object).to_string(), object::name(&e.object).to_string());
@@ -63,7 +71,7 @@ impl State {
                 (_, None) => {}
             }
         }
-        Ok(map)
+        Ok(Cow::Owned(map))
     }
 
     pub(super) fn list(
@@ -140,10 +148,16 @@ impl State {
         };
         let map = self.snapshot(&gr, snapshot_rv)?;
         let ns = if rt.namespaced { ns.filter(|n| !n.is_empty()) } else { None };
+        // Keys sort by namespace, then name: a namespace's objects are one range of the map.
+        let from = match (&start_after, ns) {
+            (Some(s), Some(n)) if s.0.as_str() < n => Bound::Included((n.to_string(), String::new())),
+            (Some(s), _) => Bound::Excluded(s.clone()),
+            (None, Some(n)) => Bound::Included((n.to_string(), String::new())),
+            (None, None) => Bound::Unbounded,
+        };
         let matching = map
-            .iter()
-            .filter(|(k, _)| ns.is_none_or(|n| k.0 == n))
-            .filter(|(k, _)| start_after.as_ref().is_none_or(|s| *k > s))
+            .range((from, Bound::Unbounded))
+            .take_while(|(k, _)| ns.is_none_or(|n| k.0 == n))
             .filter(|(_, o)| opts.labels.matches_object(o) && opts.fields.matches(o));
         let mut items = Vec::new();
         let mut last_key = None;
