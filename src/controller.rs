@@ -37,6 +37,33 @@ pub(crate) async fn bounded_shutdown(
     }
 }
 
+/// A kube-runtime controller of the objects `api` and `config` watch, its cache holding them without their
+/// managed fields (most of an object's size once a few writers have touched it; the controllers never read
+/// them, and a write of an object read from the cache sends an empty list, which the API server takes as
+/// "keep them").
+pub(crate) fn controller_of<K>(
+    api: kube::Api<K>,
+    config: kube::runtime::watcher::Config,
+) -> kube::runtime::Controller<K>
+where
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + Send
+        + Sync
+        + 'static,
+{
+    use kube::runtime::WatchStreamExt;
+    let (store, writer) = kube::runtime::reflector::store();
+    let stream = kube::runtime::watcher(api, config)
+        .default_backoff()
+        .modify(|k| k.meta_mut().managed_fields = None)
+        .reflect(writer)
+        .applied_objects();
+    kube::runtime::Controller::for_stream(stream, store)
+}
+
 /// Which objects a controller works on: a namespace (or all), and the instance id (upstream's `--instance-id`:
 /// only Rollouts, AnalysisRuns and Experiments labelled `argo-rollouts.argoproj.io/controller-instance-id` with
 /// it; with none, only unlabelled ones).

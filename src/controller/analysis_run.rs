@@ -6,7 +6,7 @@ use crate::api::analysis::{AnalysisRun, AnalysisRunStatus};
 use crate::api::common::AnalysisPhase;
 use futures::{FutureExt, StreamExt};
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
 use std::sync::Arc;
 use std::time::Duration;
@@ -52,7 +52,7 @@ pub async fn run(
         None => Api::all(ctx.client.clone()),
     };
     let shutdown = shutdown.shared();
-    let controller = Controller::new(api, scope.watched())
+    let controller = super::controller_of(api, scope.watched())
         .with_config(kube::runtime::controller::Config::default().concurrency(workers))
         .graceful_shutdown_on(shutdown.clone())
         .run(reconcile, error_policy, ctx)

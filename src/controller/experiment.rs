@@ -24,7 +24,7 @@ use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetSpec};
 use k8s_openapi::api::core::v1::{Service, ServicePort, ServiceSpec};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::api::{Api, DeleteParams, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::Action;
 use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 use std::collections::BTreeMap;
@@ -72,7 +72,7 @@ pub async fn run(
         None => (Api::all(ctx.client.clone()), Api::all(ctx.client.clone()), Api::all(ctx.client.clone())),
     };
     let shutdown = shutdown.shared();
-    let controller = Controller::new(api, scope.watched())
+    let controller = super::controller_of(api, scope.watched())
         .owns(rss, watcher::Config::default())
         .owns(runs, scope.watched())
         .with_config(kube::runtime::controller::Config::default().concurrency(workers))

@@ -38,7 +38,7 @@ use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{PodTemplate, Service};
 use kube::api::{Api, Patch, PatchParams, PostParams};
-use kube::runtime::controller::{Action, Config, Controller};
+use kube::runtime::controller::{Action, Config};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
@@ -163,22 +163,21 @@ pub async fn run(
     metrics.watch_analysis_runs(ctx.analysis_runs.clone());
     metrics.watch_experiments(ctx.experiments.clone());
     let shutdown = shutdown.shared();
-    let controller = Controller::new(api::<Rollout>(&client, &namespace), scope.watched());
-    metrics.watch_rollouts(controller.store());
-    // A Rollout follows the workload its `workloadRef` names: a change there is a change of the Rollout.
+    let controller = super::controller_of(api::<Rollout>(&client, &namespace), scope.watched());
     let rollouts = controller.store();
+    metrics.watch_rollouts(rollouts.clone());
+    // A Rollout follows the workload its `workloadRef` names: a change there is a change of the Rollout.
     let referring = move |kind: &'static str| {
         let rollouts = rollouts.clone();
         move |meta: &kube::api::ObjectMeta| -> Vec<reflector::ObjectRef<Rollout>> {
             rollouts
-                .state()
-                .iter()
-                .filter(|ro| {
+                .state_filter(|ro| {
                     ro.metadata.namespace == meta.namespace
                         && ro.spec.workload_ref.as_ref().is_some_and(|r| {
                             r.kind.as_deref() == Some(kind) && r.name.as_deref() == meta.name.as_deref()
                         })
                 })
+                .iter()
                 .map(|ro| reflector::ObjectRef::from_obj(&**ro))
                 .collect()
         }
@@ -380,7 +379,7 @@ impl<'a> Pass<'a> {
             K: kube::Resource + Clone + 'static,
             K::DynamicType: Eq + std::hash::Hash + Clone,
         {
-            store.state().iter().filter(|k| keep(k)).map(|k| (**k).clone()).collect()
+            store.state_filter(keep).iter().map(|k| (**k).clone()).collect()
         }
         (
             owned(&self.ctx.replicasets, |rs: &ReplicaSet| controlled_by(&rs.metadata)),
