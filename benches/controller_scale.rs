@@ -170,7 +170,20 @@ impl ControllerProcess {
         let log = dir.join("controller.log");
         let file = std::fs::File::create(&log).expect("log file");
         let (metrics_port, health_port) = (free_port(), free_port());
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_serin"))
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_serin"));
+        // SAFETY: prctl is async-signal-safe and touches only the child being started.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut command, || {
+                // A benchmark killed before its `Drop` runs takes its controller with it, rather than leaving a
+                // process behind whose CPU would skew the next run's figures. (The signal follows the thread
+                // that starts the child: `block_on`'s, the main thread, which lives as long as the benchmark.)
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = command
             .arg("controller")
             .arg(format!("--kubeconfig={}", s.kubeconfig().display()))
             .arg(format!("--plugin-namespace={}", s.namespace))
