@@ -305,9 +305,15 @@ fn name(i: usize) -> String {
     format!("app-{i:05}")
 }
 
-fn at_first_pause(ro: &Rollout) -> bool {
+/// Whether a Rollout updated away from the pod hash `old` has reached its first pause: it is there, or (when
+/// the moment was not seen, as when the benchmark's watch was re-listed) past it. The new pod hash in the
+/// status says the step index is the new revision's, not the previous rollout's last one.
+fn reached_first_pause(ro: &Rollout, old: Option<&String>) -> bool {
     let Some(status) = &ro.status else { return false };
-    status.current_step_index == Some(1) && status.pause_conditions.as_ref().is_some_and(|p| !p.is_empty())
+    let index = status.current_step_index.unwrap_or(0);
+    let paused = status.pause_conditions.as_ref().is_some_and(|p| !p.is_empty());
+    status.current_pod_hash.as_ref() != old
+        && ((index == 1 && paused) || index >= 2 || status.stable_rs.as_ref() != old)
 }
 
 fn healthy(ro: &Rollout) -> bool {
@@ -333,11 +339,12 @@ impl<'a> Bench<'a> {
             while let Some(ro) = stream.next().await {
                 let Ok(ro) = ro else { continue };
                 let mut t = seen.lock().expect("tracking");
-                if t.since.is_some() && at_first_pause(&ro) {
-                    let name = ro.metadata.name.clone().unwrap_or_default();
-                    if t.updated.contains_key(&name) {
-                        t.paused.entry(name).or_insert_with(Instant::now);
-                    }
+                let name = ro.metadata.name.clone().unwrap_or_default();
+                if t.since.is_some()
+                    && t.updated.contains_key(&name)
+                    && reached_first_pause(&ro, t.old_hash.get(&name))
+                {
+                    t.paused.entry(name).or_insert_with(Instant::now);
                 }
             }
         });
@@ -487,11 +494,13 @@ impl<'a> Bench<'a> {
                 ]))
                 .expect("a JSON patch");
                 async move {
+                    // Taken before the write, so that the watch cannot see the Rollout move before it is known
+                    // to be updated (the latency includes the write).
+                    tracking.lock().expect("tracking").updated.insert(name.clone(), Instant::now());
                     rollouts
                         .patch(&name, &PatchParams::default(), &Patch::Json::<()>(patch))
                         .await
                         .unwrap_or_else(|e| panic!("update Rollout {name}: {e}"));
-                    tracking.lock().expect("tracking").updated.insert(name, Instant::now());
                 }
             })
             .buffer_unordered(CONCURRENCY)
@@ -500,11 +509,11 @@ impl<'a> Bench<'a> {
         let written = start.elapsed();
         let updated: Vec<String> = (0..m).map(name).collect();
         let old = self.tracking.lock().expect("tracking").old_hash.clone();
+        // As the watch saw them: Rollouts reach their first pause at different times, and the first ones are past
+        // it before the last arrive.
         self.wait_for("at their first pause", m, self.timeout(m), |ro| {
             let name = ro.metadata.name.as_deref().unwrap_or("");
-            updated.iter().any(|u| u == name)
-                && (at_first_pause(ro)
-                    || ro.status.as_ref().and_then(|s| s.stable_rs.as_ref()) != old.get(name))
+            self.tracking.lock().expect("tracking").paused.contains_key(name)
         })
         .await;
         self.wait_for("Healthy on the new version", m, self.timeout(m) + 3 * self.settings.pause, |ro| {
