@@ -111,6 +111,9 @@ pub struct Options {
     /// Client-side limit on API requests a second (upstream's `--qps`; ≤ 0: none) and the burst above it.
     pub qps: f32,
     pub burst: u32,
+    /// The same for writing Events, which have a budget of their own (the kubelet's `--event-qps`).
+    pub event_qps: f32,
+    pub event_burst: u32,
     /// Reconcile only while holding this Lease (none: always, as one replica).
     pub leader_election: Option<leader::LeaderElection>,
 }
@@ -122,6 +125,10 @@ pub const DEFAULT_ROLLOUT_THREADS: u16 = 10;
 /// and fairness still protects it.
 pub const DEFAULT_QPS: f32 = 200.0;
 pub const DEFAULT_BURST: u32 = 400;
+/// serin's `--event-qps` and `--event-burst` defaults: Events are written in the background, on a budget of their
+/// own, so that announcing what a reconcile did never delays the next one's writes.
+pub const DEFAULT_EVENT_QPS: f32 = 100.0;
+pub const DEFAULT_EVENT_BURST: u32 = 200;
 /// Upstream's `--analysis-threads` default.
 pub const DEFAULT_ANALYSIS_THREADS: u16 = 30;
 /// Upstream's `--experiment-threads` default.
@@ -142,6 +149,8 @@ impl Default for Options {
             instance_id: String::new(),
             qps: DEFAULT_QPS,
             burst: DEFAULT_BURST,
+            event_qps: DEFAULT_EVENT_QPS,
+            event_burst: DEFAULT_EVENT_BURST,
             leader_election: None,
         }
     }
@@ -180,11 +189,16 @@ impl Controller {
         metrics.watch_catalog(catalog.clone());
         // Lease renewals do not wait behind reconciles: only the reconcilers' client is throttled.
         let counted = metrics::counting_client(client.clone(), metrics.clone(), None);
+        let event_client = metrics::counting_client(
+            client.clone(),
+            metrics.clone(),
+            throttle::bucket(options.event_qps, options.event_burst),
+        );
         let client =
             metrics::counting_client(client, metrics.clone(), throttle::bucket(options.qps, options.burst));
         let engine = Engine::new(catalog.clone(), Some(client.clone()));
         let recorder =
-            Arc::new(events::EventRecorder::new(client.clone(), events::COMPONENT).counting(metrics.clone()));
+            Arc::new(events::EventRecorder::new(event_client, events::COMPONENT).counting(metrics.clone()));
         let (stop, _) = watch::channel(false);
         let (ready_tx, ready) = watch::channel(false);
         let stopped = |stop: &watch::Sender<bool>| {

@@ -52,6 +52,13 @@ pub struct Args {
     /// Requests allowed in a burst above --qps (upstream's flag; serin's default is five times upstream's 80).
     #[arg(long, default_value_t = crate::controller::DEFAULT_BURST)]
     burst: u32,
+    /// Events written a second, at most: they are written in the background on a budget of their own, so they
+    /// never delay a reconcile (the kubelet's flag; 0: no limit).
+    #[arg(long, default_value_t = crate::controller::DEFAULT_EVENT_QPS)]
+    event_qps: f32,
+    /// Events allowed in a burst above --event-qps.
+    #[arg(long, default_value_t = crate::controller::DEFAULT_EVENT_BURST)]
+    event_burst: u32,
     /// Reconcile only while holding the `serin-controller-lock` Lease (`serin-controller-lock-ID` with an
     /// --instance-id) in the controller's namespace (--plugin-namespace), so that several replicas can run
     /// (upstream's flag and default);
@@ -160,6 +167,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         experiment_threads: args.experiment_threads,
         qps: args.qps,
         burst: args.burst,
+        event_qps: args.event_qps,
+        event_burst: args.event_burst,
         leader_election,
         metrics_addr: (args.metrics_port != 0)
             .then(|| SocketAddr::from((std::net::Ipv4Addr::UNSPECIFIED, args.metrics_port))),

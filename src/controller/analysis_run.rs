@@ -104,7 +104,7 @@ async fn reconcile_run(run: Arc<AnalysisRun>, ctx: Arc<Context>) -> Result<Actio
             .map_err(|source| Error::Status { name: name.clone(), source })?;
     }
     for e in &out.events {
-        publish(&ctx.recorder, &run, e).await;
+        publish(&ctx.recorder, &run, e);
     }
     if out.status.phase.as_ref().is_some_and(AnalysisPhase::completed) {
         return expire(&api, &run, &out.status).await;
@@ -149,8 +149,8 @@ async fn expire(
     }
 }
 
-async fn publish(recorder: &super::events::EventRecorder, run: &AnalysisRun, e: &RunEvent) {
-    recorder.record(&run.object_ref(&()), e.warning, &e.reason, &e.message).await;
+fn publish(recorder: &super::events::EventRecorder, run: &AnalysisRun, e: &RunEvent) {
+    recorder.record(&run.object_ref(&()), e.warning, &e.reason, &e.message);
 }
 
 /// How many `<name>.<n>` alternatives a new run's name may take.

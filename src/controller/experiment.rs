@@ -157,10 +157,10 @@ async fn reconcile_experiment(ex: Arc<Experiment>, ctx: Arc<Context>) -> Result<
     }
     let reference = ex.object_ref(&());
     for (warning, reason, message) in pass.events {
-        ctx.recorder.record(&reference, warning, &reason, &message).await;
+        ctx.recorder.record(&reference, warning, &reason, &message);
     }
     for (rollout, reason, message) in pass.rollout_events {
-        ctx.recorder.record(&rollout, true, &reason, &message).await;
+        ctx.recorder.record(&rollout, true, &reason, &message);
     }
     Ok(match pass.requeue {
         Some(after) => Action::requeue(after),

@@ -203,7 +203,7 @@ impl Registrations {
         self.operator_names = entries.into_iter().map(|(_, e)| e.name).collect();
         for problem in problems {
             tracing::warn!(configmap = %self.config_name, "{problem}");
-            self.recorder.record(&cm.object_ref(&()), true, "PluginConfigInvalid", &problem).await;
+            self.recorder.record(&cm.object_ref(&()), true, "PluginConfigInvalid", &problem);
         }
         self.apply(cm).await;
     }
@@ -272,7 +272,7 @@ impl Registrations {
                         let why = format!(
                             "plugin {name} is registered in ConfigMap {source}, which takes precedence over drop-ins; this drop-in is not used"
                         );
-                        self.recorder.record(&drop_in.object_ref(&()), true, "PluginLoadFailed", &why).await;
+                        self.recorder.record(&drop_in.object_ref(&()), true, "PluginLoadFailed", &why);
                     }
                 }
                 let from = if source == self.config_name {
@@ -298,7 +298,7 @@ impl Registrations {
         }
         for problem in problems {
             tracing::warn!(configmap = %source, "{problem}");
-            self.recorder.record(&cm.object_ref(&()), true, "PluginLoadFailed", &problem).await;
+            self.recorder.record(&cm.object_ref(&()), true, "PluginLoadFailed", &problem);
         }
     }
 

@@ -247,7 +247,7 @@ async fn reconcile_rollout(rollout: &Arc<Rollout>, ctx: &Arc<Context>) -> Result
     }
     let mut pass = Pass::new(ctx, (**rollout).clone(), Timestamp::now());
     let result = pass.run().await;
-    pass.publish_events().await;
+    pass.publish_events();
     result?;
     Ok(Action::requeue(pass.requeue.unwrap_or(RESYNC).min(RESYNC).max(Duration::from_millis(200))))
 }
@@ -359,10 +359,10 @@ impl<'a> Pass<'a> {
         self.status_events.push(e);
     }
 
-    async fn publish_events(&mut self) {
+    fn publish_events(&mut self) {
         let reference = self.rollout.object_ref(&());
         for e in std::mem::take(&mut self.events) {
-            self.ctx.recorder.record(&reference, e.warning, &e.reason, &e.message).await;
+            self.ctx.recorder.record(&reference, e.warning, &e.reason, &e.message);
         }
     }
 
@@ -503,6 +503,7 @@ impl<'a> Pass<'a> {
             "metadata": {"resourceVersion": self.rollout.resource_version()},
             "status": patch,
         });
+        tracing::debug!(rollout = %self.name(), patch = %body["status"], "patching the status");
         let params = PatchParams { field_manager: Some(FIELD_MANAGER.into()), ..Default::default() };
         let updated = self
             .api

@@ -229,12 +229,16 @@ on_both_substrates! {
             assert!(start.elapsed() < WAIT, "the failed experiment's template was not scaled down");
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
-        let events = crate::rollout::fixture::events_of_kind(&env, "Experiment", "judged-bad").await;
-        assert!(
-            events.iter().any(|e| e.starts_with("Warning AnalysisRunFailed: AnalysisRun 'judge' transitioned from Pending -> Failed")
-                || e.starts_with("Warning AnalysisRunFailed: AnalysisRun 'judge' transitioned from Running -> Failed")),
-            "{events:#?}"
-        );
+        // Events are written in the background: wait for this one.
+        crate::e2e::wait::eventually("the failed run's event on the experiment", || async {
+            let events = crate::rollout::fixture::events_of_kind(&env, "Experiment", "judged-bad").await;
+            events
+                .iter()
+                .any(|e| e.starts_with("Warning AnalysisRunFailed: AnalysisRun 'judge' transitioned from Pending -> Failed")
+                    || e.starts_with("Warning AnalysisRunFailed: AnalysisRun 'judge' transitioned from Running -> Failed"))
+                .then_some(())
+        })
+        .await;
 
         // A template that does not exist errs the experiment before anything is measured.
         let missing = upstream("experiment-basic.yaml")
@@ -358,12 +362,15 @@ on_both_substrates! {
         let stable_rs = rollout_rss.iter().find(|rs| hash_of(rs) == stable).expect("stable rs");
         assert_eq!(pod_spec(&baseline), pod_spec(stable_rs), "specRef: stable copies the stable pods");
 
-        let events = crate::rollout::fixture::events_of(&env, name).await;
-        assert!(events.contains(&format!("Normal ExperimentCreated: Created Experiment '{ex_name}'")), "{events:#?}");
-        assert!(
-            events.iter().any(|e| e.starts_with("Warning AnalysisRunSuccessful: AnalysisRun 'echo-pod-hash' transitioned from")),
-            "the experiment's analysis is heard on the Rollout: {events:#?}"
-        );
+        // Events are written in the background: wait for both, the experiment's analysis heard on the Rollout.
+        let created = format!("Normal ExperimentCreated: Created Experiment '{ex_name}'");
+        crate::e2e::wait::eventually("the experiment's events on the Rollout", || async {
+            let events = crate::rollout::fixture::events_of(&env, name).await;
+            (events.contains(&created)
+                && events.iter().any(|e| e.starts_with("Warning AnalysisRunSuccessful: AnalysisRun 'echo-pod-hash' transitioned from")))
+            .then_some(())
+        })
+        .await;
 
         env.promote(name).await;
         env.wait_healthy(name).await;

@@ -485,11 +485,15 @@ on_both_substrates! {
         })
         .await;
         assert_eq!(entries(&plugin_statuses(&ro)), [(1, Op::Run, Some(Phase::Running))]);
-        let events = events_of(&env, name).await;
-        assert!(
-            events.iter().any(|e| e.starts_with("Normal StepPluginTransition: Step plugin webhook (step 2) terminate: Successful")),
-            "{events:#?}"
-        );
+        // Events are written in the background: wait for this one.
+        crate::e2e::wait::eventually("the terminate's transition event", || async {
+            let events = events_of(&env, name).await;
+            events
+                .iter()
+                .any(|e| e.starts_with("Normal StepPluginTransition: Step plugin webhook (step 2) terminate: Successful"))
+                .then_some(())
+        })
+        .await;
         env.stop().await;
     }
 }

@@ -229,10 +229,13 @@ on_both_substrates! {
         assert_eq!(canary_pods, 0, "{:?}", sizes(&rss));
         let routes = wait_routes(&env, name, "weight 0", |d| d.contains_key("weight")).await;
         assert_eq!(routes.get("weight").map(String::as_str), Some("0"));
-        let events = env
-            .kubectl(&["get", "events", "--field-selector", &format!("involvedObject.name={name}"), "-o", "json"], None)
-            .await;
-        assert!(events.contains("TrafficRoutingError"), "{events}");
+        // Events are written in the background: wait for it.
+        let selector = format!("involvedObject.name={name}");
+        crate::e2e::wait::eventually("a TrafficRoutingError event", || async {
+            let events = env.kubectl(&["get", "events", "--field-selector", &selector, "-o", "json"], None).await;
+            events.contains("TrafficRoutingError").then_some(())
+        })
+        .await;
 
         // The grant restored, the rollout goes on by itself and the condition goes.
         register_router(&env, "get, create, patch").await;
