@@ -7,7 +7,8 @@
 //! AnalysisRuns measuring a web metric every 10 s. Options after `--`:
 //! - `--substrate real`: on the real control plane (tests/controlplane/build.sh), instead of the embedded cluster;
 //! - `--rollouts N[,M…]`: the steady sizes (default 1000,10000);
-//! - `--updates N`, `--analyses N`: the sizes of the update and analysis phases (default 1000 each);
+//! - `--updates N`, `--analyses N`: the sizes of the update and analysis phases (default 1000 each; 0 skips);
+//! - `--controller-args "FLAGS"`: more flags for the controller, e.g. `--controller-args "--qps=0"`;
 //! - `--settle SECONDS`: how long Rollouts at rest are left before their CPU is measured (default 30);
 //! - `--soak MINUTES`: only the soak, with 1,000 Rollouts and steady churn, RSS sampled every 30 s.
 //!
@@ -49,6 +50,8 @@ struct Settings {
     settle: Duration,
     window: Duration,
     soak: Option<Duration>,
+    /// More flags for the controller (`--controller-args "--qps=0"`).
+    controller_args: Vec<String>,
 }
 
 fn main() {
@@ -74,6 +77,9 @@ fn main() {
                 60 * m.parse::<u64>().unwrap_or_else(|_| panic!("--soak takes minutes, not {m:?}")),
             )
         }),
+        controller_args: value("--controller-args")
+            .map(|a| a.split_whitespace().map(String::from).collect())
+            .unwrap_or_default(),
     };
     let kinds = match value("--substrate").as_deref() {
         Some("real") => vec![Kind::Real],
@@ -98,7 +104,7 @@ fn main() {
 async fn run(settings: Settings) {
     let Some(s) = Substrate::start(settings.kind, "controller-scale").await else { return };
     let scratch = tempfile::tempdir().expect("tempdir");
-    let controller = ControllerProcess::start(&s, scratch.path()).await;
+    let controller = ControllerProcess::start(&s, scratch.path(), &settings.controller_args).await;
     let idle_rss = controller.rss_kib();
     let bench = Bench::new(&s, &controller, &settings).await;
     println!(
@@ -124,8 +130,12 @@ async fn run(settings: Settings) {
             bench.steady(n, idle_rss).await;
         }
         println!();
-        bench.update(settings.updates).await;
-        bench.analyses(settings.analyses).await;
+        if settings.updates > 0 {
+            bench.update(settings.updates).await;
+        }
+        if settings.analyses > 0 {
+            bench.analyses(settings.analyses).await;
+        }
     }
     let log = controller.log();
     let panics: Vec<&str> = log.lines().filter(|l| l.contains("panicked")).collect();
@@ -166,7 +176,7 @@ fn free_port() -> u16 {
 }
 
 impl ControllerProcess {
-    async fn start(s: &Substrate, dir: &Path) -> ControllerProcess {
+    async fn start(s: &Substrate, dir: &Path, extra: &[String]) -> ControllerProcess {
         let log = dir.join("controller.log");
         let file = std::fs::File::create(&log).expect("log file");
         let (metrics_port, health_port) = (free_port(), free_port());
@@ -191,6 +201,7 @@ impl ControllerProcess {
             .arg(format!("--metricsPort={metrics_port}"))
             .arg("--leader-elect=false")
             .arg("--loglevel=warn")
+            .args(extra)
             .env_remove("RUST_LOG")
             .env_remove("KUBECONFIG")
             .env("SERIN_CACHE_DIR", dir.join("cache"))
@@ -531,6 +542,8 @@ impl<'a> Bench<'a> {
             .filter(|(_, v)| *v > 0.0)
             .collect();
         let requests: f64 = by_kind.iter().map(|(_, v)| v).sum();
+        // Events are written in the background on a budget of their own: the reconciles' writes are the rest.
+        let events: f64 = by_kind.iter().filter(|(k, _)| k.starts_with("events ")).map(|(_, v)| v).sum();
         let t = self.tracking.lock().expect("tracking");
         let mut latencies: Vec<Duration> = t
             .paused
@@ -546,17 +559,18 @@ impl<'a> Bench<'a> {
             ms(written)
         );
         println!(
-            "| update → first pause: p50 | p99 | worst | all Healthy after | of which beyond the pauses | API requests per Rollout per step |"
+            "| update → first pause: p50 | p99 | worst | all Healthy after | of which beyond the pauses | API requests per Rollout per step | of which Events |"
         );
-        println!("|---|---|---|---|---|---|");
+        println!("|---|---|---|---|---|---|---|");
         println!(
-            "| {} | {} | {} | {:.1} s | {:.1} s | {:.1} |\n",
+            "| {} | {} | {} | {:.1} s | {:.1} s | {:.1} | {:.1} |\n",
             ms(quantile(&latencies, 0.5)),
             ms(quantile(&latencies, 0.99)),
             ms(latencies.last().copied().unwrap_or_default()),
             all_healthy.as_secs_f64(),
             all_healthy.saturating_sub(pauses).as_secs_f64(),
             requests / (m as f64 * 6.0),
+            events / (m as f64 * 6.0),
         );
         println!("| requests (kind, verb, status) | per Rollout per step |\n|---|---|");
         for (key, count) in by_kind {
