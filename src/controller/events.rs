@@ -26,7 +26,7 @@ const REPEAT_WINDOW: Duration = Duration::from_secs(600);
 /// Distinct events remembered for counting repeats.
 const REMEMBERED: usize = 4096;
 /// Events waiting to be written, at most (client-go's broadcaster queues 1,000).
-pub const QUEUED: usize = 10_000;
+const QUEUED: usize = 10_000;
 
 #[derive(Clone, PartialEq, Eq, Hash)]
 struct Key {
@@ -99,10 +99,11 @@ impl EventRecorder {
         };
         let queued = Queued { object: object.clone(), key, at: jiff::Timestamp::now() };
         if self.queue.try_send(queued).is_err() {
-            let dropped = self.dropped.fetch_add(1, Ordering::Relaxed);
-            if dropped.is_power_of_two() || dropped == 0 {
+            // Warned at the 1st, 2nd, 4th, 8th… drop, so a long overflow does not flood the log.
+            let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            if dropped.is_power_of_two() {
                 tracing::warn!(
-                    dropped = dropped + 1,
+                    dropped,
                     "{QUEUED} Events are waiting to be written: dropping new ones ({reason} about {})",
                     object.name.as_deref().unwrap_or("")
                 );
