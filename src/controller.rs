@@ -108,8 +108,10 @@ pub struct Options {
     pub metrics_addr: Option<SocketAddr>,
     /// Upstream's `--instance-id` (see [`Scope`]).
     pub instance_id: String,
-    /// Client-side limit on API requests a second (upstream's `--qps`; ≤ 0: none) and the burst above it.
-    pub qps: f32,
+    /// Client-side limit on API requests a second (upstream's `--qps`; ≤ 0: none) and the burst above it. None:
+    /// follow the API server, with no limit once it shows it has priority and fairness, [`DEFAULT_QPS`] until
+    /// then or without (see [`throttle`]).
+    pub qps: Option<f32>,
     pub burst: u32,
     /// The same for writing Events, which have a budget of their own (the kubelet's `--event-qps`).
     pub event_qps: f32,
@@ -120,9 +122,9 @@ pub struct Options {
 
 /// Upstream's `--rollout-threads` default.
 pub const DEFAULT_ROLLOUT_THREADS: u16 = 10;
-/// serin's `--qps` and `--burst` defaults: five times upstream's 40 and 80, which would take minutes to move a
-/// thousand Rollouts through one step (a step costs each Rollout a few writes). The API server's own priority
-/// and fairness still protects it.
+/// The limit serin keeps without `--qps` against an API server without priority and fairness, and its `--burst`
+/// default: five times upstream's 40 and 80, which would take minutes to move a thousand Rollouts through one
+/// step (a step costs each Rollout a few writes).
 pub const DEFAULT_QPS: f32 = 200.0;
 pub const DEFAULT_BURST: u32 = 400;
 /// serin's `--event-qps` and `--event-burst` defaults: Events are written in the background, on a budget of their
@@ -147,7 +149,7 @@ impl Default for Options {
             experiment_threads: DEFAULT_EXPERIMENT_THREADS,
             metrics_addr: None,
             instance_id: String::new(),
-            qps: DEFAULT_QPS,
+            qps: None,
             burst: DEFAULT_BURST,
             event_qps: DEFAULT_EVENT_QPS,
             event_burst: DEFAULT_EVENT_BURST,
@@ -192,10 +194,13 @@ impl Controller {
         let event_client = metrics::counting_client(
             client.clone(),
             metrics.clone(),
-            throttle::bucket(options.event_qps, options.event_burst),
+            throttle::bucket(Some(options.event_qps), options.event_qps, options.event_burst),
         );
-        let client =
-            metrics::counting_client(client, metrics.clone(), throttle::bucket(options.qps, options.burst));
+        let client = metrics::counting_client(
+            client,
+            metrics.clone(),
+            throttle::bucket(options.qps, DEFAULT_QPS, options.burst),
+        );
         let engine = Engine::new(catalog.clone(), Some(client.clone()));
         let recorder =
             Arc::new(events::EventRecorder::new(event_client, events::COMPONENT).counting(metrics.clone()));

@@ -45,10 +45,11 @@ pub struct Args {
     /// Experiments reconciled at the same time (upstream's flag and default).
     #[arg(long, default_value_t = crate::controller::DEFAULT_EXPERIMENT_THREADS)]
     experiment_threads: u16,
-    /// API requests a second, at most (upstream's flag; serin's default is five times upstream's 40; 0: no
-    /// limit).
-    #[arg(long, default_value_t = crate::controller::DEFAULT_QPS)]
-    qps: f32,
+    /// API requests a second, at most (upstream's flag; 0: no limit). Without it serin follows the API server:
+    /// no limit once the server shows it has API Priority and Fairness (every kube-apiserver since 1.20 does),
+    /// 200 (five times upstream's 40) until then or without.
+    #[arg(long)]
+    qps: Option<f32>,
     /// Requests allowed in a burst above --qps (upstream's flag; serin's default is five times upstream's 80).
     #[arg(long, default_value_t = crate::controller::DEFAULT_BURST)]
     burst: u32,

@@ -15,7 +15,7 @@ use prometheus::{
 };
 use std::collections::BTreeSet;
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Upstream's reconcile histogram buckets, in seconds.
 const RECONCILE_BUCKETS: &[f64] = &[0.01, 0.15, 0.25, 0.5, 1.0];
@@ -301,17 +301,23 @@ impl tower_service::Service<http::Request<kube::client::Body>> for Counting {
 
     fn call(&mut self, request: http::Request<kube::client::Body>) -> Self::Future {
         let labels = request_labels(request.method(), request.uri().path());
-        let (client, metrics) = (self.client.clone(), self.metrics.clone());
-        let wait =
-            self.bucket.as_ref().map_or(std::time::Duration::ZERO, |b| b.reserve(std::time::Instant::now()));
+        let (client, metrics, bucket) = (self.client.clone(), self.metrics.clone(), self.bucket.clone());
+        // The turn is taken now, so that requests keep the order they were made in.
+        let wait = bucket.as_ref().map_or(Duration::ZERO, |b| b.reserve(Instant::now()));
         Box::pin(async move {
             if !wait.is_zero() {
                 tokio::time::sleep(wait).await;
             }
+            // kube's client below retries a 429 (or 503, 504) after the server's Retry-After, as client-go does.
             let response = client.send(request).await?;
             let [kind, namespace, name, verb] = &labels;
             let code = response.status().as_u16().to_string();
             metrics.k8s_requests.with_label_values(&[kind, namespace, name, verb, &code]).inc();
+            if bucket.is_some_and(|b| b.server_answered(response.headers())) {
+                tracing::info!(
+                    "the API server has priority and fairness: no client-side limit on the controller's requests (--qps sets one)"
+                );
+            }
             Ok(response)
         })
     }

@@ -189,3 +189,31 @@ async fn an_update_converges_while_the_api_server_fails_writes_and_drops_watches
     env.stop().await;
     s.stop().await;
 }
+
+on_both_substrates! {
+    async fn without_qps_the_client_limit_follows_the_api_servers_flow_control(s: &Substrate) {
+        // The real kube-apiserver has priority and fairness (on by default) and says so in its answers; the
+        // embedded cluster has none, so a controller without --qps keeps serin's default limit against it.
+        use serin::controller::{DEFAULT_BURST, DEFAULT_QPS, metrics, throttle};
+        let bucket = throttle::bucket(None, DEFAULT_QPS, DEFAULT_BURST).expect("a bucket");
+        let fixed = throttle::bucket(Some(DEFAULT_QPS), DEFAULT_QPS, DEFAULT_BURST).expect("a bucket");
+        let counted = Arc::new(metrics::Metrics::new());
+        let list = |bucket: &Arc<throttle::TokenBucket>| {
+            let client = metrics::counting_client(s.client.clone(), counted.clone(), Some(bucket.clone()));
+            async move {
+                kube::Api::<k8s_openapi::api::core::v1::ConfigMap>::namespaced(client, &s.namespace)
+                    .list(&Default::default())
+                    .await
+                    .expect("list ConfigMaps");
+            }
+        };
+        assert!(bucket.limits(), "limits before the server has answered");
+        list(&bucket).await;
+        list(&fixed).await;
+        match s.kind {
+            crate::e2e::substrate::Kind::Real => assert!(!bucket.limits(), "no limit once the server shows APF"),
+            crate::e2e::substrate::Kind::Embedded => assert!(bucket.limits(), "no APF: the default limit stays"),
+        }
+        assert!(fixed.limits(), "an explicit --qps is kept whatever the server says");
+    }
+}
