@@ -9,6 +9,8 @@
 //! - `--rollouts N[,M…]`: the steady sizes (default 1000,10000);
 //! - `--updates N`, `--analyses N`: the sizes of the update and analysis phases (default 1000 each; 0 skips);
 //! - `--controller-args "FLAGS"`: more flags for the controller, e.g. `--controller-args "--qps=0"`;
+//! - `--controller-wrapper "COMMAND"`: start the controller under another program, e.g. a heap profiler
+//!   (`--controller-wrapper "heaptrack -o /tmp/serin"`); the RSS and CPU figures are then the wrapper's;
 //! - `--settle SECONDS`: how long Rollouts at rest are left before their CPU is measured (default 30);
 //! - `--soak MINUTES`: only the soak, with 1,000 Rollouts and steady churn, RSS sampled every 30 s.
 //!
@@ -52,6 +54,8 @@ struct Settings {
     soak: Option<Duration>,
     /// More flags for the controller (`--controller-args "--qps=0"`).
     controller_args: Vec<String>,
+    /// A program to start the controller under (`--controller-wrapper "heaptrack -o FILE"`).
+    controller_wrapper: Vec<String>,
 }
 
 fn main() {
@@ -61,6 +65,9 @@ fn main() {
     let number = |flag: &str, default: usize| {
         value(flag)
             .map_or(default, |v| v.parse().unwrap_or_else(|_| panic!("{flag} takes a number, not {v:?}")))
+    };
+    let words = |flag: &str| -> Vec<String> {
+        value(flag).map(|a| a.split_whitespace().map(String::from).collect()).unwrap_or_default()
     };
     let base = |kind| Settings {
         full,
@@ -77,9 +84,8 @@ fn main() {
                 60 * m.parse::<u64>().unwrap_or_else(|_| panic!("--soak takes minutes, not {m:?}")),
             )
         }),
-        controller_args: value("--controller-args")
-            .map(|a| a.split_whitespace().map(String::from).collect())
-            .unwrap_or_default(),
+        controller_args: words("--controller-args"),
+        controller_wrapper: words("--controller-wrapper"),
     };
     let kinds = match value("--substrate").as_deref() {
         Some("real") => vec![Kind::Real],
@@ -104,7 +110,7 @@ fn main() {
 async fn run(settings: Settings) {
     let Some(s) = Substrate::start(settings.kind, "controller-scale").await else { return };
     let scratch = tempfile::tempdir().expect("tempdir");
-    let controller = ControllerProcess::start(&s, scratch.path(), &settings.controller_args).await;
+    let controller = ControllerProcess::start(&s, scratch.path(), &settings).await;
     let idle_rss = controller.rss_kib();
     let bench = Bench::new(&s, &controller, &settings).await;
     println!(
@@ -176,11 +182,19 @@ fn free_port() -> u16 {
 }
 
 impl ControllerProcess {
-    async fn start(s: &Substrate, dir: &Path, extra: &[String]) -> ControllerProcess {
+    async fn start(s: &Substrate, dir: &Path, settings: &Settings) -> ControllerProcess {
         let log = dir.join("controller.log");
         let file = std::fs::File::create(&log).expect("log file");
         let (metrics_port, health_port) = (free_port(), free_port());
-        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_serin"));
+        let serin = env!("CARGO_BIN_EXE_serin");
+        let mut command = match settings.controller_wrapper.split_first() {
+            Some((wrapper, args)) => {
+                let mut command = std::process::Command::new(wrapper);
+                command.args(args).arg(serin);
+                command
+            }
+            None => std::process::Command::new(serin),
+        };
         // SAFETY: prctl is async-signal-safe and touches only the child being started.
         unsafe {
             std::os::unix::process::CommandExt::pre_exec(&mut command, || {
@@ -201,7 +215,7 @@ impl ControllerProcess {
             .arg(format!("--metricsPort={metrics_port}"))
             .arg("--leader-elect=false")
             .arg("--loglevel=warn")
-            .args(extra)
+            .args(&settings.controller_args)
             .env_remove("RUST_LOG")
             .env_remove("KUBECONFIG")
             .env("SERIN_CACHE_DIR", dir.join("cache"))
@@ -465,6 +479,9 @@ impl<'a> Bench<'a> {
         self.create(n).await;
         self.wait_for("Healthy", n, self.timeout(n), healthy).await;
         let converged = start.elapsed();
+        // The Events of the new Rollouts are written in the background on a budget of their own: at rest means
+        // after the last of them.
+        self.events_written(self.timeout(n)).await;
         tokio::time::sleep(self.settings.settle).await;
         let (cpu, began) = (self.controller.cpu(), Instant::now());
         tokio::time::sleep(self.settings.window).await;
@@ -478,6 +495,24 @@ impl<'a> Bench<'a> {
             cpu_share * 100.0,
             converged.as_secs_f64(),
         );
+    }
+
+    /// Waits until the controller has written no Event for two seconds.
+    async fn events_written(&self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        let events = async || -> f64 {
+            let by_kind = self.controller.requests_by_kind().await;
+            by_kind.iter().filter(|(k, _)| k.starts_with("events ")).map(|(_, v)| v).sum()
+        };
+        let mut last = events().await;
+        loop {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let now = events().await;
+            if now == last || Instant::now() > deadline {
+                return;
+            }
+            last = now;
+        }
     }
 
     /// A new image for each of the first `m` Rollouts at once.
